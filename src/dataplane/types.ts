@@ -1,0 +1,142 @@
+/**
+ * The typed contract between the control core and the native data plane: the snapshot
+ * message (mirrors proto/xmesh/dataplane/v1/snapshot.proto, snake_case as in the proto)
+ * and the DataPlane facade the rest of the control core uses.
+ */
+
+export type LbPolicy =
+  | 'ROUND_ROBIN'
+  | 'RANDOM'
+  | 'WEIGHTED_ROUND_ROBIN'
+  | 'LEAST_REQUEST'
+  | 'RING_HASH'
+  | 'MAGLEV';
+
+export interface SocketAddressMsg {
+  address: string; // numeric IP literal
+  port: number;
+}
+
+export interface WeightedClusterMsg {
+  cluster: string;
+  weight: number;
+}
+
+export interface TcpProxyMsg {
+  stat_prefix: string;
+  cluster?: string;
+  weighted_clusters?: WeightedClusterMsg[];
+  idle_timeout_ms?: number;
+  max_connect_attempts?: number;
+  access_log_path?: string;
+  hash_policy?: { key: 'SOURCE_IP' | 'SOURCE_ADDRESS_PORT' };
+}
+
+export interface ListenerMsg {
+  name: string;
+  address: SocketAddressMsg;
+  backlog?: number;
+  buffer_limit?: number;
+  inherited_fd?: number;
+  stat_prefix?: string;
+  use_original_dst?: boolean;
+  tcp_proxy?: TcpProxyMsg;
+}
+
+export interface EndpointMsg {
+  address: SocketAddressMsg;
+  weight?: number;
+  healthy?: boolean;
+  metadata?: Record<string, string>;
+  priority?: number;
+}
+
+export interface CircuitBreakersMsg {
+  max_connections?: number;
+  max_pending_requests?: number;
+  max_requests?: number;
+  max_retries?: number;
+}
+
+export interface OutlierDetectionMsg {
+  enabled: boolean;
+  consecutive_gateway_failure?: number;
+  consecutive_5xx?: number;
+  base_ejection_time_ms?: number;
+  max_ejection_time_ms?: number;
+  max_ejection_percent?: number;
+}
+
+export interface ClusterMsg {
+  name: string;
+  lb_policy?: LbPolicy;
+  connect_timeout_ms?: number;
+  endpoints: EndpointMsg[];
+  circuit_breakers?: CircuitBreakersMsg;
+  outlier_detection?: OutlierDetectionMsg;
+  ring_hash_min_size?: number;
+  maglev_table_size?: number;
+  per_connection_buffer_limit?: number;
+  least_request_choices?: number;
+}
+
+export interface SnapshotMsg {
+  version: number;
+  listeners: ListenerMsg[];
+  clusters: ClusterMsg[];
+}
+
+/** One entry of the native stats block. `key` is the template form, e.g.
+ * `cluster.{cluster=backend}.upstream_cx_total` (see native/src/stats.h). */
+export type NativeStat =
+  | { type: 'counter'; key: string; value: number }
+  | { type: 'gauge'; key: string; value: number }
+  | {
+      type: 'histogram';
+      key: string;
+      count: number;
+      sum: number; // microseconds
+      /** non-empty buckets: [inclusive upper bound in microseconds, count] ascending */
+      buckets: Array<[number, number]>;
+    };
+
+export interface ListenerInfo {
+  name: string;
+  address: string;
+  port: number; // the bound port (useful when the config asked for port 0)
+  fd: number;
+}
+
+export interface DataPlaneInfo {
+  workers: number;
+  version: number; // snapshot version in force
+  statsPath: string;
+  listeners: ListenerInfo[];
+}
+
+export interface DataPlaneEvent {
+  kind: 'log' | 'listener_error' | 'host_ejected' | 'host_unejected';
+  subject: string;
+  detail: string;
+}
+
+export interface DataPlaneOptions {
+  workers: number;
+  /** Backing file of the shared-memory stats block; undefined = anonymous memfd. */
+  statsPath?: string;
+  statsCapacity?: number;
+}
+
+/** What the rest of the control core sees of the data plane. */
+export interface DataPlane {
+  /** Swap in a complete snapshot. Rejects (and keeps the running one) on failure,
+   * e.g. a listener that cannot bind: the error message names the listener. */
+  apply(snapshot: SnapshotMsg): Promise<DataPlaneInfo>;
+  info(): DataPlaneInfo;
+  stats(): NativeStat[];
+  /** Mark a host healthy/unhealthy (active health checks). host = "ip:port". */
+  setHostHealth(cluster: string, host: string, healthy: boolean): boolean;
+  onEvent(listener: (ev: DataPlaneEvent) => void): void;
+  /** Stop accepting, close connections, join the worker threads. */
+  close(): Promise<void>;
+}
