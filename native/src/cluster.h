@@ -9,6 +9,7 @@
 
 #include "hist.h"
 #include "stats.h"
+#include "xm.h"
 
 /*
  * Two lifetimes meet here:
@@ -119,6 +120,11 @@ struct xm_cluster_state {
 	int32_t retries_open;
 	int32_t ejected_hosts;     /* atomic: hosts currently ejected (for max_ejection_percent) */
 	struct xm_cluster_stats st;
+	/* private to cluster.c / registry.c / lb.c */
+	struct xm_registry *reg;   /* owner: unref at zero removes the state under its mutex */
+	struct xm_cluster_state *reg_next; /* registry hash chain (registry mutex) */
+	uint64_t reg_hash;
+	uint64_t health_gen;       /* atomic: bumped on every host availability change (LB panic cache) */
 };
 
 struct xm_host_stats {
@@ -142,6 +148,10 @@ struct xm_host_state {
 	uint32_t ejections;        /* atomic: consecutive ejections, for backoff */
 	int32_t active_rq;         /* atomic: in-flight requests / connections (least request) */
 	struct xm_host_stats st;
+	/* private to cluster.c / registry.c */
+	struct xm_host_state *reg_next; /* registry hash chain (registry mutex) */
+	uint64_t reg_hash;
+	uint64_t unejected_ms;     /* atomic: when the last ejection was lifted (backoff decay) */
 };
 
 /* Keeps the persistent states by key. Control side only (mutex inside). */
@@ -207,7 +217,8 @@ const struct xm_host *xm_lb_pick(struct xm_cluster *c, unsigned worker, uint64_t
  * is lifted here (posting XM_EV_HOST_UNEJECTED once). */
 int xm_host_available(const struct xm_host *h, uint64_t now_ms);
 
-/* Feed outlier detection and stats. */
+/* Feed outlier detection and host stats (cx_total / cx_connect_fail on connect results,
+ * rq_total / rq_error on responses); cluster-level counters are the caller's. */
 void xm_host_report(struct xm_cluster_state *cs, struct xm_host_state *hs, const struct xm_cluster *cfg,
 		    enum xm_host_result r, uint64_t now_ms);
 

@@ -1,0 +1,315 @@
+/* Connection I/O: one read per readiness event, direct write with queue-by-reference fallback. */
+#include "conn.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "worker.h"
+
+static void conn__on_io(struct xm_io *io, uint32_t revents);
+
+/* Recompute the epoll interest from the flags; xm_io_set skips unchanged masks. */
+static void conn__update(struct xm_conn *c)
+{
+	uint32_t ev = 0;
+
+	if (c->flags & (XM_CONN_F_CLOSED | XM_CONN_F_DETACHED))
+		return;
+	if (c->flags & XM_CONN_F_CONNECTING)
+		ev = EPOLLOUT;
+	else {
+		if ((c->flags & (XM_CONN_F_READING | XM_CONN_F_EOF)) == XM_CONN_F_READING)
+			ev |= EPOLLIN;
+		if (!xm_iovq_empty(&c->outq))
+			ev |= EPOLLOUT;
+	}
+	if (xm_io_set(&c->w->loop, &c->io, ev) < 0)
+		c->flags |= XM_CONN_F_ERROR;
+}
+
+static void conn__init(struct xm_conn *c, struct xm_worker *w, int fd, const struct xm_conn_ops *ops, uint32_t high_wm)
+{
+	c->io.fd = fd;
+	c->io.mask = 0;
+	c->io.registered = 0;
+	c->io.cb = conn__on_io;
+	c->w = w;
+	c->ops = ops;
+	xm_iovq_init(&c->outq);
+	c->rchunk = NULL;
+	c->flags = 0;
+	c->high_wm = high_wm ? high_wm : (1u << 20);
+	c->rx_bytes = c->tx_bytes = 0;
+}
+
+static void conn__sockopts(int fd)
+{
+	int one = 1;
+	/* Proxied request/response traffic must not wait for Nagle. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+int xm_conn_accept(struct xm_conn *c, struct xm_worker *w, int fd, const struct xm_conn_ops *ops, uint32_t high_wm)
+{
+	conn__init(c, w, fd, ops, high_wm);
+	conn__sockopts(fd);
+	return xm_io_add(&w->loop, &c->io, 0);
+}
+
+int xm_conn_connect(struct xm_conn *c, struct xm_worker *w, const struct sockaddr *sa, socklen_t salen,
+		    const struct xm_conn_ops *ops, uint32_t high_wm)
+{
+	int rc = 0;
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	conn__init(c, w, -1, ops, high_wm);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	conn__sockopts(fd);
+	c->io.fd = fd;
+	if (connect(fd, sa, salen) < 0 && errno != EINPROGRESS) {
+		rc = -errno;
+		goto out;
+	}
+	/* Even an immediate success is reported through the loop, so the caller sees one
+	 * code path. */
+	c->flags |= XM_CONN_F_CONNECTING;
+	rc = xm_io_add(&w->loop, &c->io, EPOLLOUT);
+out:
+	if (rc < 0 && fd >= 0) {
+		close(fd);
+		c->io.fd = -1;
+		c->flags |= XM_CONN_F_CLOSED;
+	}
+	return rc;
+}
+
+void xm_conn_read_start(struct xm_conn *c)
+{
+	c->flags |= XM_CONN_F_READING;
+	conn__update(c);
+}
+
+void xm_conn_read_stop(struct xm_conn *c)
+{
+	c->flags &= ~XM_CONN_F_READING;
+	conn__update(c);
+}
+
+static void conn__do_shutdown(struct xm_conn *c)
+{
+	c->flags &= ~XM_CONN_F_SHUT_PENDING;
+	c->flags |= XM_CONN_F_SHUT_DONE;
+	shutdown(c->io.fd, SHUT_WR);
+}
+
+/* Write as much of the queue as the socket takes. Returns 0 or -errno. */
+static int conn__flush(struct xm_conn *c)
+{
+	struct iovec iov[XM_IOVQ_MAX_IOV];
+
+	while (!xm_iovq_empty(&c->outq)) {
+		int n = xm_iovq_iov(&c->outq, iov, XM_IOVQ_MAX_IOV);
+		ssize_t w = writev(c->io.fd, iov, n);
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return 0;
+			return -errno;
+		}
+		c->tx_bytes += (uint64_t)w;
+		xm_iovq_consume(&c->outq, (uint64_t)w);
+		if (n < XM_IOVQ_MAX_IOV && !xm_iovq_empty(&c->outq))
+			return 0; /* short write: the socket buffer is full */
+	}
+	return 0;
+}
+
+int xm_conn_write(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, uint32_t len)
+{
+	if (xm_unlikely(c->flags & (XM_CONN_F_CLOSED | XM_CONN_F_SHUT_DONE)))
+		return -EPIPE;
+	if (xm_likely(xm_iovq_empty(&c->outq) && !(c->flags & XM_CONN_F_CONNECTING))) {
+		ssize_t w = send(c->io.fd, ch->data + off, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				return -errno;
+			w = 0;
+		}
+		c->tx_bytes += (uint64_t)w;
+		if ((uint32_t)w == len)
+			return XM_WRITE_OK;
+		off += (uint32_t)w;
+		len -= (uint32_t)w;
+	}
+	if (xm_iovq_push(&c->outq, ch, off, len) < 0)
+		return -ENOMEM;
+	conn__update(c);
+	if (c->outq.bytes >= c->high_wm) {
+		c->flags |= XM_CONN_F_ABOVE_HIGH;
+		return XM_WRITE_PAUSE;
+	}
+	return XM_WRITE_OK;
+}
+
+void xm_conn_shutdown_write(struct xm_conn *c)
+{
+	if (c->flags & (XM_CONN_F_CLOSED | XM_CONN_F_SHUT_DONE))
+		return;
+	if (xm_iovq_empty(&c->outq) && !(c->flags & XM_CONN_F_CONNECTING))
+		conn__do_shutdown(c);
+	else
+		c->flags |= XM_CONN_F_SHUT_PENDING;
+}
+
+void xm_conn_close(struct xm_conn *c, enum xm_close_mode mode)
+{
+	if (c->flags & XM_CONN_F_CLOSED)
+		return;
+	c->flags |= XM_CONN_F_CLOSED;
+	if (c->io.fd >= 0) {
+		if (mode == XM_CLOSE_RESET) {
+			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+			setsockopt(c->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		}
+		/* close() also removes the fd from epoll: we never dup data-plane fds. */
+		close(c->io.fd);
+		c->io.fd = -1;
+		c->io.registered = 0;
+	}
+	xm_iovq_clear(&c->outq);
+	if (c->rchunk) {
+		xm_chunk_unref(c->rchunk);
+		c->rchunk = NULL;
+	}
+}
+
+static void conn__on_readable(struct xm_conn *c)
+{
+	struct xm_chunk *ch = c->rchunk;
+
+	if (!ch || ch->len == XM_CHUNK_SIZE) {
+		if (ch)
+			xm_chunk_unref(ch);
+		ch = c->rchunk = xm_chunk_get(&c->w->pool);
+		if (!ch) {
+			c->flags |= XM_CONN_F_ERROR;
+			c->ops->on_error(c, ENOMEM);
+			return;
+		}
+	}
+	uint32_t off = ch->len;
+	ssize_t n = read(c->io.fd, ch->data + off, XM_CHUNK_SIZE - off);
+	if (n > 0) {
+		ch->len += (uint32_t)n;
+		c->rx_bytes += (uint64_t)n;
+		c->ops->on_read(c, ch, off, (uint32_t)n);
+		/* If nobody kept a slice, recycle the chunk now so an idle connection holds no
+		 * buffer memory. (on_read may have closed c, which already dropped rchunk.) */
+		if (c->rchunk == ch && ch->refcnt == 1) {
+			c->rchunk = NULL;
+			xm_chunk_unref(ch);
+		}
+		return;
+	}
+	if (n == 0) {
+		c->flags |= XM_CONN_F_EOF;
+		conn__update(c);
+		c->ops->on_eof(c);
+		return;
+	}
+	if (errno == EAGAIN || errno == EINTR)
+		return;
+	c->flags |= XM_CONN_F_ERROR;
+	c->ops->on_error(c, errno);
+}
+
+static void conn__on_writable(struct xm_conn *c)
+{
+	int rc = conn__flush(c);
+	if (rc < 0) {
+		c->flags |= XM_CONN_F_ERROR;
+		c->ops->on_error(c, -rc);
+		return;
+	}
+	if (xm_iovq_empty(&c->outq) && (c->flags & XM_CONN_F_SHUT_PENDING))
+		conn__do_shutdown(c);
+	conn__update(c);
+	/* Tell the owner when a backlog clears: below the low watermark after the high one
+	 * (resume the source), or fully flushed (a half-closed pair may now finish). */
+	int notify = xm_iovq_empty(&c->outq);
+	if ((c->flags & XM_CONN_F_ABOVE_HIGH) && c->outq.bytes <= c->high_wm / 2) {
+		c->flags &= ~XM_CONN_F_ABOVE_HIGH;
+		notify = 1;
+	}
+	if (notify)
+		c->ops->on_drained(c);
+}
+
+static void conn__on_connected(struct xm_conn *c)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(c->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	c->flags &= ~XM_CONN_F_CONNECTING;
+	if (err == 0) {
+		/* Data queued while connecting goes out now. */
+		if (!xm_iovq_empty(&c->outq))
+			conn__flush(c);
+		if (xm_iovq_empty(&c->outq) && (c->flags & XM_CONN_F_SHUT_PENDING))
+			conn__do_shutdown(c);
+		conn__update(c);
+	} else {
+		c->flags |= XM_CONN_F_ERROR;
+	}
+	c->ops->on_connected(c, err);
+}
+
+static void conn__on_io(struct xm_io *io, uint32_t revents)
+{
+	struct xm_conn *c = xm_container_of(io, struct xm_conn, io);
+
+	if (c->flags & XM_CONN_F_CLOSED)
+		return;
+	if (c->flags & XM_CONN_F_CONNECTING) {
+		conn__on_connected(c);
+		return;
+	}
+	if (revents & EPOLLOUT) {
+		conn__on_writable(c);
+		if (c->flags & (XM_CONN_F_CLOSED | XM_CONN_F_ERROR))
+			return;
+	}
+	if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		/* EPOLLERR / EPOLLHUP: the read reports the real error (or EOF). */
+		if ((c->flags & XM_CONN_F_EOF) && (revents & (EPOLLHUP | EPOLLERR))) {
+			int err = 0;
+			socklen_t len = sizeof(err);
+			getsockopt(c->io.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+			if (err) {
+				c->flags |= XM_CONN_F_ERROR;
+				c->ops->on_error(c, err);
+			} else if (!(c->flags & XM_CONN_F_SHUT_DONE) || !xm_iovq_empty(&c->outq)) {
+				/* The peer is gone while we still had bytes or a FIN to send. */
+				c->flags |= XM_CONN_F_ERROR;
+				c->ops->on_error(c, EPIPE);
+			} else {
+				/* Both directions are shut and nothing failed: a clean end. EPOLLHUP
+				 * cannot be masked, so level-triggered epoll would report it forever:
+				 * drop the fd from epoll. The owner finishes when its other side has
+				 * flushed (our own output queue is empty: we shut down after it). */
+				xm_io_del(&c->w->loop, &c->io);
+				c->flags |= XM_CONN_F_DETACHED;
+			}
+			return;
+		}
+		if (!(c->flags & XM_CONN_F_EOF))
+			conn__on_readable(c);
+	}
+}

@@ -1,0 +1,87 @@
+/* A non-blocking TCP connection: reads into pooled chunks, writes slices, tracks epoll interest. */
+#ifndef XM_CONN_H
+#define XM_CONN_H
+
+#include <sys/socket.h>
+
+#include "buf.h"
+#include "loop.h"
+
+struct xm_worker;
+struct xm_conn;
+
+/*
+ * The owner (a tcp_proxy session, later a stream layer) supplies callbacks. Contract:
+ *  - on_read gets bytes in a chunk the connection owns; to keep them past the call, push
+ *    a slice of that chunk (xm_conn_write does so for the peer), never copy.
+ *  - on_eof: the peer sent FIN; reading has stopped. on_error: the connection failed
+ *    (reset, refused...): the owner must close it. on_drained: the output queue fell to
+ *    the low watermark after having crossed the high one, or emptied after a backlog. on_connected: outbound connect
+ *    finished (err = 0 or a positive errno).
+ *  Callbacks may close the connection (xm_conn_close) but must not free its memory
+ *  before the loop's deferred pass (xm_loop_defer).
+ */
+struct xm_conn_ops {
+	void (*on_read)(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, uint32_t len);
+	void (*on_eof)(struct xm_conn *c);
+	void (*on_error)(struct xm_conn *c, int err);
+	void (*on_drained)(struct xm_conn *c);
+	void (*on_connected)(struct xm_conn *c, int err);
+};
+
+#define XM_CONN_F_READING 0x01u    /* read interest wanted */
+#define XM_CONN_F_EOF 0x02u        /* FIN received */
+#define XM_CONN_F_CONNECTING 0x04u
+#define XM_CONN_F_SHUT_PENDING 0x08u /* shutdown(SHUT_WR) once the output queue drains */
+#define XM_CONN_F_SHUT_DONE 0x10u
+#define XM_CONN_F_ABOVE_HIGH 0x20u /* output queue crossed the high watermark */
+#define XM_CONN_F_CLOSED 0x40u
+#define XM_CONN_F_ERROR 0x80u
+#define XM_CONN_F_DETACHED 0x100u /* removed from epoll after a clean full close */
+
+/* Named results of a write, so callers branch on intent, not on magic numbers. */
+enum xm_write_status {
+	XM_WRITE_OK = 0,          /* queued or written; keep reading the source */
+	XM_WRITE_PAUSE = 1,       /* output queue is above the high watermark: pause the source */
+};
+
+struct xm_conn {
+	struct xm_io io;
+	struct xm_worker *w;
+	const struct xm_conn_ops *ops;
+	struct xm_iovq outq;
+	struct xm_chunk *rchunk;   /* partly filled read chunk, or NULL when idle */
+	uint32_t flags;
+	uint32_t high_wm;
+	uint64_t rx_bytes;
+	uint64_t tx_bytes;
+};
+
+/* Adopt an accepted (non-blocking) fd; interest starts empty, call xm_conn_read_start. */
+int xm_conn_accept(struct xm_conn *c, struct xm_worker *w, int fd, const struct xm_conn_ops *ops, uint32_t high_wm);
+/* Start an outbound connect; completion arrives through ops->on_connected. Returns 0 or
+ * -errno (immediate failures such as EMFILE or ENETUNREACH). */
+int xm_conn_connect(struct xm_conn *c, struct xm_worker *w, const struct sockaddr *sa, socklen_t salen,
+		    const struct xm_conn_ops *ops, uint32_t high_wm);
+
+void xm_conn_read_start(struct xm_conn *c);
+void xm_conn_read_stop(struct xm_conn *c);
+
+/* Send a slice: written at once when nothing is queued, the remainder queued by reference.
+ * Returns enum xm_write_status or -errno (EPIPE, ECONNRESET ...: the caller tears down). */
+int xm_conn_write(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, uint32_t len);
+/* Half-close: FIN after the queue is flushed. */
+void xm_conn_shutdown_write(struct xm_conn *c);
+
+enum xm_close_mode {
+	XM_CLOSE_FIN = 0,   /* close(): the kernel sends what it has, then FIN */
+	XM_CLOSE_RESET = 1, /* SO_LINGER 0: RST, to propagate a reset from the other side */
+};
+/* Close the fd and release buffers; idempotent. The struct stays valid until freed by
+ * its owner. */
+void xm_conn_close(struct xm_conn *c, enum xm_close_mode mode);
+
+static inline int xm_conn_is_closed(const struct xm_conn *c) { return (c->flags & XM_CONN_F_CLOSED) != 0; }
+static inline uint64_t xm_conn_queued(const struct xm_conn *c) { return c->outq.bytes; }
+
+#endif

@@ -1,0 +1,66 @@
+/* The data plane: N workers, the published table, persistent state, and the snapshot swap. */
+#ifndef XM_DP_H
+#define XM_DP_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cluster.h"
+#include "event.h"
+#include "stats.h"
+
+struct xm_table;
+struct xm_listener;
+struct xm_worker;
+
+struct xm_dp_opts {
+	unsigned nworkers;
+	const char *stats_path;       /* NULL = anonymous memfd */
+	size_t stats_capacity;        /* 0 = 256 MiB (sparse) */
+	xm_event_notify_fn notify;
+	void *notify_ctx;
+};
+
+struct xm_tcp_stats;
+
+struct xm_dp {
+	unsigned nworkers;
+	struct xm_worker *workers;
+	struct xm_table *table;       /* published: atomic store-release / load-acquire */
+	struct xm_table *retired;     /* waiting for every worker to let go */
+	pthread_mutex_t lock;         /* control side: apply, info, reclaim */
+	struct xm_stats *stats;
+	struct xm_registry *reg;
+	struct xm_events *events;
+	struct xm_listener *listeners; /* every open listener socket */
+	struct xm_tcp_stats *tcp_stats; /* persistent per stat_prefix */
+	struct xm_alog *alogs;
+	uint64_t *swaps_total, *swap_failed_total;
+	int64_t *snapshot_version;
+	struct xm_hist *swap_duration;  /* us, build + publish */
+	int stopped;
+};
+
+int xm_dp_new(struct xm_dp **out, const struct xm_dp_opts *o);
+/* Decode, build and publish a snapshot; blocks until every worker uses it (bounded).
+ * On failure nothing changes and err says why (names the listener/cluster). */
+int xm_dp_apply(struct xm_dp *dp, const void *buf, size_t len, char *err, size_t errlen);
+/* Free retired tables no worker uses any more; returns how many remain. */
+unsigned xm_dp_reclaim(struct xm_dp *dp);
+/* Stop and join the workers (closing their connections), idempotent. */
+void xm_dp_stop(struct xm_dp *dp);
+void xm_dp_free(struct xm_dp *dp);
+int xm_dp_set_health(struct xm_dp *dp, const char *cluster, const char *host, int healthy);
+
+struct xm_dp_listener_info {
+	const char *name;
+	const char *address;
+	uint16_t port;
+	int fd;
+};
+/* Snapshot of the listeners in force (under the dp lock); returns the table version. */
+typedef void (*xm_dp_listener_fn)(void *ctx, const struct xm_dp_listener_info *li);
+uint64_t xm_dp_listeners(struct xm_dp *dp, xm_dp_listener_fn fn, void *ctx);
+
+#endif

@@ -1,0 +1,74 @@
+/* The immutable routing table built from one snapshot: listeners with their filters, and clusters. */
+#ifndef XM_TABLE_H
+#define XM_TABLE_H
+
+#include <stdint.h>
+
+#include "cluster.h"
+#include "xm.h"
+
+struct xm_listener;
+struct xm_tcp_stats;
+struct xm_alog;
+
+enum xm_filter_kind {
+	XM_FILTER_TCP_PROXY = 1,
+};
+
+enum xm_hash_key {
+	XM_HASH_SOURCE_IP = 0,
+	XM_HASH_SOURCE_ADDRESS_PORT = 1,
+};
+
+struct xm_tcp_proxy_cfg {
+	struct xm_cluster *cluster;      /* single cluster, or NULL when weighted */
+	struct xm_cluster **wclusters;   /* weighted clusters */
+	uint32_t *wcum;                  /* cumulative weights, same length */
+	uint32_t nwclusters;
+	uint32_t idle_timeout_ms;
+	uint32_t max_connect_attempts;
+	enum xm_hash_key hash_key;
+	struct xm_tcp_stats *st;         /* persistent (dp lifetime) */
+	struct xm_alog *alog;            /* NULL = no access log; reference held */
+};
+
+struct xm_listener_cfg {
+	char *name;
+	struct xm_listener *l;           /* persistent socket; reference held */
+	uint32_t buffer_limit;
+	enum xm_filter_kind filter;
+	struct xm_tcp_proxy_cfg tcp;
+};
+
+/* Per-worker count of sessions still using this table (connect in progress), padded. */
+struct xm_table_wref {
+	int64_t n;
+	char pad[XM_CACHELINE - sizeof(int64_t)];
+};
+
+struct xm_table {
+	uint64_t version;
+	struct xm_listener_cfg *listeners;
+	uint32_t nlisteners;
+	struct xm_cluster **clusters;    /* sorted by name */
+	uint32_t nclusters;
+	unsigned nworkers;
+	struct xm_table_wref *wrefs;
+	struct xm_table *retired_next;   /* dp's list of tables waiting to be freed */
+};
+
+/* Cluster by name (binary search), or NULL. */
+struct xm_cluster *xm_table_cluster(const struct xm_table *t, const char *name);
+/* Listener config in t that uses socket l, or NULL. */
+const struct xm_listener_cfg *xm_table_listener_for(const struct xm_table *t, const struct xm_listener *l);
+
+static inline void xm_table_ref(struct xm_table *t, unsigned worker)
+{
+	xm_atomic_store(&t->wrefs[worker].n, t->wrefs[worker].n + 1);
+}
+static inline void xm_table_unref(struct xm_table *t, unsigned worker)
+{
+	xm_atomic_store(&t->wrefs[worker].n, t->wrefs[worker].n - 1);
+}
+
+#endif

@@ -1,0 +1,277 @@
+/* Loopback servers, clients and snapshot builders shared by the native integration tests. */
+#include "t_net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dp.h"
+#include "stats.h"
+#include "xmesh/dataplane/v1/snapshot.pb-c.h"
+
+static int t__listen(uint16_t *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 512) < 0) {
+		close(fd);
+		return -1;
+	}
+	getsockname(fd, (struct sockaddr *)&a, &len);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+uint16_t t_closed_port(void)
+{
+	uint16_t port = 0;
+	int fd = t__listen(&port);
+	close(fd);
+	return port;
+}
+
+/* One thread per echo connection: simple and bounded by the tests' sizes. */
+static void *t__echo_conn(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char buf[65536];
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(fd, buf + off, (size_t)(n - off));
+			if (w <= 0)
+				goto out;
+			off += w;
+		}
+	}
+	shutdown(fd, SHUT_WR);
+out:
+	close(fd);
+	return NULL;
+}
+
+static void *t__echo_accept(void *arg)
+{
+	struct t_server *s = arg;
+	while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
+		struct pollfd p = { .fd = s->fd, .events = POLLIN };
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		int fd = accept(s->fd, NULL, NULL);
+		if (fd < 0)
+			continue;
+		__atomic_add_fetch(&s->accepted, 1, __ATOMIC_RELAXED);
+		pthread_t th;
+		if (pthread_create(&th, NULL, t__echo_conn, (void *)(intptr_t)fd) == 0)
+			pthread_detach(th);
+		else
+			close(fd);
+	}
+	return NULL;
+}
+
+int t_echo_start(struct t_server *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->fd = t__listen(&s->port);
+	if (s->fd < 0)
+		return -1;
+	s->thread = malloc(sizeof(pthread_t));
+	return pthread_create((pthread_t *)s->thread, NULL, t__echo_accept, s);
+}
+
+void t_echo_stop(struct t_server *s)
+{
+	__atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
+	pthread_join(*(pthread_t *)s->thread, NULL);
+	free(s->thread);
+	close(s->fd);
+	usleep(20000); /* detached connection threads finish on their own EOF */
+}
+
+int t_snapshot_tcp(uint64_t version, const char *lname, const char *cname, const uint16_t *ports, size_t nports,
+		   int lb_policy, uint32_t idle_timeout_ms, uint32_t buffer_limit, uint8_t **out, size_t *outlen)
+{
+	Xmesh__Dataplane__V1__Snapshot snap = XMESH__DATAPLANE__V1__SNAPSHOT__INIT;
+	Xmesh__Dataplane__V1__Listener l = XMESH__DATAPLANE__V1__LISTENER__INIT;
+	Xmesh__Dataplane__V1__SocketAddress la = XMESH__DATAPLANE__V1__SOCKET_ADDRESS__INIT;
+	Xmesh__Dataplane__V1__TcpProxy tp = XMESH__DATAPLANE__V1__TCP_PROXY__INIT;
+	Xmesh__Dataplane__V1__Cluster c = XMESH__DATAPLANE__V1__CLUSTER__INIT;
+	Xmesh__Dataplane__V1__Listener *ls[1] = { &l };
+	Xmesh__Dataplane__V1__Cluster *cs[1] = { &c };
+	Xmesh__Dataplane__V1__Endpoint eps[16];
+	Xmesh__Dataplane__V1__SocketAddress eas[16];
+	Xmesh__Dataplane__V1__Endpoint *epp[16];
+
+	if (nports > 16)
+		return -1;
+	snap.version = version;
+	la.address = "127.0.0.1";
+	la.port = 0;
+	l.name = (char *)lname;
+	l.address = &la;
+	l.buffer_limit = buffer_limit;
+	l.filter_case = XMESH__DATAPLANE__V1__LISTENER__FILTER_TCP_PROXY;
+	l.tcp_proxy = &tp;
+	tp.stat_prefix = (char *)lname;
+	tp.cluster = (char *)cname;
+	tp.idle_timeout_ms = idle_timeout_ms;
+	tp.max_connect_attempts = 1;
+	c.name = (char *)cname;
+	c.lb_policy = lb_policy;
+	c.connect_timeout_ms = 1000;
+	c.per_connection_buffer_limit = buffer_limit;
+	for (size_t i = 0; i < nports; i++) {
+		xmesh__dataplane__v1__endpoint__init(&eps[i]);
+		xmesh__dataplane__v1__socket_address__init(&eas[i]);
+		eas[i].address = "127.0.0.1";
+		eas[i].port = ports[i];
+		eps[i].address = &eas[i];
+		eps[i].weight = 1;
+		eps[i].healthy = 1;
+		epp[i] = &eps[i];
+	}
+	c.n_endpoints = nports;
+	c.endpoints = epp;
+	snap.n_listeners = 1;
+	snap.listeners = ls;
+	snap.n_clusters = 1;
+	snap.clusters = cs;
+	*outlen = xmesh__dataplane__v1__snapshot__get_packed_size(&snap);
+	*out = malloc(*outlen);
+	xmesh__dataplane__v1__snapshot__pack(&snap, *out);
+	return 0;
+}
+
+struct t__lp {
+	const char *name;
+	uint16_t port;
+};
+static void t__lp_cb(void *ctx, const struct xm_dp_listener_info *li)
+{
+	struct t__lp *x = ctx;
+	if (strcmp(li->name, x->name) == 0)
+		x->port = li->port;
+}
+
+uint16_t t_listener_port(struct xm_dp *dp, const char *lname)
+{
+	struct t__lp x = { lname, 0 };
+	xm_dp_listeners(dp, t__lp_cb, &x);
+	return x.port;
+}
+
+static int t__connect(uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+static inline unsigned char t__pat(size_t i) { return (unsigned char)((i * 131u + (i >> 9)) & 0xff); }
+
+long t_roundtrip(uint16_t port, size_t len, int timeout_ms, int *intact)
+{
+	int fd = t__connect(port);
+	size_t sent = 0, got = 0;
+	int ok = 1, shut = 0;
+	unsigned char buf[65536];
+
+	if (fd < 0)
+		return fd;
+	*intact = 0;
+	if (len == 0) {
+		shutdown(fd, SHUT_WR);
+		shut = 1;
+	}
+	while (1) {
+		struct pollfd p = { .fd = fd, .events = POLLIN | (shut ? 0 : POLLOUT) };
+		int n = poll(&p, 1, timeout_ms);
+		if (n <= 0) {
+			close(fd);
+			return -ETIMEDOUT;
+		}
+		if (!shut && (p.revents & POLLOUT)) {
+			size_t chunk = len - sent < sizeof(buf) ? len - sent : sizeof(buf);
+			for (size_t i = 0; i < chunk; i++)
+				buf[i] = t__pat(sent + i);
+			ssize_t w = send(fd, buf, chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (w > 0)
+				sent += (size_t)w;
+			if (sent == len) {
+				shutdown(fd, SHUT_WR);
+				shut = 1;
+			}
+		}
+		if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+			if (r == 0)
+				break;
+			if (r < 0) {
+				if (errno == EAGAIN)
+					continue;
+				int e = errno;
+				close(fd);
+				return -e;
+			}
+			for (ssize_t i = 0; i < r; i++)
+				if (buf[i] != t__pat(got + (size_t)i))
+					ok = 0;
+			got += (size_t)r;
+		}
+	}
+	close(fd);
+	*intact = ok && got == len;
+	return (long)got;
+}
+
+int t_connect_expect_close(uint16_t port, int timeout_ms)
+{
+	char b[16];
+	int fd = t__connect(port);
+	if (fd < 0)
+		return fd;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int rc = poll(&p, 1, timeout_ms) <= 0 ? -ETIMEDOUT : 0;
+	if (rc == 0 && recv(fd, b, sizeof(b), 0) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+struct t__sk {
+	const char *key;
+	long long v;
+};
+static int t__stat_cb(void *ctx, enum xm_stat_type type, const char *key, const void *value)
+{
+	struct t__sk *x = ctx;
+	if (strcmp(key, x->key) != 0)
+		return 0;
+	x->v = type == XM_STAT_GAUGE ? (long long)*(const int64_t *)value : (long long)*(const uint64_t *)value;
+	return 1;
+}
+
+long long t_stat(struct xm_dp *dp, const char *key)
+{
+	struct t__sk x = { key, -1 };
+	xm_stats_foreach(dp->stats, t__stat_cb, &x);
+	return x.v;
+}

@@ -1,0 +1,42 @@
+/* Helpers for native integration tests: snapshot builders, loopback echo servers, clients. */
+#ifndef XM_T_NET_H
+#define XM_T_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct xm_dp;
+
+/* A loopback TCP server on its own thread. mode: echo (reply with what was received, FIN
+ * after the client's FIN), or refuse (a closed port). Bounded by the test. */
+struct t_server {
+	int fd;
+	uint16_t port;
+	int stop;
+	int nthreads;
+	unsigned long accepted;
+	void *thread; /* pthread_t storage */
+};
+int t_echo_start(struct t_server *s);
+void t_echo_stop(struct t_server *s);
+/* A port with nothing listening (bound then closed). */
+uint16_t t_closed_port(void);
+
+/* Encoded one-listener tcp_proxy snapshot: listener 127.0.0.1:0 named lname -> cluster
+ * cname whose endpoints are 127.0.0.1:ports[i]. Caller frees *out. */
+int t_snapshot_tcp(uint64_t version, const char *lname, const char *cname, const uint16_t *ports, size_t nports,
+		   int lb_policy, uint32_t idle_timeout_ms, uint32_t buffer_limit, uint8_t **out, size_t *outlen);
+
+/* Port the data plane bound for listener lname (0 if none). */
+uint16_t t_listener_port(struct xm_dp *dp, const char *lname);
+
+/* Connect to 127.0.0.1:port, send len bytes of a pattern, shut down write, read back
+ * everything until EOF into a buffer; returns bytes read or -errno. Bounded by timeout_ms. */
+long t_roundtrip(uint16_t port, size_t len, int timeout_ms, int *intact);
+/* Connect and wait for EOF/RST without sending; returns 0 on EOF, -errno otherwise. */
+int t_connect_expect_close(uint16_t port, int timeout_ms);
+
+/* Read a counter from the dp's stats by exact key; -1 if missing. */
+long long t_stat(struct xm_dp *dp, const char *key);
+
+#endif

@@ -1,0 +1,198 @@
+/* End-to-end tests of the tcp_proxy data path over real loopback sockets (runs under ASan too). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dp.h"
+#include "t.h"
+#include "t_net.h"
+#include "worker.h"
+
+static struct xm_dp *t__dp(unsigned workers)
+{
+	struct xm_dp *dp = NULL;
+	struct xm_dp_opts o = { .nworkers = workers, .stats_capacity = 8u << 20 };
+	T_CHECK_EQ(xm_dp_new(&dp, &o), 0);
+	return dp;
+}
+
+static int t__apply_tcp(struct xm_dp *dp, uint64_t v, const uint16_t *ports, size_t n, int lb, uint32_t idle, uint32_t limit)
+{
+	uint8_t *buf;
+	size_t len;
+	char err[256];
+	t_snapshot_tcp(v, "l", "c", ports, n, lb, idle, limit, &buf, &len);
+	int rc = xm_dp_apply(dp, buf, len, err, sizeof(err));
+	if (rc < 0)
+		fprintf(stderr, "  apply: %s\n", err);
+	free(buf);
+	return rc;
+}
+
+static void test_sizes(void)
+{
+	static const size_t sizes[] = { 0, 1, 1000, 16384, 65536 + 7, 1u << 20, 64u << 20 };
+	struct t_server up;
+	struct xm_dp *dp = t__dp(2);
+
+	T_CHECK_EQ(t_echo_start(&up), 0);
+	T_CHECK_EQ(t__apply_tcp(dp, 1, &up.port, 1, 0, 0, 0), 0);
+	uint16_t port = t_listener_port(dp, "l");
+	T_CHECK(port != 0);
+	for (size_t i = 0; i < XM_ARRAY_SIZE(sizes); i++) {
+		int intact = 0;
+		long got = t_roundtrip(port, sizes[i], 10000, &intact);
+		if (got != (long)sizes[i] || !intact)
+			fprintf(stderr, "  size %zu: got %ld intact %d\n", sizes[i], got, intact);
+		T_CHECK_EQ(got, (long)sizes[i]);
+		T_CHECK(intact);
+	}
+	xm_dp_free(dp);
+	t_echo_stop(&up);
+}
+
+static void test_refused(void)
+{
+	uint16_t dead = t_closed_port();
+	struct xm_dp *dp = t__dp(1);
+
+	T_CHECK_EQ(t__apply_tcp(dp, 1, &dead, 1, 0, 0, 0), 0);
+	uint16_t port = t_listener_port(dp, "l");
+	T_CHECK_EQ(t_connect_expect_close(port, 3000), 0);
+	usleep(20000);
+	T_CHECK_EQ(t_stat(dp, "tcp.{stat_prefix=l}.cx_end.{reason=connect_failed}"), 1);
+	T_CHECK_EQ(t_stat(dp, "cluster.{cluster=c}.upstream_cx_connect_fail"), 1);
+	T_CHECK_EQ(t_stat(dp, "tcp.{stat_prefix=l}.downstream_cx_active"), 0);
+	xm_dp_free(dp);
+}
+
+static void test_idle_timeout(void)
+{
+	struct t_server up;
+	struct xm_dp *dp = t__dp(1);
+
+	T_CHECK_EQ(t_echo_start(&up), 0);
+	T_CHECK_EQ(t__apply_tcp(dp, 1, &up.port, 1, 0, 100, 0), 0);
+	uint16_t port = t_listener_port(dp, "l");
+	T_CHECK_EQ(t_connect_expect_close(port, 3000), 0);
+	usleep(20000);
+	T_CHECK_EQ(t_stat(dp, "tcp.{stat_prefix=l}.cx_end.{reason=idle_timeout}"), 1);
+	xm_dp_free(dp);
+	t_echo_stop(&up);
+}
+
+static void test_round_robin(void)
+{
+	struct t_server ups[3];
+	uint16_t ports[3];
+	struct xm_dp *dp = t__dp(2);
+
+	for (int i = 0; i < 3; i++) {
+		T_CHECK_EQ(t_echo_start(&ups[i]), 0);
+		ports[i] = ups[i].port;
+	}
+	T_CHECK_EQ(t__apply_tcp(dp, 1, ports, 3, 0, 0, 0), 0);
+	uint16_t port = t_listener_port(dp, "l");
+	for (int i = 0; i < 60; i++) {
+		int intact;
+		T_CHECK_EQ(t_roundtrip(port, 10, 3000, &intact), 10);
+	}
+	/* Two workers each run their own round robin: every host still gets a fair share. */
+	for (int i = 0; i < 3; i++) {
+		unsigned long a = __atomic_load_n(&ups[i].accepted, __ATOMIC_RELAXED);
+		if (a < 14 || a > 26)
+			fprintf(stderr, "  host %d accepted %lu\n", i, a);
+		T_CHECK(a >= 14 && a <= 26);
+	}
+	xm_dp_free(dp);
+	for (int i = 0; i < 3; i++)
+		t_echo_stop(&ups[i]);
+}
+
+/* A swap that keeps the listener must keep its socket (same port) and every live
+ * connection; a swap with a bad snapshot must change nothing. */
+static void test_swap_keeps_connections(void)
+{
+	struct t_server up;
+	struct xm_dp *dp = t__dp(2);
+	char err[256];
+
+	T_CHECK_EQ(t_echo_start(&up), 0);
+	T_CHECK_EQ(t__apply_tcp(dp, 1, &up.port, 1, 0, 0, 0), 0);
+	uint16_t port = t_listener_port(dp, "l");
+	/* A live connection across the swap. */
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	T_CHECK_EQ(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	T_CHECK_EQ(write(fd, "ping", 4), 4);
+	char b[8];
+	T_CHECK_EQ(read(fd, b, 4), 4);
+	for (uint64_t v = 2; v < 12; v++)
+		T_CHECK_EQ(t__apply_tcp(dp, v, &up.port, 1, (int)(v % 6), 0, 0), 0);
+	T_CHECK_EQ(t_listener_port(dp, "l"), port);
+	T_CHECK_EQ(xm_dp_apply(dp, "\xff\xff\xff", 3, err, sizeof(err)) < 0, 1);
+	T_CHECK(strstr(err, "decode") != NULL);
+	T_CHECK_EQ(write(fd, "pong", 4), 4);
+	T_CHECK_EQ(read(fd, b, 4), 4);
+	T_CHECK(memcmp(b, "pong", 4) == 0);
+	close(fd);
+	T_CHECK_EQ(xm_dp_reclaim(dp), 0);
+	int intact;
+	T_CHECK_EQ(t_roundtrip(port, 100, 3000, &intact), 100);
+	xm_dp_free(dp);
+	t_echo_stop(&up);
+}
+
+/* A client that sends but never reads: xmesh must stop reading instead of buffering. */
+static void test_slow_reader_capped(void)
+{
+	struct t_server up;
+	struct xm_dp *dp = t__dp(1);
+	const uint32_t limit = 256 * 1024;
+
+	T_CHECK_EQ(t_echo_start(&up), 0);
+	T_CHECK_EQ(t__apply_tcp(dp, 1, &up.port, 1, 0, 0, limit), 0);
+	uint16_t port = t_listener_port(dp, "l");
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	connect(fd, (struct sockaddr *)&a, sizeof(a));
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	poll(&p, 1, 1000);
+	static char junk[65536];
+	size_t sent = 0;
+	/* Push until the whole chain (kernel buffers + xmesh) stops taking bytes. */
+	for (int idle = 0; idle < 20 && sent < (512u << 20);) {
+		ssize_t w = send(fd, junk, sizeof(junk), MSG_NOSIGNAL);
+		if (w > 0) {
+			sent += (size_t)w;
+			idle = 0;
+		} else {
+			idle++;
+			usleep(10000);
+		}
+	}
+	uint64_t held = dp->workers[0].pool.allocated * sizeof(struct xm_chunk);
+	fprintf(stderr, "  sent %zu bytes before backpressure, xmesh holds %llu bytes\n", sent, (unsigned long long)held);
+	T_CHECK(sent < (512u << 20));
+	/* Per direction at most the limit plus one chunk in flight. */
+	T_CHECK(held <= 2 * (limit + 2 * sizeof(struct xm_chunk)));
+	T_CHECK(t_stat(dp, "tcp.{stat_prefix=l}.upstream_flow_control_paused_reading_total") >= 1);
+	T_CHECK(t_stat(dp, "tcp.{stat_prefix=l}.downstream_flow_control_paused_reading_total") >= 1);
+	close(fd);
+	xm_dp_free(dp);
+	t_echo_stop(&up);
+}
+
+T_MAIN_BEGIN
+	signal(SIGPIPE, SIG_IGN);
+	T_RUN("bytes arrive intact both ways for 0 B .. 64 MiB with half-close", test_sizes);
+	T_RUN("refused upstream closes only that client and counts connect_failed", test_refused);
+	T_RUN("idle timeout closes a silent connection and is counted", test_idle_timeout);
+	T_RUN("round robin spreads connections evenly over 3 upstreams (2 workers)", test_round_robin);
+	T_RUN("snapshot swaps keep the listener socket and live connections; bad snapshot is rejected", test_swap_keeps_connections);
+	T_RUN("slow reader: xmesh pauses reading at the buffer cap instead of buffering", test_slow_reader_capped);
+T_MAIN_END
