@@ -235,7 +235,7 @@ static void tp__fail_attempt(struct tp_session *s, enum xm_end_reason why)
 	xm_timer_stop(&w->loop, &s->timer);
 	xm_conn_close(&s->up, XM_CLOSE_FIN);
 	if (s->hs) {
-		xm_stat_inc(s->hs->st.cx_connect_fail);
+		/* Host counters (cx_total, cx_connect_fail) are kept by xm_host_report. */
 		xm_stat_inc(s->cs->st.upstream_cx_connect_fail);
 		if (why == XM_END_CONNECT_TIMEOUT)
 			xm_stat_inc(s->cs->st.upstream_cx_connect_timeout);
@@ -280,7 +280,6 @@ static void tp__connect_next(struct tp_session *s)
 	xm_atomic_add(&s->hs->active_rq, 1);
 	xm_gauge_add(s->hs->st.cx_active, 1);
 	xm_gauge_add(s->cs->st.upstream_cx_active, 1);
-	xm_stat_inc(s->hs->st.cx_total);
 	xm_stat_inc(s->cs->st.upstream_cx_total);
 	xm_stat_inc(s->st->upstream_connect_attempts_total);
 	s->connect_start_us = xm_now_us();

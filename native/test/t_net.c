@@ -19,7 +19,7 @@
 
 static int t__listen(uint16_t *port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(*port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(a);
 	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -84,7 +84,13 @@ static void *t__echo_accept(void *arg)
 
 int t_echo_start(struct t_server *s)
 {
+	return t_echo_start_on(s, 0);
+}
+
+int t_echo_start_on(struct t_server *s, uint16_t port)
+{
 	memset(s, 0, sizeof(*s));
+	s->port = port;
 	s->fd = t__listen(&s->port);
 	if (s->fd < 0)
 		return -1;
@@ -101,49 +107,61 @@ void t_echo_stop(struct t_server *s)
 	usleep(20000); /* detached connection threads finish on their own EOF */
 }
 
-int t_snapshot_tcp(uint64_t version, const char *lname, const char *cname, const uint16_t *ports, size_t nports,
-		   int lb_policy, uint32_t idle_timeout_ms, uint32_t buffer_limit, uint8_t **out, size_t *outlen)
+int t_snapshot_opts(const struct t_snap_opts *o, uint8_t **out, size_t *outlen)
 {
 	Xmesh__Dataplane__V1__Snapshot snap = XMESH__DATAPLANE__V1__SNAPSHOT__INIT;
 	Xmesh__Dataplane__V1__Listener l = XMESH__DATAPLANE__V1__LISTENER__INIT;
 	Xmesh__Dataplane__V1__SocketAddress la = XMESH__DATAPLANE__V1__SOCKET_ADDRESS__INIT;
 	Xmesh__Dataplane__V1__TcpProxy tp = XMESH__DATAPLANE__V1__TCP_PROXY__INIT;
 	Xmesh__Dataplane__V1__Cluster c = XMESH__DATAPLANE__V1__CLUSTER__INIT;
+	Xmesh__Dataplane__V1__OutlierDetection od = XMESH__DATAPLANE__V1__OUTLIER_DETECTION__INIT;
+	Xmesh__Dataplane__V1__CircuitBreakers cb = XMESH__DATAPLANE__V1__CIRCUIT_BREAKERS__INIT;
 	Xmesh__Dataplane__V1__Listener *ls[1] = { &l };
 	Xmesh__Dataplane__V1__Cluster *cs[1] = { &c };
 	Xmesh__Dataplane__V1__Endpoint eps[16];
 	Xmesh__Dataplane__V1__SocketAddress eas[16];
 	Xmesh__Dataplane__V1__Endpoint *epp[16];
 
-	if (nports > 16)
+	if (o->nports > 16)
 		return -1;
-	snap.version = version;
+	snap.version = o->version;
 	la.address = "127.0.0.1";
-	la.port = 0;
-	l.name = (char *)lname;
+	la.port = o->listen_port;
+	l.name = "l";
 	l.address = &la;
-	l.buffer_limit = buffer_limit;
+	l.buffer_limit = o->buffer_limit;
 	l.filter_case = XMESH__DATAPLANE__V1__LISTENER__FILTER_TCP_PROXY;
 	l.tcp_proxy = &tp;
-	tp.stat_prefix = (char *)lname;
-	tp.cluster = (char *)cname;
-	tp.idle_timeout_ms = idle_timeout_ms;
-	tp.max_connect_attempts = 1;
-	c.name = (char *)cname;
-	c.lb_policy = lb_policy;
+	tp.stat_prefix = "l";
+	tp.cluster = "c";
+	tp.idle_timeout_ms = o->idle_timeout_ms;
+	tp.max_connect_attempts = o->max_connect_attempts ? o->max_connect_attempts : 1;
+	c.name = "c";
+	c.lb_policy = o->lb_policy;
 	c.connect_timeout_ms = 1000;
-	c.per_connection_buffer_limit = buffer_limit;
-	for (size_t i = 0; i < nports; i++) {
+	c.per_connection_buffer_limit = o->buffer_limit;
+	if (o->outlier) {
+		od.enabled = 1;
+		od.consecutive_gateway_failure = o->od_consecutive;
+		od.base_ejection_time_ms = o->od_base_ms;
+		od.max_ejection_percent = o->od_max_percent;
+		c.outlier_detection = &od;
+	}
+	if (o->max_connections) {
+		cb.max_connections = o->max_connections;
+		c.circuit_breakers = &cb;
+	}
+	for (size_t i = 0; i < o->nports; i++) {
 		xmesh__dataplane__v1__endpoint__init(&eps[i]);
 		xmesh__dataplane__v1__socket_address__init(&eas[i]);
 		eas[i].address = "127.0.0.1";
-		eas[i].port = ports[i];
+		eas[i].port = o->ports[i];
 		eps[i].address = &eas[i];
 		eps[i].weight = 1;
 		eps[i].healthy = 1;
 		epp[i] = &eps[i];
 	}
-	c.n_endpoints = nports;
+	c.n_endpoints = o->nports;
 	c.endpoints = epp;
 	snap.n_listeners = 1;
 	snap.listeners = ls;
@@ -153,6 +171,16 @@ int t_snapshot_tcp(uint64_t version, const char *lname, const char *cname, const
 	*out = malloc(*outlen);
 	xmesh__dataplane__v1__snapshot__pack(&snap, *out);
 	return 0;
+}
+
+int t_snapshot_tcp(uint64_t version, const char *lname, const char *cname, const uint16_t *ports, size_t nports,
+		   int lb_policy, uint32_t idle_timeout_ms, uint32_t buffer_limit, uint8_t **out, size_t *outlen)
+{
+	struct t_snap_opts o = { .version = version, .ports = ports, .nports = nports, .lb_policy = lb_policy,
+				 .idle_timeout_ms = idle_timeout_ms, .buffer_limit = buffer_limit };
+	(void)lname;
+	(void)cname;
+	return t_snapshot_opts(&o, out, outlen);
 }
 
 struct t__lp {

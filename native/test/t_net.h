@@ -18,12 +18,32 @@ struct t_server {
 	void *thread; /* pthread_t storage */
 };
 int t_echo_start(struct t_server *s);
+/* Same, on a given port (0 = ephemeral). */
+int t_echo_start_on(struct t_server *s, uint16_t port);
 void t_echo_stop(struct t_server *s);
 /* A port with nothing listening (bound then closed). */
 uint16_t t_closed_port(void);
 
-/* Encoded one-listener tcp_proxy snapshot: listener 127.0.0.1:0 named lname -> cluster
- * cname whose endpoints are 127.0.0.1:ports[i]. Caller frees *out. */
+/* Knobs for t_snapshot_opts (zero = default). */
+struct t_snap_opts {
+	uint64_t version;
+	const uint16_t *ports;
+	size_t nports;
+	int lb_policy;
+	uint32_t idle_timeout_ms;
+	uint32_t buffer_limit;
+	uint32_t max_connect_attempts;
+	int outlier;                 /* enable outlier detection */
+	uint32_t od_consecutive;     /* consecutive gateway failures */
+	uint32_t od_base_ms;
+	uint32_t od_max_percent;
+	uint32_t max_connections;
+	uint16_t listen_port;        /* 0 = ephemeral */
+};
+int t_snapshot_opts(const struct t_snap_opts *o, uint8_t **out, size_t *outlen);
+
+/* Encoded one-listener tcp_proxy snapshot: listener "l" on 127.0.0.1:0 -> cluster "c"
+ * whose endpoints are 127.0.0.1:ports[i] (lname/cname must be "l"/"c"). Caller frees *out. */
 int t_snapshot_tcp(uint64_t version, const char *lname, const char *cname, const uint16_t *ports, size_t nports,
 		   int lb_policy, uint32_t idle_timeout_ms, uint32_t buffer_limit, uint8_t **out, size_t *outlen);
 

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `npm test`: install what is missing, build, then run every test suite:
+#   native unit + integration tests (C, real sockets), the same under ASan/UBSan/LSan,
+#   the TypeScript tests (node:test; integration tests use the real addon and real peers),
+#   and a check of the Dockerfile.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/build.sh
+make -s -C native/test run
+make -s -C native/test run-asan
+node --test --test-concurrency=1 dist/test/
+bash scripts/check-dockerfile.sh
