@@ -118,23 +118,26 @@ static void test_fd_exhaustion(void)
 	uint16_t port = t_listener_port(dp, "l");
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	getrlimit(RLIMIT_NOFILE, &old);
-	/* Highest fd in use now + a little headroom, then open the clients first. */
-	int probe = dup(0);
-	close(probe);
+	int maxfd = 0;
 	for (int i = 0; i < 64; i++) {
 		clients[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-		connect(clients[i], (struct sockaddr *)&sa, sizeof(sa));
+		if (clients[i] > maxfd)
+			maxfd = clients[i];
 	}
+	/* No descriptor above the highest one in use: accept4 now fails with EMFILE. The
+	 * clients' connects need no new descriptors and complete in the kernel backlog. */
 	low = old;
-	low.rlim_cur = (rlim_t)probe + 64 + 8;
+	low.rlim_cur = (rlim_t)maxfd + 1;
 	setrlimit(RLIMIT_NOFILE, &low);
+	for (int i = 0; i < 64; i++)
+		connect(clients[i], (struct sockaddr *)&sa, sizeof(sa));
 	double c0 = t__cpu_ms();
 	usleep(400000);
 	double spent = t__cpu_ms() - c0;
 	long long shed = t_stat(dp, "listener.{listener=l}.downstream_cx_overflow");
 	fprintf(stderr, "  shed %lld connections, %.1f ms CPU in 400 ms\n", shed, spent);
 	T_CHECK(shed > 0);
-	T_CHECK(spent < 200); /* paused, not spinning on EMFILE */
+	T_CHECK(spent < 250); /* paused, not spinning on EMFILE (generous for sanitizer builds) */
 	for (int i = 0; i < 64; i++)
 		close(clients[i]);
 	setrlimit(RLIMIT_NOFILE, &old);
