@@ -9,6 +9,7 @@
 
 #include "hist.h"
 #include "stats.h"
+#include "conn.h"
 #include "xm.h"
 
 /*
@@ -188,6 +189,7 @@ struct xm_cluster {
 	uint32_t od_consecutive_gateway_failure, od_consecutive_5xx;
 	uint32_t od_base_ejection_time_ms, od_max_ejection_time_ms, od_max_ejection_percent;
 	uint32_t least_request_choices;
+	struct xm_keepalive keepalive;   /* upstream sockets (set by the table builder) */
 	struct xm_host *hosts;
 	uint32_t nhosts;
 	struct xm_lb *lb;

@@ -52,6 +52,21 @@ static void conn__sockopts(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+void xm_conn_set_keepalive(struct xm_conn *c, const struct xm_keepalive *ka)
+{
+	int one = 1, v;
+
+	if (!ka->enabled || c->io.fd < 0)
+		return;
+	setsockopt(c->io.fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	if (ka->probes && (v = ka->probes))
+		setsockopt(c->io.fd, IPPROTO_TCP, TCP_KEEPCNT, &v, sizeof(v));
+	if (ka->time_s && (v = ka->time_s))
+		setsockopt(c->io.fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof(v));
+	if (ka->interval_s && (v = ka->interval_s))
+		setsockopt(c->io.fd, IPPROTO_TCP, TCP_KEEPINTVL, &v, sizeof(v));
+}
+
 int xm_conn_accept(struct xm_conn *c, struct xm_worker *w, int fd, const struct xm_conn_ops *ops, uint32_t high_wm)
 {
 	conn__init(c, w, fd, ops, high_wm);

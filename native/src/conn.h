@@ -57,6 +57,15 @@ struct xm_conn {
 	uint64_t tx_bytes;
 };
 
+/* TCP keepalive for a socket (Envoy's TcpKeepalive); zero fields keep kernel defaults. */
+struct xm_keepalive {
+	uint8_t enabled;
+	uint8_t probes;
+	uint16_t time_s;
+	uint16_t interval_s;
+};
+void xm_conn_set_keepalive(struct xm_conn *c, const struct xm_keepalive *ka);
+
 /* Adopt an accepted (non-blocking) fd; interest starts empty, call xm_conn_read_start. */
 int xm_conn_accept(struct xm_conn *c, struct xm_worker *w, int fd, const struct xm_conn_ops *ops, uint32_t high_wm);
 /* Start an outbound connect; completion arrives through ops->on_connected. Returns 0 or

@@ -74,6 +74,17 @@ void xm_table_free(struct xm_dp *dp, struct xm_table *t)
 	free(t);
 }
 
+static void table__keepalive(struct xm_keepalive *ka, const Xmesh__Dataplane__V1__TcpKeepalive *pk)
+{
+	memset(ka, 0, sizeof(*ka));
+	if (!pk)
+		return;
+	ka->enabled = 1;
+	ka->probes = (uint8_t)(pk->keepalive_probes > 255 ? 255 : pk->keepalive_probes);
+	ka->time_s = (uint16_t)(pk->keepalive_time_s > 65535 ? 65535 : pk->keepalive_time_s);
+	ka->interval_s = (uint16_t)(pk->keepalive_interval_s > 65535 ? 65535 : pk->keepalive_interval_s);
+}
+
 static int table__build_cluster(struct xm_dp *dp, const pb_cluster *pc, struct xm_cluster **out, char *err, size_t errlen)
 {
 	struct xm_cluster_cfg cfg = { 0 };
@@ -133,6 +144,8 @@ static int table__build_cluster(struct xm_dp *dp, const pb_cluster *pc, struct x
 	cfg.per_connection_buffer_limit = pc->per_connection_buffer_limit;
 	cfg.least_request_choices = pc->least_request_choices;
 	rc = xm_cluster_build(out, &cfg, dp->reg, dp->nworkers);
+	if (rc == 0)
+		table__keepalive(&(*out)->keepalive, pc->tcp_keepalive);
 	if (rc < 0)
 		snprintf(err, errlen, "cluster '%s': %s", pc->name, rc == -EINVAL ? "invalid endpoint address or settings" : strerror(-rc));
 out:
@@ -280,6 +293,7 @@ int xm_table_build(struct xm_dp *dp, const void *buf, size_t len, struct xm_tabl
 		}
 		t->nlisteners++;
 		lc->buffer_limit = pl->buffer_limit ? pl->buffer_limit : (1u << 20);
+		table__keepalive(&lc->keepalive, pl->tcp_keepalive);
 		rc = table__open_listener(dp, pl, &lc->l, err, errlen);
 		if (rc < 0)
 			goto out;

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "cluster.h"
+#include "conn.h"
 #include "xm.h"
 
 struct xm_listener;
@@ -36,6 +37,7 @@ struct xm_listener_cfg {
 	char *name;
 	struct xm_listener *l;           /* persistent socket; reference held */
 	uint32_t buffer_limit;
+	struct xm_keepalive keepalive;   /* accepted sockets */
 	enum xm_filter_kind filter;
 	struct xm_tcp_proxy_cfg tcp;
 };

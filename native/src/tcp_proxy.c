@@ -289,6 +289,7 @@ static void tp__connect_next(struct tp_session *s)
 		tp__fail_attempt(s, XM_END_CONNECT_FAILED);
 		return;
 	}
+	xm_conn_set_keepalive(&s->up, &c->keepalive);
 	xm_timer_start(&w->loop, &s->timer, c->connect_timeout_ms);
 }
 
@@ -494,5 +495,6 @@ void xm_tcp_proxy_accept(struct xm_worker *w, const struct xm_listener_cfg *lcfg
 		tp__end(s, XM_END_NO_MEMORY, XM_CLOSE_FIN, XM_CLOSE_FIN);
 		return;
 	}
+	xm_conn_set_keepalive(&s->down, &lcfg->keepalive);
 	tp__connect_next(s);
 }

@@ -116,6 +116,7 @@ int t_snapshot_opts(const struct t_snap_opts *o, uint8_t **out, size_t *outlen)
 	Xmesh__Dataplane__V1__Cluster c = XMESH__DATAPLANE__V1__CLUSTER__INIT;
 	Xmesh__Dataplane__V1__OutlierDetection od = XMESH__DATAPLANE__V1__OUTLIER_DETECTION__INIT;
 	Xmesh__Dataplane__V1__CircuitBreakers cb = XMESH__DATAPLANE__V1__CIRCUIT_BREAKERS__INIT;
+	Xmesh__Dataplane__V1__TcpKeepalive ka = XMESH__DATAPLANE__V1__TCP_KEEPALIVE__INIT;
 	Xmesh__Dataplane__V1__Listener *ls[1] = { &l };
 	Xmesh__Dataplane__V1__Cluster *cs[1] = { &c };
 	Xmesh__Dataplane__V1__Endpoint eps[16];
@@ -146,6 +147,13 @@ int t_snapshot_opts(const struct t_snap_opts *o, uint8_t **out, size_t *outlen)
 		od.base_ejection_time_ms = o->od_base_ms;
 		od.max_ejection_percent = o->od_max_percent;
 		c.outlier_detection = &od;
+	}
+	if (o->keepalive_time_s) {
+		ka.keepalive_time_s = o->keepalive_time_s;
+		ka.keepalive_interval_s = 7;
+		ka.keepalive_probes = 3;
+		l.tcp_keepalive = &ka;
+		c.tcp_keepalive = &ka;
 	}
 	if (o->max_connections) {
 		cb.max_connections = o->max_connections;

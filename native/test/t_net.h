@@ -39,6 +39,7 @@ struct t_snap_opts {
 	uint32_t od_max_percent;
 	uint32_t max_connections;
 	uint16_t listen_port;        /* 0 = ephemeral */
+	uint32_t keepalive_time_s;   /* >0: tcp_keepalive on listener and cluster */
 };
 int t_snapshot_opts(const struct t_snap_opts *o, uint8_t **out, size_t *outlen);
 

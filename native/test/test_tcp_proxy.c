@@ -1,6 +1,7 @@
 /* End-to-end tests of the tcp_proxy data path over real loopback sockets (runs under ASan too). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -187,6 +188,45 @@ static void test_slow_reader_capped(void)
 	t_echo_stop(&up);
 }
 
+/* tcp_keepalive reaches both proxied sockets. The data plane runs in this process, so the
+ * test can look at every socket it holds. */
+static void test_keepalive(void)
+{
+	struct t_server up;
+	struct xm_dp *dp = t__dp(1);
+	uint8_t *buf;
+	size_t len;
+	char err[256];
+
+	T_CHECK_EQ(t_echo_start(&up), 0);
+	struct t_snap_opts o = { .version = 1, .ports = &up.port, .nports = 1, .keepalive_time_s = 4242 };
+	t_snapshot_opts(&o, &buf, &len);
+	T_CHECK_EQ(xm_dp_apply(dp, buf, len, err, sizeof(err)), 0);
+	free(buf);
+	uint16_t port = t_listener_port(dp, "l");
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	T_CHECK_EQ(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	char b[4];
+	T_CHECK_EQ(write(fd, "ka", 2), 2);
+	T_CHECK_EQ(read(fd, b, 2), 2);
+	int found = 0;
+	for (int i = 3; i < 4096; i++) {
+		int on = 0, idle = 0, cnt = 0;
+		socklen_t l1 = sizeof(on), l2 = sizeof(idle), l3 = sizeof(cnt);
+		if (getsockopt(i, SOL_SOCKET, SO_KEEPALIVE, &on, &l1) < 0 || !on)
+			continue;
+		getsockopt(i, IPPROTO_TCP, TCP_KEEPIDLE, &idle, &l2);
+		getsockopt(i, IPPROTO_TCP, TCP_KEEPCNT, &cnt, &l3);
+		if (idle == 4242 && cnt == 3)
+			found++;
+	}
+	T_CHECK_EQ(found, 2); /* downstream and upstream */
+	close(fd);
+	xm_dp_free(dp);
+	t_echo_stop(&up);
+}
+
 T_MAIN_BEGIN
 	signal(SIGPIPE, SIG_IGN);
 	T_RUN("bytes arrive intact both ways for 0 B .. 64 MiB with half-close", test_sizes);
@@ -194,5 +234,6 @@ T_MAIN_BEGIN
 	T_RUN("idle timeout closes a silent connection and is counted", test_idle_timeout);
 	T_RUN("round robin spreads connections evenly over 3 upstreams (2 workers)", test_round_robin);
 	T_RUN("snapshot swaps keep the listener socket and live connections; bad snapshot is rejected", test_swap_keeps_connections);
+	T_RUN("tcp_keepalive is set on the downstream and upstream sockets", test_keepalive);
 	T_RUN("slow reader: xmesh pauses reading at the buffer cap instead of buffering", test_slow_reader_capped);
 T_MAIN_END
