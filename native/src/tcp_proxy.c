@@ -43,6 +43,7 @@ struct tp_session {
 	uint8_t state;
 	uint8_t breaker_held;
 	uint8_t last_fail;                 /* end reason of the last failed attempt */
+	uint8_t first_fin;                 /* end reason if both sides close cleanly: who sent FIN first */
 	union {
 		struct sockaddr sa;
 		struct sockaddr_in in4;
@@ -380,8 +381,7 @@ static void tp__maybe_finish(struct tp_session *s)
 	/* Both sides sent FIN and everything was flushed: a clean close. */
 	if ((s->down.flags & XM_CONN_F_EOF) && (s->up.flags & XM_CONN_F_EOF) && xm_iovq_empty(&s->down.outq) &&
 	    xm_iovq_empty(&s->up.outq))
-		tp__end(s, (s->down.flags & XM_CONN_F_SHUT_DONE) ? XM_END_UPSTREAM_CLOSE : XM_END_DOWNSTREAM_CLOSE,
-			XM_CLOSE_FIN, XM_CLOSE_FIN);
+		tp__end(s, (enum xm_end_reason)s->first_fin, XM_CLOSE_FIN, XM_CLOSE_FIN);
 }
 
 static void tp__on_eof(struct xm_conn *c)
@@ -395,6 +395,8 @@ static void tp__on_eof(struct xm_conn *c)
 		tp__end(s, XM_END_DOWNSTREAM_CLOSE, XM_CLOSE_FIN, XM_CLOSE_FIN);
 		return;
 	}
+	if (!(peer->flags & XM_CONN_F_EOF))
+		s->first_fin = c == &s->down ? XM_END_DOWNSTREAM_CLOSE : XM_END_UPSTREAM_CLOSE;
 	/* Half-close: pass the FIN on once the peer's queue is flushed; keep the other
 	 * direction running. */
 	xm_conn_shutdown_write(peer);

@@ -52,6 +52,10 @@ static void test_sizes(void)
 		T_CHECK_EQ(got, (long)sizes[i]);
 		T_CHECK(intact);
 	}
+	/* The client always sends its FIN first (the echo server answers FIN with FIN). */
+	usleep(20000);
+	T_CHECK_EQ(t_stat(dp, "tcp.{stat_prefix=l}.cx_end.{reason=downstream_close}"), (long long)XM_ARRAY_SIZE(sizes));
+	T_CHECK_EQ(t_stat(dp, "cluster.{cluster=c}.upstream_cx_destroy_local"), (long long)XM_ARRAY_SIZE(sizes));
 	xm_dp_free(dp);
 	t_echo_stop(&up);
 }

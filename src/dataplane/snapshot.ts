@@ -23,9 +23,11 @@ function type(): protobuf.Type {
 /** Encode a snapshot; throws a TypeError naming the first field protobufjs rejects. */
 export function encodeSnapshot(msg: SnapshotMsg): Uint8Array {
   const t = type();
-  const err = t.verify(msg as unknown as Record<string, unknown>);
+  // fromObject maps enum names to numbers; verify then checks the converted message.
+  const m = t.fromObject(msg as unknown as Record<string, unknown>);
+  const err = t.verify(m);
   if (err) throw new TypeError(`snapshot: ${err}`);
-  return t.encode(t.fromObject(msg as unknown as Record<string, unknown>)).finish();
+  return t.encode(m).finish();
 }
 
 /** Decode (tests and /config_dump). */

@@ -41,7 +41,7 @@ function snapshot(version: number, upstreamPort: number, extra: Partial<Snapshot
       },
     ],
     clusters: [
-      { name: 'backend', connect_timeout_ms: 1000, endpoints: [{ address: { address: '127.0.0.1', port: upstreamPort }, healthy: true }] },
+      { name: 'backend', lb_policy: 'ROUND_ROBIN', connect_timeout_ms: 1000, endpoints: [{ address: { address: '127.0.0.1', port: upstreamPort }, healthy: true }] },
     ],
     ...extra,
   };

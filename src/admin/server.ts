@@ -1,0 +1,192 @@
+/** The admin HTTP server (Envoy-compatible paths): readiness, stats in three formats, config dump, listeners, clusters, logging, health-check override. */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { DataPlaneInfo, NativeStat, SnapshotMsg } from '../dataplane/types';
+import { hostPort } from '../config/addresses';
+import { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from '../stats/prometheus';
+import { formatJson, formatText } from '../stats/text';
+import { isLogLevel, type Logging } from '../util/log';
+import { clusterHosts, formatClustersText, formatListenersText } from './endpoints';
+
+/** Bumped whenever the hot-restart protocol or the stats block layout changes incompatibly. */
+export const HOT_RESTART_VERSION = 'xmesh.hr1.stats1';
+
+/** What the admin server reads from the running proxy. */
+export interface AdminSource {
+  /** True once a snapshot has been applied to the data plane. */
+  isLive(): boolean;
+  /** Native stats plus control-core stats. */
+  stats(): NativeStat[];
+  info(): DataPlaneInfo | undefined;
+  snapshot(): SnapshotMsg | undefined;
+  configDump(): unknown;
+}
+
+export interface AdminOptions {
+  address: string;
+  port: number;
+  source: AdminSource;
+  logging: Logging;
+}
+
+type Handler = (req: IncomingMessage, url: URL, res: ServerResponse) => void;
+interface Route {
+  methods: readonly string[];
+  help: string;
+  handler: Handler;
+}
+
+const TEXT = 'text/plain; charset=utf-8';
+const JSON_TYPE = 'application/json';
+
+function send(res: ServerResponse, status: number, type: string, body: string): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-cache, max-age=0', 'x-content-type-options': 'nosniff' });
+  res.end(body);
+}
+function sendJson(res: ServerResponse, status: number, v: unknown): void {
+  send(res, status, JSON_TYPE, `${JSON.stringify(v, null, 2)}\n`);
+}
+
+export class AdminServer {
+  private server: Server | undefined;
+  private healthFailed = false;
+  private readonly routes: Map<string, Route>;
+  private readonly log;
+
+  constructor(private readonly opts: AdminOptions) {
+    this.log = opts.logging.child('admin');
+    const get = ['GET', 'HEAD'] as const;
+    this.routes = new Map<string, Route>([
+      ['/', { methods: get, help: 'this list', handler: (_q, _u, r) => send(r, 200, TEXT, this.index()) }],
+      ['/ready', { methods: get, help: '200 LIVE once the data plane is configured, 503 before or while /healthcheck/fail is set', handler: (_q, _u, r) => this.ready(r) }],
+      ['/stats', { methods: get, help: 'stats as "name: value" (?format=json|prometheus, ?filter=REGEX)', handler: (_q, u, r) => this.stats(u, r) }],
+      ['/stats/prometheus', { methods: get, help: 'stats in Prometheus text format 0.0.4 (histograms in ms)', handler: (_q, _u, r) => send(r, 200, PROMETHEUS_CONTENT_TYPE, formatPrometheus(this.opts.source.stats())) }],
+      ['/config_dump', { methods: get, help: 'the effective configuration and snapshot (JSON)', handler: (_q, _u, r) => sendJson(r, 200, this.opts.source.configDump()) }],
+      ['/listeners', { methods: get, help: 'listeners and their bound addresses (?format=json)', handler: (_q, u, r) => this.listeners(u, r) }],
+      ['/clusters', { methods: get, help: 'upstream hosts, health and per-host stats (?format=json)', handler: (_q, u, r) => this.clusters(u, r) }],
+      ['/logging', { methods: ['GET', 'HEAD', 'POST'], help: 'GET: current log level; POST ?level=trace|debug|info|warn|error: change it', handler: (q, u, r) => this.logging(q, u, r) }],
+      ['/healthcheck/fail', { methods: ['POST'], help: 'POST: make /ready answer 503 (drain from load balancers)', handler: (_q, _u, r) => this.setHealth(true, r) }],
+      ['/healthcheck/ok', { methods: ['POST'], help: 'POST: undo /healthcheck/fail', handler: (_q, _u, r) => this.setHealth(false, r) }],
+      ['/hot_restart_version', { methods: get, help: 'hot-restart compatibility string', handler: (_q, _u, r) => send(r, 200, TEXT, `${HOT_RESTART_VERSION}\n`) }],
+    ]);
+  }
+
+  /** Bind and listen; resolves with the bound address (port 0 picks a free one). */
+  async start(): Promise<{ address: string; port: number }> {
+    const server = createServer((req, res) => this.dispatch(req, res));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.opts.port, this.opts.address, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const a = server.address() as AddressInfo;
+    this.log.info({ address: hostPort(a.address, a.port) }, 'admin listening');
+    return { address: a.address, port: a.port };
+  }
+
+  address(): { address: string; port: number } | undefined {
+    const a = this.server?.address();
+    return a && typeof a === 'object' ? { address: a.address, port: a.port } : undefined;
+  }
+
+  async close(): Promise<void> {
+    const s = this.server;
+    if (!s) return;
+    this.server = undefined;
+    await new Promise<void>((resolve) => {
+      s.close(() => resolve());
+      s.closeAllConnections();
+    });
+  }
+
+  private dispatch(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const route = this.routes.get(url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname);
+    if (!route) {
+      send(res, 404, TEXT, `unknown admin endpoint ${url.pathname}\n\n${this.index()}`);
+      return;
+    }
+    const method = req.method ?? 'GET';
+    if (!route.methods.includes(method)) {
+      res.setHeader('allow', route.methods.join(', '));
+      send(res, 405, TEXT, `${url.pathname} accepts ${route.methods.join(', ')}, not ${method}\n`);
+      return;
+    }
+    try {
+      route.handler(req, url, res);
+    } catch (err) {
+      this.log.error({ err, path: url.pathname }, 'admin handler failed');
+      if (!res.headersSent) send(res, 500, TEXT, `internal error: ${(err as Error).message}\n`);
+      else res.destroy();
+    }
+  }
+
+  private index(): string {
+    return [...this.routes].map(([p, r]) => `  ${r.methods.includes('POST') && !r.methods.includes('GET') ? 'POST ' : ''}${p}: ${r.help}`).join('\n') + '\n';
+  }
+
+  private ready(res: ServerResponse): void {
+    if (!this.opts.source.isLive()) send(res, 503, TEXT, 'PRE_INITIALIZING\n');
+    else if (this.healthFailed) send(res, 503, TEXT, 'HEALTHCHECK_FAILED\n');
+    else send(res, 200, TEXT, 'LIVE\n');
+  }
+
+  private stats(url: URL, res: ServerResponse): void {
+    let filter: RegExp | undefined;
+    const f = url.searchParams.get('filter');
+    if (f) {
+      try {
+        filter = new RegExp(f);
+      } catch (e) {
+        send(res, 400, TEXT, `invalid filter regex: ${(e as Error).message}\n`);
+        return;
+      }
+    }
+    const stats = this.opts.source.stats();
+    const format = url.searchParams.get('format') ?? 'text';
+    if (format === 'json') sendJson(res, 200, formatJson(stats, filter));
+    else if (format === 'prometheus') send(res, 200, PROMETHEUS_CONTENT_TYPE, formatPrometheus(stats));
+    else if (format === 'text') send(res, 200, TEXT, formatText(stats, filter));
+    else send(res, 400, TEXT, `unknown format "${format}" (expected text, json or prometheus)\n`);
+  }
+
+  private listeners(url: URL, res: ServerResponse): void {
+    const info = this.opts.source.info();
+    if (url.searchParams.get('format') === 'json') {
+      sendJson(res, 200, { listeners: (info?.listeners ?? []).map((l) => ({ name: l.name, address: l.address, port: l.port })) });
+    } else send(res, 200, TEXT, formatListenersText(info));
+  }
+
+  private clusters(url: URL, res: ServerResponse): void {
+    const rows = clusterHosts(this.opts.source.snapshot(), this.opts.source.stats());
+    if (url.searchParams.get('format') === 'json') sendJson(res, 200, { hosts: rows });
+    else send(res, 200, TEXT, formatClustersText(rows));
+  }
+
+  private logging(req: IncomingMessage, url: URL, res: ServerResponse): void {
+    const level = url.searchParams.get('level');
+    if (req.method === 'POST') {
+      if (!level || !isLogLevel(level)) {
+        send(res, 400, TEXT, `usage: POST /logging?level=trace|debug|info|warn|error|fatal|silent\n`);
+        return;
+      }
+      const before = this.opts.logging.level;
+      this.opts.logging.setLevel(level);
+      this.log.info({ from: before, to: level }, 'log level changed');
+    } else if (level) {
+      res.setHeader('allow', 'POST');
+      send(res, 405, TEXT, 'changing the log level needs POST /logging?level=LEVEL\n');
+      return;
+    }
+    send(res, 200, TEXT, `level: ${this.opts.logging.level}\n`);
+  }
+
+  private setHealth(failed: boolean, res: ServerResponse): void {
+    this.healthFailed = failed;
+    this.log.warn({ failed }, failed ? 'health check forced to fail' : 'health check failure cleared');
+    send(res, 200, TEXT, 'OK\n');
+  }
+}

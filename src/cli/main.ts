@@ -1,0 +1,108 @@
+/** The xmesh command line: `run`, `validate`, `version`, with usage errors mapped to exit code 2. */
+import { availableParallelism } from 'node:os';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { LOG_LEVELS, type LogLevel } from '../util/log';
+import { EXIT, EXIT_CODES_HELP, type ExitCode } from './exit-codes';
+import { runCommand } from './run';
+import { validateFiles } from './validate';
+import { versionText, xmeshVersion } from './version';
+
+export interface CliIo {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+const defaultIo: CliIo = {
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+};
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1 || n > 1024) throw new InvalidArgumentError('expected an integer from 1 to 1024');
+  return n;
+}
+
+/** Build the commander program; `setCode` receives the exit code of the command that ran. */
+export function buildProgram(io: CliIo, setCode: (c: ExitCode) => void): Command {
+  const program = new Command('xmesh');
+  program
+    .description('xmesh: a service-mesh sidecar proxy with a native epoll data plane and an Envoy v3 compatible configuration')
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', EXIT_CODES_HELP);
+
+  program
+    .command('run')
+    .description('run the proxy until SIGINT/SIGTERM (graceful) — SIGHUP reloads the config file')
+    .option('-c, --config <file>', 'Envoy v3 bootstrap (YAML or JSON); default: the embedded demo config (listener 127.0.0.1:10000 -> 127.0.0.1:10001, admin 127.0.0.1:15000)')
+    .option('--concurrency <n>', 'number of native worker threads', positiveInt, availableParallelism())
+    .addOption(new Option('--log-level <level>', 'log level of the JSON logs on stderr').choices(LOG_LEVELS.filter((l) => l !== 'fatal')).default('info'))
+    .option('--stats-path <path>', 'file backing the shared-memory stats block (kept across hot restarts); default: anonymous memory')
+    .option('--instance <name>', 'instance name, added to every log line')
+    .option('--demo', 'also start a demo HTTP upstream on 127.0.0.1:10001 and send one request through the demo listener')
+    .addHelpText(
+      'after',
+      `
+Signals:
+  SIGINT, SIGTERM  graceful shutdown (admin stops, workers are joined), exit 0; a second signal or 2 s forces exit 4
+  SIGHUP           reload --config; an invalid file is logged and the running configuration kept
+${EXIT_CODES_HELP}`,
+    )
+    .action(async (o: { config?: string; concurrency: number; logLevel: LogLevel; statsPath?: string; instance?: string; demo?: boolean }) => {
+      setCode(await runCommand({ config: o.config, concurrency: o.concurrency, logLevel: o.logLevel, statsPath: o.statsPath, instance: o.instance, demo: o.demo }));
+    });
+
+  program
+    .command('validate')
+    .description('check configuration files and print every error with its field path ("FILE: path: message")')
+    .requiredOption('-c, --config <files...>', 'one or more bootstrap files (YAML or JSON)')
+    .addHelpText('after', `\nExit codes:\n  0  every file is valid (warnings may still be printed)\n  1  at least one file is invalid\n  2  usage error`)
+    .action((o: { config: string[] }) => {
+      setCode(validateFiles(o.config, (l) => io.out(`${l}\n`)));
+    });
+
+  program
+    .command('version')
+    .description('print the xmesh, node and native data-plane versions')
+    .addHelpText('after', '\nExit codes:\n  0  always (the native version reads "unavailable" when the addon cannot load)')
+    .action(() => {
+      io.out(versionText());
+      setCode(EXIT.OK);
+    });
+
+  program.version(xmeshVersion(), '-V, --version', 'print the xmesh version');
+  return program;
+}
+
+/** Parse argv (without node and script) and run; resolves with the exit code. */
+export async function main(args: readonly string[], io: CliIo = defaultIo): Promise<ExitCode> {
+  let code: ExitCode = EXIT.OK;
+  const program = buildProgram(io, (c) => (code = c));
+  if (args.length === 0) {
+    program.outputHelp();
+    return EXIT.USAGE;
+  }
+  try {
+    await program.parseAsync([...args], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.OK;
+      return EXIT.USAGE;
+    }
+    io.err(`xmesh: ${(err as Error).stack ?? String(err)}\n`);
+    return EXIT.STARTUP_FAILED;
+  }
+  return code;
+}
+
+/** Run as a program when loaded by bin/xmesh.js (or directly), not when imported by tests. */
+const entry = require.main?.filename ?? '';
+if (require.main === module || /[\\/]bin[\\/]xmesh(\.js)?$/.test(entry)) {
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+    // Native workers and timers are all closed by now; exit explicitly so a stray handle cannot keep us up.
+    setImmediate(() => process.exit(code));
+  });
+}

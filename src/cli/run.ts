@@ -1,0 +1,150 @@
+/** `xmesh run`: start the proxy, then handle SIGINT/SIGTERM (graceful stop) and SIGHUP (reload) until shutdown. */
+import type { EventEmitter } from 'node:events';
+import { ConfigError, formatIssue } from '../config/errors';
+import type { DataPlane, DataPlaneOptions } from '../dataplane/types';
+import { startServer, StartupError, type ServerHandle } from '../server';
+import { Logging, type LogLevel } from '../util/log';
+import { loadDataPlaneModule } from './dataplane-loader';
+import { runDemoRequest, startDemoUpstream } from './demo';
+import { EXIT, type ExitCode } from './exit-codes';
+
+export interface RunOptions {
+  config?: string;
+  concurrency: number;
+  logLevel: LogLevel;
+  statsPath?: string;
+  instance?: string;
+  demo?: boolean;
+}
+
+export interface RunEnv {
+  /** Where signals come from (default: process). */
+  signals?: EventEmitter;
+  createDataPlane?: (opts: DataPlaneOptions) => DataPlane;
+  logging?: Logging;
+  /** Human-readable error output (default: stderr). */
+  errorOut?: (line: string) => void;
+  /** Called once the proxy is ready (tests). */
+  onReady?: (handle: ServerHandle) => void;
+  shutdownDeadlineMs?: number;
+}
+
+/** The default config's demo cluster endpoint. */
+export const DEMO_UPSTREAM = { host: '127.0.0.1', port: 10001 } as const;
+export const SHUTDOWN_DEADLINE_MS = 2000;
+
+export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<ExitCode> {
+  const signals = env.signals ?? process;
+  const errorOut = env.errorOut ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const logging = env.logging ?? new Logging({ level: opts.logLevel, instance: opts.instance });
+  const log = logging.child('cli');
+
+  // The addon is loaded only when the data plane is created, i.e. after the config was accepted,
+  // so a bad config reports exit 1 even on a machine without the native build.
+  const createDataPlane = env.createDataPlane ?? ((o: DataPlaneOptions) => loadDataPlaneModule().createDataPlane(o));
+
+  // Signals that arrive while starting up are held and acted on once the proxy is up (or dropped
+  // if startup fails), so a SIGTERM right after "xmesh ready" is never the default kill.
+  const early: string[] = [];
+  const hold = (sig: string): void => void early.push(sig);
+  const releaseEarly = (): void => {
+    for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) signals.off(s, hold);
+  };
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) signals.on(s, hold);
+
+  let demoServer: Awaited<ReturnType<typeof startDemoUpstream>> | undefined;
+  if (opts.demo) {
+    try {
+      demoServer = await startDemoUpstream(DEMO_UPSTREAM.host, DEMO_UPSTREAM.port);
+      log.info({ address: `${DEMO_UPSTREAM.host}:${DEMO_UPSTREAM.port}` }, 'demo upstream listening');
+    } catch (err) {
+      releaseEarly();
+      errorOut(`xmesh: demo upstream cannot listen on ${DEMO_UPSTREAM.host}:${DEMO_UPSTREAM.port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      return EXIT.STARTUP_FAILED;
+    }
+  }
+
+  let handle: ServerHandle;
+  try {
+    handle = await startServer({
+      configFile: opts.config,
+      workers: opts.concurrency,
+      statsPath: opts.statsPath,
+      instance: opts.instance,
+      logging,
+      createDataPlane,
+    });
+  } catch (err) {
+    releaseEarly();
+    demoServer?.close();
+    if (err instanceof ConfigError) {
+      log.error({ source: err.file, errors: err.errors.length }, 'invalid configuration');
+      for (const e of err.errors) errorOut(`${err.file}: ${formatIssue(e)}`);
+      logging.flush();
+      return EXIT.BAD_CONFIG;
+    }
+    log.fatal({ err }, 'startup failed');
+    errorOut(`xmesh: ${err instanceof StartupError ? err.message : (err as Error).stack}`);
+    logging.flush();
+    return EXIT.STARTUP_FAILED;
+  }
+  env.onReady?.(handle);
+
+  if (opts.demo) {
+    const info = handle.info();
+    const l = info.listeners.find((x) => x.name === 'demo') ?? info.listeners[0];
+    if (l) void runDemoRequest(log, l.address, l.port);
+    else log.warn('--demo: no listener to send the demo request through');
+  }
+
+  return new Promise<ExitCode>((resolve) => {
+    let stopping = false;
+    let reloading: Promise<unknown> = Promise.resolve();
+    let deadline: NodeJS.Timeout | undefined;
+    const finish = (code: ExitCode): void => {
+      clearTimeout(deadline);
+      signals.off('SIGINT', onStop);
+      signals.off('SIGTERM', onStop);
+      signals.off('SIGHUP', onHup);
+      logging.flush();
+      resolve(code);
+    };
+    const onStop = (sig: string): void => {
+      if (stopping) {
+        log.warn({ signal: sig }, 'second signal: forcing exit');
+        finish(EXIT.SHUTDOWN_FORCED);
+        return;
+      }
+      stopping = true;
+      log.info({ signal: sig }, 'shutting down');
+      deadline = setTimeout(() => {
+        log.error({ deadlineMs: env.shutdownDeadlineMs ?? SHUTDOWN_DEADLINE_MS }, 'shutdown deadline passed: forcing exit');
+        finish(EXIT.SHUTDOWN_FORCED);
+      }, env.shutdownDeadlineMs ?? SHUTDOWN_DEADLINE_MS);
+      void (async () => {
+        try {
+          await reloading;
+          await handle.close();
+          demoServer?.close();
+          finish(EXIT.OK);
+        } catch (err) {
+          log.error({ err }, 'error during shutdown');
+          finish(EXIT.SHUTDOWN_FORCED);
+        }
+      })();
+    };
+    const onHup = (): void => {
+      if (stopping) return;
+      log.info({ config: opts.config ?? '<embedded default>' }, 'SIGHUP: reloading configuration');
+      reloading = reloading.then(() => handle.reload()).catch((err) => log.error({ err }, 'reload failed'));
+    };
+    signals.on('SIGINT', onStop);
+    signals.on('SIGTERM', onStop);
+    signals.on('SIGHUP', onHup);
+    releaseEarly();
+    for (const sig of early) {
+      if (sig === 'SIGHUP') onHup();
+      else onStop(sig);
+    }
+  });
+}

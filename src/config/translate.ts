@@ -1,0 +1,151 @@
+/** Compiles a validated bootstrap (plus resolved DNS answers) into the data-plane SnapshotMsg; a pure function. */
+import { dnsKey, familyOf, type ResolvedAddresses } from '../cluster/dns-targets';
+import type { ClusterMsg, EndpointMsg, LbPolicy, ListenerMsg, SnapshotMsg, TcpProxyMsg } from '../dataplane/types';
+import { hostPort, isIpLiteral } from './addresses';
+import { durationMs } from './durations';
+import type { ConfigIssue } from './errors';
+import type { BootstrapCfg, ClusterCfg, LbEndpointCfg, ListenerCfg, TcpProxyCfg } from './types';
+
+/** Envoy's defaults, applied here so the snapshot is explicit about what is in force. */
+export const DEFAULTS = {
+  connectTimeoutMs: 5000,
+  tcpIdleTimeoutMs: 3_600_000,
+  maxConnectAttempts: 1,
+  baseEjectionTimeMs: 30_000,
+  maxEjectionTimeMs: 300_000,
+  maxEjectionPercent: 10,
+  consecutiveFailures: 5,
+} as const;
+
+export interface Translation {
+  snapshot: SnapshotMsg;
+  warnings: ConfigIssue[];
+}
+
+/** Drop undefined properties so snapshots compare and print cleanly. */
+function compact<T extends object>(o: T): T {
+  for (const k of Object.keys(o) as Array<keyof T>) if (o[k] === undefined) delete o[k];
+  return o;
+}
+
+export function translate(cfg: BootstrapCfg, resolved: ResolvedAddresses, version: number): Translation {
+  const warnings: ConfigIssue[] = [];
+  const clusters = (cfg.static_resources?.clusters ?? []).map((c, i) =>
+    translateCluster(c, `static_resources.clusters[${i}]`, resolved, warnings),
+  );
+  const listeners = (cfg.static_resources?.listeners ?? []).map(translateListener);
+  return { snapshot: { version, listeners, clusters }, warnings };
+}
+
+function translateListener(l: ListenerCfg): ListenerMsg {
+  const sa = l.address.socket_address;
+  const filter = l.filter_chains[0]?.filters[0];
+  return compact<ListenerMsg>({
+    name: l.name,
+    address: { address: sa.address, port: sa.port_value ?? 0 },
+    backlog: l.tcp_backlog_size,
+    buffer_limit: l.per_connection_buffer_limit_bytes,
+    stat_prefix: l.stat_prefix,
+    use_original_dst: l.use_original_dst,
+    tcp_proxy: filter ? translateTcpProxy(filter.typed_config) : undefined,
+  });
+}
+
+function translateTcpProxy(t: TcpProxyCfg): TcpProxyMsg {
+  return compact<TcpProxyMsg>({
+    stat_prefix: t.stat_prefix,
+    cluster: t.cluster,
+    weighted_clusters: t.weighted_clusters?.clusters.map((w) => ({ cluster: w.name, weight: w.weight })),
+    idle_timeout_ms: durationMs(t.idle_timeout, DEFAULTS.tcpIdleTimeoutMs),
+    max_connect_attempts: t.max_connect_attempts ?? DEFAULTS.maxConnectAttempts,
+    access_log_path: t.access_log?.[0]?.typed_config.path,
+    hash_policy: t.hash_policy && t.hash_policy.length > 0 ? { key: 'SOURCE_IP' } : undefined,
+  });
+}
+
+function translateCluster(c: ClusterCfg, path: string, resolved: ResolvedAddresses, warnings: ConfigIssue[]): ClusterMsg {
+  const lb: LbPolicy = !c.lb_policy || c.lb_policy === 'CLUSTER_PROVIDED' ? 'ROUND_ROBIN' : c.lb_policy;
+  const th = c.circuit_breakers?.thresholds?.find((t) => (t.priority ?? 'DEFAULT') === 'DEFAULT');
+  const od = c.outlier_detection;
+  return compact<ClusterMsg>({
+    name: c.name,
+    lb_policy: lb,
+    connect_timeout_ms: durationMs(c.connect_timeout, DEFAULTS.connectTimeoutMs),
+    endpoints: translateEndpoints(c, path, resolved, warnings),
+    circuit_breakers: th
+      ? compact({
+          max_connections: th.max_connections,
+          max_pending_requests: th.max_pending_requests,
+          max_requests: th.max_requests,
+          max_retries: th.max_retries,
+        })
+      : undefined,
+    outlier_detection: od
+      ? {
+          enabled: true,
+          consecutive_gateway_failure: od.consecutive_gateway_failure ?? DEFAULTS.consecutiveFailures,
+          consecutive_5xx: od.consecutive_5xx ?? DEFAULTS.consecutiveFailures,
+          base_ejection_time_ms: durationMs(od.base_ejection_time, DEFAULTS.baseEjectionTimeMs),
+          max_ejection_time_ms: durationMs(od.max_ejection_time, DEFAULTS.maxEjectionTimeMs),
+          max_ejection_percent: od.max_ejection_percent ?? DEFAULTS.maxEjectionPercent,
+        }
+      : undefined,
+    ring_hash_min_size: lb === 'RING_HASH' ? c.ring_hash_lb_config?.minimum_ring_size : undefined,
+    maglev_table_size: lb === 'MAGLEV' ? c.maglev_lb_config?.table_size : undefined,
+    per_connection_buffer_limit: c.per_connection_buffer_limit_bytes,
+    least_request_choices: lb === 'LEAST_REQUEST' ? c.least_request_lb_config?.choice_count : undefined,
+  });
+}
+
+function endpointMetadata(e: LbEndpointCfg): Record<string, string> | undefined {
+  const lb = e.metadata?.filter_metadata?.['envoy.lb'];
+  if (!lb) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(lb)) out[k] = String(v);
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+function translateEndpoints(c: ClusterCfg, path: string, resolved: ResolvedAddresses, warnings: ConfigIssue[]): EndpointMsg[] {
+  // EDS and ORIGINAL_DST get their hosts at run time (xDS / the original destination), not from the file.
+  if (c.type === 'EDS' || c.type === 'ORIGINAL_DST') return [];
+  const family = familyOf(c.dns_lookup_family);
+  const out: EndpointMsg[] = [];
+  const seen = new Set<string>();
+  (c.load_assignment?.endpoints ?? []).forEach((loc, li) => {
+    (loc.lb_endpoints ?? []).forEach((e, ei) => {
+      const sa = e.endpoint.address.socket_address;
+      const port = sa.port_value ?? 0;
+      let ips: readonly string[];
+      if (isIpLiteral(sa.address)) ips = [sa.address];
+      else {
+        ips = resolved.get(dnsKey(sa.address, family)) ?? [];
+        if (ips.length === 0) {
+          warnings.push({
+            path: `${path}.load_assignment.endpoints[${li}].lb_endpoints[${ei}]`,
+            message: `"${sa.address}" has no resolved addresses yet; the endpoint is left out`,
+          });
+        }
+      }
+      const hs = e.health_status;
+      const healthy = !(hs === 'UNHEALTHY' || hs === 'DRAINING' || hs === 'TIMEOUT');
+      for (const ip of ips) {
+        const key = hostPort(ip, port);
+        if (seen.has(key)) {
+          warnings.push({ path: `${path}.load_assignment`, message: `duplicate endpoint ${key}; keeping the first` });
+          continue;
+        }
+        seen.add(key);
+        out.push(
+          compact<EndpointMsg>({
+            address: { address: ip, port },
+            weight: e.load_balancing_weight ?? 1,
+            healthy,
+            metadata: endpointMetadata(e),
+            priority: loc.priority ?? 0,
+          }),
+        );
+      }
+    });
+  });
+  return out;
+}

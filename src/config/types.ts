@@ -1,0 +1,158 @@
+/** The Envoy v3 bootstrap subset xmesh understands, as it looks once validate() has accepted it. */
+
+/** Envoy Duration in YAML/JSON: "1s", "0.25s", xmesh also takes "100ms"; or { seconds, nanos }. */
+export type DurationValue = string | { seconds?: number; nanos?: number };
+
+export interface SocketAddressCfg {
+  address: string;
+  port_value?: number;
+  protocol?: 'TCP';
+  ipv4_compat?: boolean;
+}
+
+export interface AddressCfg {
+  socket_address: SocketAddressCfg;
+}
+
+export interface AdminCfg {
+  address?: AddressCfg;
+  access_log_path?: string;
+  access_log?: unknown[];
+  profile_path?: string;
+}
+
+export interface FileAccessLogCfg {
+  name: string;
+  typed_config: { '@type': string; path: string; log_format?: unknown };
+}
+
+export interface WeightedClusterCfg {
+  name: string;
+  weight: number;
+}
+
+export interface TcpProxyCfg {
+  '@type': string;
+  stat_prefix: string;
+  cluster?: string;
+  weighted_clusters?: { clusters: WeightedClusterCfg[] };
+  idle_timeout?: DurationValue;
+  max_connect_attempts?: number;
+  access_log?: FileAccessLogCfg[];
+  hash_policy?: Array<{ source_ip: Record<string, never> }>;
+}
+
+export interface NetworkFilterCfg {
+  name: string;
+  typed_config: TcpProxyCfg;
+}
+
+export interface FilterChainCfg {
+  name?: string;
+  filters: NetworkFilterCfg[];
+}
+
+export interface ListenerCfg {
+  name: string;
+  address: AddressCfg;
+  stat_prefix?: string;
+  filter_chains: FilterChainCfg[];
+  per_connection_buffer_limit_bytes?: number;
+  use_original_dst?: boolean;
+  tcp_backlog_size?: number;
+  traffic_direction?: 'UNSPECIFIED' | 'INBOUND' | 'OUTBOUND';
+  listener_filters?: unknown[];
+}
+
+export const CLUSTER_TYPES = ['STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'ORIGINAL_DST', 'EDS'] as const;
+export type ClusterType = (typeof CLUSTER_TYPES)[number];
+
+export const LB_POLICIES = [
+  'ROUND_ROBIN',
+  'RANDOM',
+  'LEAST_REQUEST',
+  'RING_HASH',
+  'MAGLEV',
+  'WEIGHTED_ROUND_ROBIN',
+  'CLUSTER_PROVIDED',
+] as const;
+export type LbPolicyCfg = (typeof LB_POLICIES)[number];
+
+export const DNS_LOOKUP_FAMILIES = ['AUTO', 'V4_ONLY', 'V6_ONLY', 'V4_PREFERRED', 'ALL'] as const;
+export type DnsLookupFamily = (typeof DNS_LOOKUP_FAMILIES)[number];
+
+export const HEALTH_STATUSES = ['UNKNOWN', 'HEALTHY', 'UNHEALTHY', 'DRAINING', 'TIMEOUT', 'DEGRADED'] as const;
+export type HealthStatus = (typeof HEALTH_STATUSES)[number];
+
+export interface ThresholdsCfg {
+  priority?: 'DEFAULT' | 'HIGH';
+  max_connections?: number;
+  max_pending_requests?: number;
+  max_requests?: number;
+  max_retries?: number;
+}
+
+export interface OutlierDetectionCfg {
+  consecutive_gateway_failure?: number;
+  consecutive_5xx?: number;
+  base_ejection_time?: DurationValue;
+  max_ejection_time?: DurationValue;
+  max_ejection_percent?: number;
+  interval?: DurationValue;
+}
+
+export interface LbEndpointCfg {
+  endpoint: { address: AddressCfg; hostname?: string };
+  load_balancing_weight?: number;
+  health_status?: HealthStatus;
+  metadata?: { filter_metadata?: Record<string, Record<string, unknown>> };
+}
+
+export interface LocalityLbEndpointsCfg {
+  priority?: number;
+  locality?: Record<string, string>;
+  load_balancing_weight?: number;
+  lb_endpoints?: LbEndpointCfg[];
+}
+
+export interface ClusterLoadAssignmentCfg {
+  cluster_name: string;
+  endpoints?: LocalityLbEndpointsCfg[];
+}
+
+export interface ClusterCfg {
+  name: string;
+  type?: ClusterType;
+  connect_timeout?: DurationValue;
+  lb_policy?: LbPolicyCfg;
+  dns_refresh_rate?: DurationValue;
+  dns_lookup_family?: DnsLookupFamily;
+  per_connection_buffer_limit_bytes?: number;
+  circuit_breakers?: { thresholds?: ThresholdsCfg[] };
+  outlier_detection?: OutlierDetectionCfg;
+  ring_hash_lb_config?: { minimum_ring_size?: number; maximum_ring_size?: number };
+  maglev_lb_config?: { table_size?: number };
+  least_request_lb_config?: { choice_count?: number };
+  load_assignment?: ClusterLoadAssignmentCfg;
+  eds_cluster_config?: { service_name?: string; eds_config?: unknown };
+}
+
+export interface StaticResourcesCfg {
+  listeners?: ListenerCfg[];
+  clusters?: ClusterCfg[];
+}
+
+export interface BootstrapCfg {
+  admin?: AdminCfg;
+  static_resources?: StaticResourcesCfg;
+  dynamic_resources?: Record<string, unknown>;
+  node?: unknown;
+  layered_runtime?: unknown;
+  stats_config?: unknown;
+  overload_manager?: unknown;
+}
+
+export const TCP_PROXY_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
+export const TCP_PROXY_NAME = 'envoy.filters.network.tcp_proxy';
+export const FILE_ACCESS_LOG_TYPE = 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog';
+export const FILE_ACCESS_LOG_NAME = 'envoy.access_loggers.file';

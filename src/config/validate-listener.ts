@@ -1,0 +1,154 @@
+/** Validation of `static_resources.listeners[]` entries and their tcp_proxy filter. */
+import { at, idx, type Checker } from './checker';
+import { checkAddress, type CheckedAddress } from './validate-address';
+import { FILE_ACCESS_LOG_NAME, FILE_ACCESS_LOG_TYPE, TCP_PROXY_NAME, TCP_PROXY_TYPE } from './types';
+
+/** What cross-reference checks need from one listener. */
+export interface ListenerRefs {
+  name?: string;
+  address?: CheckedAddress;
+  /** Clusters referenced by the tcp_proxy, with the path of each reference. */
+  clusterRefs: Array<{ cluster: string; path: string }>;
+}
+
+const UNSUPPORTED_FILTERS: Record<string, string> = {
+  'envoy.filters.network.http_connection_manager': 'HTTP routing is not supported by xmesh yet; use envoy.filters.network.tcp_proxy',
+  'xmesh.x_proxy': 'x-protocol proxying is not available in this build yet',
+};
+
+export function checkListener(c: Checker, v: unknown, path: string): ListenerRefs {
+  const refs: ListenerRefs = { clusterRefs: [] };
+  const o = c.object(v, path, {
+    required: ['name', 'address', 'filter_chains'],
+    known: ['name', 'address', 'stat_prefix', 'filter_chains', 'per_connection_buffer_limit_bytes', 'use_original_dst', 'tcp_backlog_size', 'traffic_direction', 'listener_filters'],
+    ignored: ['continue_on_listener_filters_timeout', 'listener_filters_timeout', 'metadata', 'socket_options', 'transparent', 'freebind', 'bind_to_port', 'access_log'],
+  });
+  if (!o) return refs;
+  refs.name = c.optional(o, 'name', (x) => c.string(x, at(path, 'name'), { nonEmpty: true }));
+  refs.address = c.optional(o, 'address', (x) =>
+    checkAddress(c, x, at(path, 'address'), { host: 'ip', minPort: 0, ipOnlyReason: 'listeners bind to an IP address' }),
+  );
+  c.optional(o, 'stat_prefix', (x) => c.string(x, at(path, 'stat_prefix')));
+  c.optional(o, 'per_connection_buffer_limit_bytes', (x) => c.uint(x, at(path, 'per_connection_buffer_limit_bytes'), { min: 1 }));
+  c.optional(o, 'use_original_dst', (x) => c.bool(x, at(path, 'use_original_dst')));
+  c.optional(o, 'tcp_backlog_size', (x) => c.uint(x, at(path, 'tcp_backlog_size'), { min: 1, max: 65535 }));
+  c.optional(o, 'traffic_direction', (x) => c.enumOf(x, at(path, 'traffic_direction'), ['UNSPECIFIED', 'INBOUND', 'OUTBOUND'] as const));
+  c.optional(o, 'listener_filters', (x) => {
+    const list = c.array(x, at(path, 'listener_filters'));
+    list?.forEach((f, i) => {
+      const p = idx(at(path, 'listener_filters'), i);
+      const lf = c.object(f, p, { required: ['name'], known: ['name', 'typed_config', 'filter_disabled'] });
+      if (lf?.name !== undefined) {
+        const n = c.string(lf.name, at(p, 'name'));
+        if (n !== undefined && n !== 'envoy.filters.listener.original_dst') c.warn(p, `listener filter "${n}" is not supported by xmesh; ignored`);
+      }
+    });
+  });
+
+  if (o.filter_chains !== undefined) {
+    const fcPath = at(path, 'filter_chains');
+    const chains = c.array(o.filter_chains, fcPath, { minItems: 1 });
+    if (chains && chains.length > 1) c.error(fcPath, `xmesh supports exactly one filter chain per listener, got ${chains.length}`);
+    chains?.forEach((fc, i) => checkFilterChain(c, fc, idx(fcPath, i), refs));
+  }
+  return refs;
+}
+
+function checkFilterChain(c: Checker, v: unknown, path: string, refs: ListenerRefs): void {
+  const o = c.object(v, path, { required: ['filters'], known: ['name', 'filters', 'filter_chain_match', 'transport_socket'], ignored: ['metadata'] });
+  if (!o) return;
+  c.optional(o, 'name', (x) => c.string(x, at(path, 'name')));
+  if (o.filter_chain_match !== undefined) c.error(at(path, 'filter_chain_match'), 'filter chain matching is not supported by xmesh yet');
+  if (o.transport_socket !== undefined) c.error(at(path, 'transport_socket'), 'TLS termination is not supported by xmesh yet');
+  if (o.filters === undefined) return;
+  const fp = at(path, 'filters');
+  const filters = c.array(o.filters, fp, { minItems: 1 });
+  if (!filters) return;
+  if (filters.length > 1) c.error(fp, `xmesh supports exactly one network filter (tcp_proxy) per chain, got ${filters.length}`);
+  filters.forEach((f, i) => checkNetworkFilter(c, f, idx(fp, i), refs));
+}
+
+function checkNetworkFilter(c: Checker, v: unknown, path: string, refs: ListenerRefs): void {
+  const o = c.object(v, path, { required: ['name', 'typed_config'], known: ['name', 'typed_config'] });
+  if (!o) return;
+  const name = c.optional(o, 'name', (x) => c.string(x, at(path, 'name'), { nonEmpty: true }));
+  if (name !== undefined && name !== TCP_PROXY_NAME) {
+    c.error(at(path, 'name'), UNSUPPORTED_FILTERS[name] ?? `unknown network filter "${name}" (supported: ${TCP_PROXY_NAME})`);
+    return;
+  }
+  if (o.typed_config !== undefined) checkTcpProxy(c, o.typed_config, at(path, 'typed_config'), refs);
+}
+
+function checkTcpProxy(c: Checker, v: unknown, path: string, refs: ListenerRefs): void {
+  const o = c.object(v, path, {
+    required: ['@type', 'stat_prefix'],
+    known: ['@type', 'stat_prefix', 'cluster', 'weighted_clusters', 'idle_timeout', 'max_connect_attempts', 'access_log', 'hash_policy'],
+    ignored: ['downstream_idle_timeout', 'upstream_idle_timeout', 'max_downstream_connection_duration', 'access_log_flush_interval', 'flush_access_log_on_connected', 'access_log_options'],
+  });
+  if (!o) return;
+  const t = c.optional(o, '@type', (x) => c.string(x, at(path, '@type')));
+  if (t !== undefined && t !== TCP_PROXY_TYPE) c.error(at(path, '@type'), `expected "${TCP_PROXY_TYPE}", got "${t}"`);
+  c.optional(o, 'stat_prefix', (x) => c.string(x, at(path, 'stat_prefix'), { nonEmpty: true }));
+  c.optional(o, 'idle_timeout', (x) => c.duration(x, at(path, 'idle_timeout')));
+  c.optional(o, 'max_connect_attempts', (x) => c.uint(x, at(path, 'max_connect_attempts'), { min: 1, max: 100 }));
+
+  const hasCluster = o.cluster !== undefined;
+  const hasWeighted = o.weighted_clusters !== undefined;
+  if (hasCluster && hasWeighted) c.error(path, 'set exactly one of cluster or weighted_clusters, not both');
+  if (!hasCluster && !hasWeighted) c.error(at(path, 'cluster'), 'required field is missing (or set weighted_clusters)');
+  if (hasCluster) {
+    const cl = c.string(o.cluster, at(path, 'cluster'), { nonEmpty: true });
+    if (cl !== undefined) refs.clusterRefs.push({ cluster: cl, path: at(path, 'cluster') });
+  }
+  if (hasWeighted) {
+    const wp = at(path, 'weighted_clusters');
+    const w = c.object(o.weighted_clusters, wp, { required: ['clusters'], known: ['clusters'] });
+    const list = w?.clusters === undefined ? undefined : c.array(w.clusters, at(wp, 'clusters'), { minItems: 1 });
+    const seen = new Set<string>();
+    list?.forEach((e, i) => {
+      const p = idx(at(wp, 'clusters'), i);
+      const wc = c.object(e, p, { required: ['name', 'weight'], known: ['name', 'weight'], ignored: ['metadata_match'] });
+      if (!wc) return;
+      const n = c.optional(wc, 'name', (x) => c.string(x, at(p, 'name'), { nonEmpty: true }));
+      if (n !== undefined) {
+        if (seen.has(n)) c.error(at(p, 'name'), `cluster "${n}" listed twice`);
+        seen.add(n);
+        refs.clusterRefs.push({ cluster: n, path: at(p, 'name') });
+      }
+      c.optional(wc, 'weight', (x) => c.uint(x, at(p, 'weight'), { min: 1 }));
+    });
+  }
+
+  c.optional(o, 'access_log', (x) => {
+    const ap = at(path, 'access_log');
+    const list = c.array(x, ap);
+    if (list && list.length > 1) c.error(ap, `xmesh supports at most one access log per tcp_proxy, got ${list.length}`);
+    list?.forEach((a, i) => checkFileAccessLog(c, a, idx(ap, i)));
+  });
+  c.optional(o, 'hash_policy', (x) => {
+    const hp = at(path, 'hash_policy');
+    const list = c.array(x, hp, { minItems: 1 });
+    if (list && list.length > 1) c.error(hp, `tcp_proxy takes exactly one hash policy, got ${list.length}`);
+    list?.forEach((h, i) => {
+      const p = idx(hp, i);
+      const ho = c.object(h, p, { required: ['source_ip'], known: ['source_ip'] });
+      if (ho?.source_ip !== undefined) c.object(ho.source_ip, at(p, 'source_ip'), { known: [] });
+    });
+  });
+}
+
+function checkFileAccessLog(c: Checker, v: unknown, path: string): void {
+  const o = c.object(v, path, { required: ['name', 'typed_config'], known: ['name', 'typed_config'], ignored: ['filter'] });
+  if (!o) return;
+  const name = c.optional(o, 'name', (x) => c.string(x, at(path, 'name')));
+  if (name !== undefined && name !== FILE_ACCESS_LOG_NAME) {
+    c.error(at(path, 'name'), `unsupported access logger "${name}" (supported: ${FILE_ACCESS_LOG_NAME})`);
+    return;
+  }
+  const tp = at(path, 'typed_config');
+  const t = o.typed_config === undefined ? undefined : c.object(o.typed_config, tp, { required: ['@type', 'path'], known: ['@type', 'path'], ignored: ['log_format', 'format', 'json_format'] });
+  if (!t) return;
+  const ty = c.optional(t, '@type', (x) => c.string(x, at(tp, '@type')));
+  if (ty !== undefined && ty !== FILE_ACCESS_LOG_TYPE) c.error(at(tp, '@type'), `expected "${FILE_ACCESS_LOG_TYPE}", got "${ty}"`);
+  c.optional(t, 'path', (x) => c.string(x, at(tp, 'path'), { nonEmpty: true }));
+}

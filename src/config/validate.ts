@@ -1,0 +1,136 @@
+/** Validates a parsed bootstrap document and returns every error and warning, each naming its field path. */
+import { addressesOverlap, hostPort } from './addresses';
+import { at, idx, Checker } from './checker';
+import type { ConfigIssue } from './errors';
+import type { BootstrapCfg } from './types';
+import { checkAddress } from './validate-address';
+import { checkCluster } from './validate-cluster';
+import { checkListener, type ListenerRefs } from './validate-listener';
+
+export type ValidationResult =
+  | { status: 'valid'; config: BootstrapCfg; errors: []; warnings: ConfigIssue[] }
+  | { status: 'invalid'; errors: ConfigIssue[]; warnings: ConfigIssue[] };
+
+const IGNORED_TOP_LEVEL = ['node', 'layered_runtime', 'stats_config', 'overload_manager', 'stats_sinks', 'stats_flush_interval', 'watchdog', 'watchdogs', 'cluster_manager', 'tracing', 'hds_config', 'flags_path', 'fatal_actions', 'header_prefix', 'default_regex_engine'] as const;
+
+export function validateConfig(doc: unknown): ValidationResult {
+  const c = new Checker();
+  const o = c.object(doc, '', { known: ['admin', 'static_resources', 'dynamic_resources'], ignored: IGNORED_TOP_LEVEL });
+  const staticClusters = new Set<string>();
+  if (o) {
+    if (o.admin === undefined) c.warn('admin', 'no admin block: the admin server (/ready, /stats) is disabled');
+    else checkAdmin(c, o.admin, 'admin');
+    if (o.static_resources !== undefined) checkStaticResources(c, o.static_resources, 'static_resources', staticClusters);
+    if (o.dynamic_resources !== undefined) checkDynamicResources(c, o.dynamic_resources, 'dynamic_resources', staticClusters);
+  }
+  if (c.errors.length > 0) return { status: 'invalid', errors: c.errors, warnings: c.warnings };
+  return { status: 'valid', config: doc as BootstrapCfg, errors: [], warnings: c.warnings };
+}
+
+function checkAdmin(c: Checker, v: unknown, path: string): void {
+  const o = c.object(v, path, { known: ['address'], ignored: ['access_log_path', 'access_log', 'profile_path', 'socket_options', 'ignore_global_conn_limit'] });
+  if (!o) return;
+  if (o.address === undefined) c.error(at(path, 'address'), 'required field is missing');
+  else checkAddress(c, o.address, at(path, 'address'), { host: 'ip', minPort: 0, ipOnlyReason: 'the admin server binds to an IP address' });
+}
+
+function checkStaticResources(c: Checker, v: unknown, path: string, clusterNames: Set<string>): void {
+  const o = c.object(v, path, { known: ['listeners', 'clusters'], ignored: ['secrets'] });
+  if (!o) return;
+
+  // Clusters first: listeners reference them.
+  if (o.clusters !== undefined) {
+    const cp = at(path, 'clusters');
+    const list = c.array(o.clusters, cp);
+    list?.forEach((cl, i) => {
+      const p = idx(cp, i);
+      const name = checkCluster(c, cl, p);
+      if (name === undefined) return;
+      if (clusterNames.has(name)) c.error(at(p, 'name'), `duplicate cluster name "${name}"`);
+      clusterNames.add(name);
+    });
+  }
+
+  if (o.listeners !== undefined) {
+    const lp = at(path, 'listeners');
+    const list = c.array(o.listeners, lp);
+    const seen: Array<ListenerRefs & { path: string }> = [];
+    list?.forEach((l, i) => {
+      const p = idx(lp, i);
+      const refs = checkListener(c, l, p);
+      if (refs.name !== undefined && seen.some((s) => s.name === refs.name)) c.error(at(p, 'name'), `duplicate listener name "${refs.name}"`);
+      if (refs.address) {
+        const a = { ip: refs.address.host, port: refs.address.port };
+        const clash = seen.find((s) => s.address && addressesOverlap(a, { ip: s.address.host, port: s.address.port }));
+        if (clash) {
+          c.error(at(p, 'address'), `${hostPort(a.ip, a.port)} overlaps the address of listener ${clash.name ? `"${clash.name}"` : clash.path}`);
+        }
+      }
+      for (const r of refs.clusterRefs) {
+        if (!clusterNames.has(r.cluster)) c.error(r.path, `unknown cluster "${r.cluster}" (not in static_resources.clusters)`);
+      }
+      seen.push({ ...refs, path: p });
+    });
+  }
+}
+
+/** xDS is not implemented yet: the block is checked for shape so a later release accepts the same file. */
+function checkDynamicResources(c: Checker, v: unknown, path: string, staticClusters: Set<string>): void {
+  const o = c.object(v, path, { known: ['lds_config', 'cds_config', 'ads_config', 'lds_resources_locator', 'cds_resources_locator'] });
+  if (!o) return;
+  if (Object.keys(o).length > 0) c.warn(path, 'xDS (dynamic_resources) is not yet supported: only static_resources are used');
+  for (const k of ['lds_config', 'cds_config'] as const) {
+    if (o[k] !== undefined) checkConfigSource(c, o[k], at(path, k), staticClusters);
+  }
+  for (const k of ['lds_resources_locator', 'cds_resources_locator'] as const) {
+    if (o[k] !== undefined) c.string(o[k], at(path, k));
+  }
+  if (o.ads_config !== undefined) checkApiConfigSource(c, o.ads_config, at(path, 'ads_config'), staticClusters);
+}
+
+function checkConfigSource(c: Checker, v: unknown, path: string, staticClusters: Set<string>): void {
+  const o = c.object(v, path, { known: ['ads', 'api_config_source', 'path', 'path_config_source', 'resource_api_version', 'initial_fetch_timeout', 'authorities'] });
+  if (!o) return;
+  const sources = ['ads', 'api_config_source', 'path', 'path_config_source'].filter((k) => o[k] !== undefined);
+  if (sources.length !== 1) c.error(path, `set exactly one of ads, api_config_source, path, path_config_source (got ${sources.length})`);
+  if (o.ads !== undefined) c.object(o.ads, at(path, 'ads'), { known: [] });
+  if (o.path !== undefined) c.string(o.path, at(path, 'path'), { nonEmpty: true });
+  if (o.path_config_source !== undefined) {
+    const p = c.object(o.path_config_source, at(path, 'path_config_source'), { required: ['path'], known: ['path', 'watched_directory'] });
+    if (p?.path !== undefined) c.string(p.path, at(at(path, 'path_config_source'), 'path'), { nonEmpty: true });
+  }
+  if (o.api_config_source !== undefined) checkApiConfigSource(c, o.api_config_source, at(path, 'api_config_source'), staticClusters);
+  if (o.resource_api_version !== undefined) c.enumOf(o.resource_api_version, at(path, 'resource_api_version'), ['V3'] as const);
+  if (o.initial_fetch_timeout !== undefined) c.duration(o.initial_fetch_timeout, at(path, 'initial_fetch_timeout'));
+}
+
+function checkApiConfigSource(c: Checker, v: unknown, path: string, staticClusters: Set<string>): void {
+  const o = c.object(v, path, {
+    required: ['api_type'],
+    known: ['api_type', 'transport_api_version', 'grpc_services', 'cluster_names', 'refresh_delay', 'request_timeout', 'set_node_on_first_message_only', 'rate_limit_settings'],
+  });
+  if (!o) return;
+  if (o.api_type !== undefined) c.enumOf(o.api_type, at(path, 'api_type'), ['GRPC', 'DELTA_GRPC', 'REST', 'AGGREGATED_GRPC', 'AGGREGATED_DELTA_GRPC'] as const);
+  if (o.transport_api_version !== undefined) c.enumOf(o.transport_api_version, at(path, 'transport_api_version'), ['V3'] as const);
+  if (o.set_node_on_first_message_only !== undefined) c.bool(o.set_node_on_first_message_only, at(path, 'set_node_on_first_message_only'));
+  for (const k of ['refresh_delay', 'request_timeout'] as const) if (o[k] !== undefined) c.duration(o[k], at(path, k));
+  if (o.grpc_services !== undefined) {
+    const gp = at(path, 'grpc_services');
+    c.array(o.grpc_services, gp, { minItems: 1 })?.forEach((g, i) => {
+      const p = idx(gp, i);
+      const gs = c.object(g, p, { known: ['envoy_grpc', 'google_grpc', 'timeout', 'initial_metadata', 'retry_policy'] });
+      if (!gs) return;
+      if (gs.timeout !== undefined) c.duration(gs.timeout, at(p, 'timeout'));
+      if (gs.google_grpc !== undefined) c.error(at(p, 'google_grpc'), 'google_grpc is not supported; use envoy_grpc with a static cluster');
+      if (gs.envoy_grpc === undefined) {
+        if (gs.google_grpc === undefined) c.error(at(p, 'envoy_grpc'), 'required field is missing');
+        return;
+      }
+      const eg = c.object(gs.envoy_grpc, at(p, 'envoy_grpc'), { required: ['cluster_name'], known: ['cluster_name', 'authority', 'retry_policy'] });
+      if (eg?.cluster_name === undefined) return;
+      const cn = c.string(eg.cluster_name, at(at(p, 'envoy_grpc'), 'cluster_name'), { nonEmpty: true });
+      if (cn !== undefined && !staticClusters.has(cn)) c.error(at(at(p, 'envoy_grpc'), 'cluster_name'), `unknown cluster "${cn}" (xDS servers must be static clusters)`);
+    });
+  }
+  if (o.cluster_names !== undefined) c.array(o.cluster_names, at(path, 'cluster_names'))?.forEach((n, i) => c.string(n, idx(at(path, 'cluster_names'), i)));
+}

@@ -1,0 +1,258 @@
+/** Orchestrates a running proxy: config -> data plane -> admin -> DNS -> snapshot, plus reload and shutdown. */
+import { AdminServer } from './admin/server';
+import { DnsResolver, type LookupFn } from './cluster/dns';
+import { dnsTargets, type ResolvedAddresses } from './cluster/dns-targets';
+import { hostPort } from './config/addresses';
+import { loadDefaultConfig } from './config/default';
+import { ConfigError, formatIssue, type ConfigIssue } from './config/errors';
+import { loadConfigFile, type LoadedConfig } from './config/load';
+import { translate } from './config/translate';
+import type { BootstrapCfg } from './config/types';
+import type { DataPlane, DataPlaneInfo, DataPlaneOptions, NativeStat, SnapshotMsg } from './dataplane/types';
+import { ControlStats } from './stats/control-stats';
+import type { Logger, Logging } from './util/log';
+
+export interface ServerOptions {
+  /** Bootstrap file; undefined = the embedded default. */
+  configFile?: string;
+  workers: number;
+  statsPath?: string;
+  instance?: string;
+  logging: Logging;
+  /** Injected so tests can use a fake; the CLI passes src/dataplane's createDataPlane. */
+  createDataPlane: (opts: DataPlaneOptions) => DataPlane;
+  /** DNS lookup override (tests). */
+  lookup?: LookupFn;
+}
+
+/** Why startServer failed after the config was accepted (port in use, addon error ...): exit code 3. */
+export class StartupError extends Error {
+  constructor(message: string, override readonly cause?: unknown) {
+    super(message);
+    this.name = 'StartupError';
+  }
+}
+
+export type ReloadOutcome =
+  | { status: 'applied'; version: number; warnings: ConfigIssue[] }
+  | { status: 'rejected'; errors: ConfigIssue[] }
+  | { status: 'apply_failed'; error: string };
+
+export interface ServerHandle {
+  readonly controlStats: ControlStats;
+  /** Bound admin address, if an admin block is configured. */
+  adminAddress(): { address: string; port: number } | undefined;
+  info(): DataPlaneInfo;
+  /** Re-read the config file; an invalid file or a failed apply leaves the running snapshot in place. */
+  reload(): Promise<ReloadOutcome>;
+  /** Stop DNS refresh and admin, close the data plane (joins native workers). Idempotent. */
+  close(): Promise<void>;
+}
+
+function loadConfig(file: string | undefined): LoadedConfig {
+  return file === undefined ? loadDefaultConfig() : loadConfigFile(file);
+}
+
+function logIssues(log: Logger, level: 'warn' | 'error', source: string, issues: readonly ConfigIssue[]): void {
+  for (const i of issues) log[level]({ source, path: i.path }, formatIssue(i));
+}
+
+class Server implements ServerHandle {
+  readonly controlStats = new ControlStats();
+  private readonly log: Logger;
+  private readonly dns: DnsResolver;
+  private admin: AdminServer | undefined;
+  private dp!: DataPlane;
+  private loaded: LoadedConfig;
+  private snapshot: SnapshotMsg | undefined;
+  private version = 0;
+  private live = false;
+  private closing: Promise<void> | undefined;
+  /** Applies are serialized so a DNS-triggered push and a reload never race. */
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly opts: ServerOptions,
+    loaded: LoadedConfig,
+  ) {
+    this.log = opts.logging.child('server');
+    this.loaded = loaded;
+    this.dns = new DnsResolver({
+      lookup: opts.lookup,
+      log: opts.logging.child('dns'),
+      onLookup: (_t, outcome) => this.controlStats.inc(outcome === 'ok' ? 'dns_resolutions' : 'dns_failures'),
+      onChange: (resolved) => {
+        this.controlStats.inc('dns_changes');
+        void this.push(this.loaded.config, resolved).catch((err) => this.log.error({ err }, 'snapshot push after DNS change failed; keeping the running snapshot'));
+      },
+    });
+  }
+
+  async start(): Promise<void> {
+    const { opts } = this;
+    try {
+      this.dp = opts.createDataPlane({ workers: opts.workers, statsPath: opts.statsPath });
+    } catch (err) {
+      throw new StartupError(`cannot start the data plane: ${(err as Error).message}`, err);
+    }
+    const dpLog = opts.logging.child('dataplane');
+    this.dp.onEvent((ev) => {
+      const fields = { kind: ev.kind, subject: ev.subject };
+      if (ev.kind === 'listener_error') dpLog.error(fields, ev.detail);
+      else if (ev.kind === 'log') dpLog.info(fields, ev.detail);
+      else dpLog.warn(fields, ev.detail);
+    });
+    try {
+      // Admin first, so /ready can answer 503 while the first snapshot is being built.
+      await this.startAdmin(this.loaded.config);
+      const resolved = await this.dns.resolveAll(dnsTargets(this.loaded.config));
+      await this.push(this.loaded.config, resolved);
+    } catch (err) {
+      await this.close();
+      if (err instanceof StartupError) throw err;
+      throw new StartupError((err as Error).message, err);
+    }
+    this.dns.startRefresh();
+    const info = this.dp.info();
+    this.log.info(
+      {
+        listeners: info.listeners.map((l) => `${l.name}=${hostPort(l.address, l.port)}`),
+        admin: this.adminAddress() ? hostPort(this.adminAddress()!.address, this.adminAddress()!.port) : 'disabled',
+        workers: info.workers,
+        version: info.version,
+        config: this.loaded.source,
+      },
+      'xmesh ready',
+    );
+  }
+
+  private async startAdmin(cfg: BootstrapCfg): Promise<void> {
+    const sa = cfg.admin?.address?.socket_address;
+    if (!sa) return;
+    const admin = new AdminServer({
+      address: sa.address,
+      port: sa.port_value ?? 0,
+      logging: this.opts.logging,
+      source: {
+        isLive: () => this.live,
+        stats: () => this.stats(),
+        info: () => (this.live ? this.dp.info() : undefined),
+        snapshot: () => this.snapshot,
+        configDump: () => ({
+          source: this.loaded.source,
+          version: this.snapshot?.version ?? 0,
+          warnings: this.loaded.warnings.map(formatIssue),
+          config: this.loaded.config,
+          snapshot: this.snapshot ?? null,
+        }),
+      },
+    });
+    try {
+      await admin.start();
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new StartupError(`admin server cannot listen on ${hostPort(sa.address, sa.port_value ?? 0)}: ${e.code ?? e.message}`, err);
+    }
+    this.admin = admin;
+  }
+
+  private stats(): NativeStat[] {
+    let native: NativeStat[] = [];
+    try {
+      native = this.dp.stats();
+    } catch (err) {
+      this.log.warn({ err }, 'reading native stats failed');
+    }
+    return [...native, ...this.controlStats.toStats()];
+  }
+
+  /** Translate and apply (serialized). Rejects if the data plane refuses; the running snapshot stays. */
+  private push(cfg: BootstrapCfg, resolved: ResolvedAddresses): Promise<DataPlaneInfo> {
+    const run = async (): Promise<DataPlaneInfo> => {
+      const version = ++this.version;
+      const t = translate(cfg, resolved, version);
+      for (const w of t.warnings) this.log.warn({ path: w.path }, w.message);
+      try {
+        const info = await this.dp.apply(t.snapshot);
+        this.snapshot = t.snapshot;
+        this.live = true;
+        this.controlStats.inc('snapshot_apply_ok');
+        this.controlStats.set('snapshot_version', version);
+        this.controlStats.set('live', 1);
+        return info;
+      } catch (err) {
+        this.controlStats.inc('snapshot_apply_failed');
+        throw err;
+      }
+    };
+    const p = this.chain.then(run, run);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  adminAddress(): { address: string; port: number } | undefined {
+    return this.admin?.address();
+  }
+
+  info(): DataPlaneInfo {
+    return this.dp.info();
+  }
+
+  async reload(): Promise<ReloadOutcome> {
+    const source = this.opts.configFile ?? '<embedded default>';
+    let next: LoadedConfig;
+    try {
+      next = loadConfig(this.opts.configFile);
+    } catch (err) {
+      const errors = err instanceof ConfigError ? err.errors : [{ path: '', message: (err as Error).message }];
+      this.controlStats.inc('config_reload_failed');
+      logIssues(this.log, 'error', source, errors);
+      this.log.error({ source, errors: errors.length }, 'config reload rejected; keeping the running configuration');
+      return { status: 'rejected', errors };
+    }
+    logIssues(this.log, 'warn', source, next.warnings);
+    const oldAdmin = this.loaded.config.admin?.address?.socket_address;
+    const newAdmin = next.config.admin?.address?.socket_address;
+    if (JSON.stringify(oldAdmin) !== JSON.stringify(newAdmin)) {
+      this.log.warn('admin address changes take effect on restart only');
+    }
+    try {
+      const resolved = await this.dns.resolveAll(dnsTargets(next.config));
+      const info = await this.push(next.config, resolved);
+      this.loaded = next;
+      this.dns.startRefresh();
+      this.controlStats.inc('config_reload_ok');
+      this.log.info({ source, version: info.version }, 'config reloaded');
+      return { status: 'applied', version: info.version, warnings: next.warnings };
+    } catch (err) {
+      this.controlStats.inc('config_reload_failed');
+      // DNS targets of the rejected config were resolved; restore the running config's set.
+      await this.dns.resolveAll(dnsTargets(this.loaded.config)).catch(() => undefined);
+      this.dns.startRefresh();
+      this.log.error({ err, source }, 'data plane rejected the reloaded config; keeping the running snapshot');
+      return { status: 'apply_failed', error: (err as Error).message };
+    }
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.live = false;
+      this.dns.stop();
+      await this.admin?.close();
+      await this.chain;
+      await this.dp?.close();
+      this.log.info('xmesh stopped');
+    })();
+    return this.closing;
+  }
+}
+
+/** Load config and bring everything up. Throws ConfigError (bad config) or StartupError (environment). */
+export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
+  const log = opts.logging.child('config');
+  const loaded = loadConfig(opts.configFile);
+  logIssues(log, 'warn', loaded.source, loaded.warnings);
+  const server = new Server(opts, loaded);
+  await server.start();
+  return server;
+}

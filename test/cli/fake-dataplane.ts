@@ -1,0 +1,110 @@
+/**
+ * A fake DataPlane for control-core tests: binds each listener with node:net and pipes every
+ * connection to the first healthy endpoint of its cluster, so behaviour can be checked end to end
+ * without the native addon. Also loadable as XMESH_DATAPLANE_MODULE (exports createDataPlane).
+ */
+import { createConnection, createServer, type Server, type AddressInfo } from 'node:net';
+import type { DataPlane, DataPlaneEvent, DataPlaneInfo, DataPlaneOptions, NativeStat, SnapshotMsg } from '../../src/dataplane/types';
+
+export class FakeDataPlane implements DataPlane {
+  readonly applied: SnapshotMsg[] = [];
+  private servers = new Map<string, { server: Server; key: string }>();
+  private current: SnapshotMsg | undefined;
+  private listeners: Array<(ev: DataPlaneEvent) => void> = [];
+  private counters = new Map<string, number>();
+  closed = false;
+  /** Make the next apply() reject with this message. */
+  failNextApply: string | undefined;
+
+  constructor(readonly opts: DataPlaneOptions) {}
+
+  async apply(s: SnapshotMsg): Promise<DataPlaneInfo> {
+    if (this.failNextApply) {
+      const m = this.failNextApply;
+      this.failNextApply = undefined;
+      throw new Error(m);
+    }
+    const next = new Map<string, { server: Server; key: string }>();
+    try {
+      for (const l of s.listeners) {
+        const key = `${l.address.address}:${l.address.port}`;
+        const old = this.servers.get(l.name);
+        if (old && old.key === key) {
+          next.set(l.name, old);
+          continue;
+        }
+        const server = createServer((down) => {
+          const snap = this.current!;
+          const lis = snap.listeners.find((x) => x.name === l.name);
+          const cl = snap.clusters.find((c) => c.name === (lis?.tcp_proxy?.cluster ?? lis?.tcp_proxy?.weighted_clusters?.[0]?.cluster));
+          const ep = cl?.endpoints.find((e) => e.healthy !== false);
+          this.inc(`listener.{listener=${l.name}}.downstream_cx_total`);
+          if (!ep) return down.destroy();
+          const up = createConnection(ep.address.port, ep.address.address);
+          up.on('error', () => down.destroy());
+          down.on('error', () => up.destroy());
+          down.pipe(up).pipe(down);
+          this.inc(`cluster.{cluster=${cl!.name}}.upstream_cx_total`);
+        });
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', (e) => reject(new Error(`listener "${l.name}": ${(e as NodeJS.ErrnoException).code}`)));
+          server.listen(l.address.port, l.address.address, () => resolve());
+        });
+        next.set(l.name, { server, key });
+      }
+    } catch (err) {
+      for (const [name, v] of next) if (this.servers.get(name) !== v) v.server.close();
+      throw err;
+    }
+    for (const [name, v] of this.servers) if (next.get(name) !== v) v.server.close();
+    this.servers = next;
+    this.current = s;
+    this.applied.push(s);
+    return this.info();
+  }
+
+  private inc(key: string): void {
+    this.counters.set(key, (this.counters.get(key) ?? 0) + 1);
+  }
+
+  info(): DataPlaneInfo {
+    return {
+      workers: this.opts.workers,
+      version: this.current?.version ?? 0,
+      statsPath: this.opts.statsPath ?? '',
+      listeners: [...this.servers].map(([name, { server }]) => {
+        const a = server.address() as AddressInfo;
+        return { name, address: a.address, port: a.port, fd: -1 };
+      }),
+    };
+  }
+
+  stats(): NativeStat[] {
+    return [
+      ...[...this.counters].map(([key, value]): NativeStat => ({ type: 'counter', key, value })),
+      { type: 'histogram', key: 'cluster.{cluster=demo}.upstream_cx_connect_ms', count: 3, sum: 4500, buckets: [[1000, 2], [2500, 1]] },
+    ];
+  }
+
+  setHostHealth(): boolean {
+    return true;
+  }
+
+  onEvent(l: (ev: DataPlaneEvent) => void): void {
+    this.listeners.push(l);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.servers.values()].map((v) => new Promise<void>((r) => v.server.close(() => r()))));
+    this.servers.clear();
+  }
+}
+
+export function createDataPlane(opts: DataPlaneOptions): DataPlane {
+  return new FakeDataPlane(opts);
+}
+
+export function nativeVersion(): string {
+  return 'fake-0.0.0';
+}

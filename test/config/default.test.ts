@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { test } from 'node:test';
+import { DEFAULT_CONFIG_YAML, loadDefaultConfig } from '../../src/config/default';
+import { loadConfigFile } from '../../src/config/load';
+import { translate } from '../../src/config/translate';
+
+const examples = resolve(__dirname, '../../../examples');
+
+test('examples/default.yaml is byte-identical to the embedded default', () => {
+  assert.equal(readFileSync(join(examples, 'default.yaml'), 'utf8'), DEFAULT_CONFIG_YAML);
+});
+
+test('the embedded default: admin 15000, demo listener 10000 -> demo_upstream 10001', () => {
+  const { config, warnings } = loadDefaultConfig();
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(config.admin?.address?.socket_address, { address: '127.0.0.1', port_value: 15000 });
+  const { snapshot } = translate(config, new Map(), 1);
+  assert.deepEqual(snapshot.listeners.map((l) => [l.name, l.address, l.tcp_proxy?.cluster]), [['demo', { address: '127.0.0.1', port: 10000 }, 'demo_upstream']]);
+  assert.deepEqual(snapshot.clusters[0].endpoints.map((e) => e.address), [{ address: '127.0.0.1', port: 10001 }]);
+});
+
+test('examples/full.yaml is valid and only warns about what xmesh ignores', () => {
+  const { config, warnings } = loadConfigFile(join(examples, 'full.yaml'));
+  assert.deepEqual(warnings.map((w) => w.path).sort(), [
+    'dynamic_resources',
+    'layered_runtime',
+    'node',
+    'static_resources.clusters[5].type',
+    'static_resources.clusters[6].type',
+  ]);
+  assert.equal(config.static_resources?.listeners?.length, 3);
+  assert.equal(config.static_resources?.clusters?.length, 8);
+});

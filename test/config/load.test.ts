@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { ConfigError } from '../../src/config/errors';
+import { loadConfigFile, parseConfigText } from '../../src/config/load';
+import { baseConfig } from './helpers';
+
+const dir = mkdtempSync(join(tmpdir(), 'xmesh-load-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function write(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+const parseCases: Array<{ desc: string; text: string; format?: 'json' | 'yaml' | 'auto'; line?: number; message?: RegExp; doc?: unknown }> = [
+  { desc: 'YAML document', text: 'a: 1\nb: [x, y]\n', doc: { a: 1, b: ['x', 'y'] } },
+  { desc: 'JSON document', text: '{"a": {"b": 2}}', doc: { a: { b: 2 } } },
+  { desc: 'bad YAML indentation reports the line', text: 'a:\n  b: 1\n c: 2\n', line: 3, message: /invalid YAML/ },
+  { desc: 'duplicate YAML key reports the line', text: 'a: 1\nb: 2\na: 3\n', line: 3, message: /invalid YAML/ },
+  { desc: 'bad JSON reports the line', text: '{\n"a": 1,\n"b": }\n', format: 'json', line: 3, message: /invalid JSON/ },
+  { desc: 'empty file is an empty document', text: '', doc: {} },
+  { desc: 'durations stay strings', text: 'd: 0.1s\n', doc: { d: '0.1s' } },
+];
+for (const c of parseCases) {
+  test(`parseConfigText: ${c.desc}`, () => {
+    const r = parseConfigText(c.text, c.format ?? 'auto');
+    if (c.doc !== undefined) {
+      assert.deepEqual(r, { status: 'parsed', doc: c.doc });
+      return;
+    }
+    assert.equal(r.status, 'unparseable');
+    if (r.status !== 'unparseable') return;
+    assert.match(r.errors[0].path, new RegExp(`^line ${c.line}, column \\d+$`));
+    assert.match(r.errors[0].message, c.message!);
+  });
+}
+
+test('loadConfigFile: a valid YAML file returns config and warnings', () => {
+  const cfg = baseConfig();
+  cfg.node = { id: 'n' };
+  const yamlText = `# comment\n${JSON.stringify(cfg, null, 2)}`; // JSON is valid YAML
+  const r = loadConfigFile(write('ok.yaml', yamlText));
+  assert.equal(r.config.static_resources?.listeners?.[0].name, 'l');
+  assert.deepEqual(r.warnings.map((w) => w.path), ['node']);
+});
+
+test('loadConfigFile: a valid .json file', () => {
+  const r = loadConfigFile(write('ok.json', JSON.stringify(baseConfig())));
+  assert.equal(r.config.static_resources?.clusters?.[0].name, 'c');
+});
+
+test('loadConfigFile: an invalid file throws ConfigError with every error', () => {
+  const cfg = baseConfig();
+  cfg.static_resources.clusters[0].lb_policy = 'FOO';
+  cfg.static_resources.clusters[0].type = 'BAR';
+  const file = write('bad.json', JSON.stringify(cfg));
+  assert.throws(
+    () => loadConfigFile(file),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.equal(e.file, file);
+      assert.deepEqual(e.errors.map((x) => x.path).sort(), ['static_resources.clusters[0].lb_policy', 'static_resources.clusters[0].type']);
+      assert.match(e.message, /2 configuration errors/);
+      return true;
+    },
+  );
+});
+
+test('loadConfigFile: a missing file is a ConfigError', () => {
+  assert.throws(() => loadConfigFile(join(dir, 'nope.yaml')), (e: unknown) => e instanceof ConfigError && /cannot read file: ENOENT/.test(e.errors[0].message));
+});

@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { dnsKey } from '../../src/cluster/dns-targets';
+import { translate } from '../../src/config/translate';
+import { validateConfig } from '../../src/config/validate';
+import type { BootstrapCfg } from '../../src/config/types';
+import { baseConfig } from './helpers';
+
+function valid(c: unknown): BootstrapCfg {
+  const r = validateConfig(c);
+  assert.deepEqual(r.errors, []);
+  return (r as { config: BootstrapCfg }).config;
+}
+
+const tp = (c: any): any => c.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+
+test('translate: base config gets Envoy defaults made explicit', () => {
+  const { snapshot, warnings } = translate(valid(baseConfig()), new Map(), 7);
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(snapshot, {
+    version: 7,
+    listeners: [
+      {
+        name: 'l',
+        address: { address: '127.0.0.1', port: 0 },
+        tcp_proxy: { stat_prefix: 'l', cluster: 'c', idle_timeout_ms: 3_600_000, max_connect_attempts: 1 },
+      },
+    ],
+    clusters: [
+      {
+        name: 'c',
+        lb_policy: 'ROUND_ROBIN',
+        connect_timeout_ms: 1000,
+        endpoints: [{ address: { address: '127.0.0.1', port: 9001 }, weight: 1, healthy: true, priority: 0 }],
+      },
+    ],
+  });
+});
+
+const cases: Array<{ desc: string; mutate: (c: any) => void; check: (s: ReturnType<typeof translate>['snapshot']) => void }> = [
+  {
+    desc: 'tcp_proxy fields: durations to ms, weighted clusters, access log, hash policy',
+    mutate: (c) => {
+      delete tp(c).cluster;
+      Object.assign(tp(c), {
+        weighted_clusters: { clusters: [{ name: 'c', weight: 3 }] },
+        idle_timeout: '0.1s',
+        max_connect_attempts: 3,
+        access_log: [{ name: 'envoy.access_loggers.file', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog', path: '/tmp/a.log' } }],
+        hash_policy: [{ source_ip: {} }],
+      });
+    },
+    check: (s) =>
+      assert.deepEqual(s.listeners[0].tcp_proxy, {
+        stat_prefix: 'l',
+        weighted_clusters: [{ cluster: 'c', weight: 3 }],
+        idle_timeout_ms: 100,
+        max_connect_attempts: 3,
+        access_log_path: '/tmp/a.log',
+        hash_policy: { key: 'SOURCE_IP' },
+      }),
+  },
+  {
+    desc: 'listener options',
+    mutate: (c) => Object.assign(c.static_resources.listeners[0], { per_connection_buffer_limit_bytes: 4096, use_original_dst: true, tcp_backlog_size: 128, stat_prefix: 'in' }),
+    check: (s) => {
+      const l = s.listeners[0];
+      assert.deepEqual([l.buffer_limit, l.use_original_dst, l.backlog, l.stat_prefix], [4096, true, 128, 'in']);
+    },
+  },
+  {
+    desc: 'cluster options: breakers, outlier detection with defaults, maglev',
+    mutate: (c) =>
+      Object.assign(c.static_resources.clusters[0], {
+        lb_policy: 'MAGLEV',
+        maglev_lb_config: { table_size: 251 },
+        per_connection_buffer_limit_bytes: 8192,
+        circuit_breakers: { thresholds: [{ priority: 'HIGH', max_connections: 1 }, { max_connections: 10, max_retries: 2 }] },
+        outlier_detection: { consecutive_5xx: 3, base_ejection_time: '10s' },
+      }),
+    check: (s) => {
+      const cl = s.clusters[0];
+      assert.equal(cl.lb_policy, 'MAGLEV');
+      assert.equal(cl.maglev_table_size, 251);
+      assert.equal(cl.per_connection_buffer_limit, 8192);
+      assert.deepEqual(cl.circuit_breakers, { max_connections: 10, max_retries: 2 });
+      assert.deepEqual(cl.outlier_detection, {
+        enabled: true,
+        consecutive_gateway_failure: 5,
+        consecutive_5xx: 3,
+        base_ejection_time_ms: 10_000,
+        max_ejection_time_ms: 300_000,
+        max_ejection_percent: 10,
+      });
+    },
+  },
+  {
+    desc: 'ring hash and least request settings',
+    mutate: (c) => Object.assign(c.static_resources.clusters[0], { lb_policy: 'RING_HASH', ring_hash_lb_config: { minimum_ring_size: 64 } }),
+    check: (s) => assert.equal(s.clusters[0].ring_hash_min_size, 64),
+  },
+  {
+    desc: 'endpoints: weight, health, priority, flattened envoy.lb metadata',
+    mutate: (c) => {
+      c.static_resources.clusters[0].load_assignment.endpoints = [
+        {
+          priority: 1,
+          lb_endpoints: [
+            { endpoint: { address: { socket_address: { address: '10.0.0.1', port_value: 80 } } }, load_balancing_weight: 5, health_status: 'DRAINING', metadata: { filter_metadata: { 'envoy.lb': { version: '2.0.0', canary: true, shard: 3 }, other: { x: 'y' } } } },
+          ],
+        },
+      ];
+    },
+    check: (s) =>
+      assert.deepEqual(s.clusters[0].endpoints, [
+        { address: { address: '10.0.0.1', port: 80 }, weight: 5, healthy: false, priority: 1, metadata: { version: '2.0.0', canary: 'true', shard: '3' } },
+      ]),
+  },
+  {
+    desc: 'EDS and ORIGINAL_DST clusters translate with no endpoints',
+    mutate: (c) => c.static_resources.clusters.push({ name: 'e', type: 'EDS' }, { name: 'o', type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED' }),
+    check: (s) => {
+      assert.deepEqual(s.clusters.slice(1).map((c) => [c.name, c.lb_policy, c.endpoints]), [['e', 'ROUND_ROBIN', []], ['o', 'ROUND_ROBIN', []]]);
+    },
+  },
+];
+for (const c of cases) {
+  test(`translate: ${c.desc}`, () => {
+    const cfg = baseConfig();
+    c.mutate(cfg);
+    c.check(translate(valid(cfg), new Map(), 1).snapshot);
+  });
+}
+
+test('translate: STRICT_DNS hostnames expand to every resolved address; unresolved hosts warn', () => {
+  const cfg = baseConfig();
+  const cl = cfg.static_resources.clusters[0];
+  cl.type = 'STRICT_DNS';
+  cl.dns_lookup_family = 'V4_ONLY';
+  cl.load_assignment.endpoints[0].lb_endpoints = [
+    { endpoint: { address: { socket_address: { address: 'svc.local', port_value: 80 } } }, load_balancing_weight: 2 },
+    { endpoint: { address: { socket_address: { address: 'gone.local', port_value: 80 } } } },
+    { endpoint: { address: { socket_address: { address: '10.0.0.1', port_value: 80 } } } },
+  ];
+  const resolved = new Map([[dnsKey('svc.local', 4), ['10.0.0.1', '10.0.0.2']]]);
+  const { snapshot, warnings } = translate(valid(cfg), resolved, 2);
+  assert.deepEqual(snapshot.clusters[0].endpoints.map((e) => [e.address.address, e.weight]), [['10.0.0.1', 2], ['10.0.0.2', 2]]);
+  assert.deepEqual(warnings.map((w) => w.message), [
+    '"gone.local" has no resolved addresses yet; the endpoint is left out',
+    'duplicate endpoint 10.0.0.1:80; keeping the first',
+  ]);
+});

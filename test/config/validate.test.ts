@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { validateConfig } from '../../src/config/validate';
+import { baseConfig, staticCluster, tcpProxyListener } from './helpers';
+
+type Mutate = (c: any) => void;
+const tp = (c: any, i = 0): any => c.static_resources.listeners[i].filter_chains[0].filters[0].typed_config;
+const L = 'static_resources.listeners[0]';
+const TP = `${L}.filter_chains[0].filters[0].typed_config`;
+const C = 'static_resources.clusters[0]';
+
+/** Each case mutates a valid config; `errors` is the exact list of [path, message pattern] expected. */
+const invalid: Array<{ desc: string; mutate: Mutate; errors: Array<[string, RegExp]> }> = [
+  { desc: 'document is not an object', mutate: (c) => { for (const k of Object.keys(c)) delete c[k]; c.x = 1; }, errors: [['x', /unknown field/]] },
+  { desc: 'unknown top-level field', mutate: (c) => (c.static_resourcez = {}), errors: [['static_resourcez', /unknown field \(known fields: admin, static_resources/]] },
+  { desc: 'unknown lb_policy value', mutate: (c) => (c.static_resources.clusters[0].lb_policy = 'FOO'), errors: [[`${C}.lb_policy`, /unknown value "FOO" \(expected one of ROUND_ROBIN, RANDOM, LEAST_REQUEST/]] },
+  { desc: 'unknown cluster type', mutate: (c) => (c.static_resources.clusters[0].type = 'MAGIC'), errors: [[`${C}.type`, /unknown value "MAGIC"/]] },
+  { desc: 'port above 65535', mutate: (c) => (c.static_resources.listeners[0].address.socket_address.port_value = 70000), errors: [[`${L}.address.socket_address.port_value`, /out of range \(expected 0\.\.65535\)/]] },
+  { desc: 'endpoint port 0', mutate: (c) => (c.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value = 0), errors: [[`${C}.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value`, /out of range \(expected 1\.\.65535\)/]] },
+  { desc: 'port as a string', mutate: (c) => (c.static_resources.listeners[0].address.socket_address.port_value = '80'), errors: [[`${L}.address.socket_address.port_value`, /expected an integer, got string "80"/]] },
+  { desc: 'bad duration syntax', mutate: (c) => (c.static_resources.clusters[0].connect_timeout = '1 second'), errors: [[`${C}.connect_timeout`, /invalid duration "1 second"/]] },
+  { desc: 'hostname in a STATIC cluster', mutate: (c) => (c.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address = 'backend.local'), errors: [[`${C}.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address`, /not an IP address literal \(STATIC clusters need IP literals; use type STRICT_DNS/]] },
+  { desc: 'invalid hostname in STRICT_DNS', mutate: (c) => { const cl = c.static_resources.clusters[0]; cl.type = 'STRICT_DNS'; cl.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address = 'bad_host!'; }, errors: [[`${C}.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address`, /neither an IP address literal nor a valid DNS hostname/]] },
+  { desc: 'hostname listener address', mutate: (c) => (c.static_resources.listeners[0].address.socket_address.address = 'localhost'), errors: [[`${L}.address.socket_address.address`, /not an IP address literal \(listeners bind/]] },
+  { desc: 'duplicate listener names', mutate: (c) => c.static_resources.listeners.push(tcpProxyListener('l', 0, 'c')), errors: [['static_resources.listeners[1].name', /duplicate listener name "l"/]] },
+  { desc: 'duplicate cluster names', mutate: (c) => c.static_resources.clusters.push(staticCluster('c', [['127.0.0.1', 1]])), errors: [['static_resources.clusters[1].name', /duplicate cluster name "c"/]] },
+  { desc: 'two listeners on one address', mutate: (c) => { c.static_resources.listeners[0].address.socket_address.port_value = 8080; c.static_resources.listeners.push(tcpProxyListener('m', 8080, 'c')); }, errors: [['static_resources.listeners[1].address', /127\.0\.0\.1:8080 overlaps the address of listener "l"/]] },
+  { desc: 'tcp_proxy references a missing cluster', mutate: (c) => (tp(c).cluster = 'nope'), errors: [[`${TP}.cluster`, /unknown cluster "nope"/]] },
+  { desc: 'cluster and weighted_clusters both set', mutate: (c) => (tp(c).weighted_clusters = { clusters: [{ name: 'c', weight: 1 }] }), errors: [[TP, /exactly one of cluster or weighted_clusters/]] },
+  { desc: 'neither cluster nor weighted_clusters', mutate: (c) => delete tp(c).cluster, errors: [[`${TP}.cluster`, /required field is missing/]] },
+  { desc: 'weighted cluster weight 0', mutate: (c) => { delete tp(c).cluster; tp(c).weighted_clusters = { clusters: [{ name: 'c', weight: 0 }] }; }, errors: [[`${TP}.weighted_clusters.clusters[0].weight`, /out of range \(expected 1\.\./]] },
+  { desc: 'weighted cluster unknown', mutate: (c) => { delete tp(c).cluster; tp(c).weighted_clusters = { clusters: [{ name: 'zz', weight: 1 }] }; }, errors: [[`${TP}.weighted_clusters.clusters[0].name`, /unknown cluster "zz"/]] },
+  { desc: 'maglev table size not prime', mutate: (c) => { c.static_resources.clusters[0].lb_policy = 'MAGLEV'; c.static_resources.clusters[0].maglev_lb_config = { table_size: 65536 }; }, errors: [[`${C}.maglev_lb_config.table_size`, /65536 is not a prime number/]] },
+  { desc: 'wrong tcp_proxy @type', mutate: (c) => (tp(c)['@type'] = 'type.googleapis.com/foo.Bar'), errors: [[`${TP}.@type`, /expected "type\.googleapis\.com\/envoy\.extensions\.filters\.network\.tcp_proxy\.v3\.TcpProxy"/]] },
+  { desc: 'unknown field inside tcp_proxy', mutate: (c) => (tp(c).clustr = 'c'), errors: [[`${TP}.clustr`, /unknown field/]] },
+  { desc: 'http_connection_manager is not supported yet', mutate: (c) => (c.static_resources.listeners[0].filter_chains[0].filters[0].name = 'envoy.filters.network.http_connection_manager'), errors: [[`${L}.filter_chains[0].filters[0].name`, /HTTP routing is not supported/]] },
+  { desc: 'missing required listener fields', mutate: (c) => (c.static_resources.listeners[0] = { name: 'l' }), errors: [[`${L}.address`, /required/], [`${L}.filter_chains`, /required/]] },
+  { desc: 'two filter chains', mutate: (c) => c.static_resources.listeners[0].filter_chains.push(c.static_resources.listeners[0].filter_chains[0]), errors: [[`${L}.filter_chains`, /exactly one filter chain/]] },
+  { desc: 'health_status enum', mutate: (c) => (c.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].health_status = 'SICK'), errors: [[`${C}.load_assignment.endpoints[0].lb_endpoints[0].health_status`, /unknown value "SICK"/]] },
+  { desc: 'max_ejection_percent above 100', mutate: (c) => (c.static_resources.clusters[0].outlier_detection = { max_ejection_percent: 101 }), errors: [[`${C}.outlier_detection.max_ejection_percent`, /out of range \(expected 0\.\.100\)/]] },
+  { desc: 'max ejection shorter than base', mutate: (c) => (c.static_resources.clusters[0].outlier_detection = { base_ejection_time: '30s', max_ejection_time: '10s' }), errors: [[`${C}.outlier_detection.max_ejection_time`, /must not be shorter/]] },
+  { desc: 'duplicate circuit breaker priority', mutate: (c) => (c.static_resources.clusters[0].circuit_breakers = { thresholds: [{ max_connections: 1 }, { priority: 'DEFAULT' }] }), errors: [[`${C}.circuit_breakers.thresholds[1].priority`, /duplicate thresholds/]] },
+  { desc: 'CLUSTER_PROVIDED outside ORIGINAL_DST', mutate: (c) => (c.static_resources.clusters[0].lb_policy = 'CLUSTER_PROVIDED'), errors: [[`${C}.lb_policy`, /only valid for ORIGINAL_DST/]] },
+  { desc: 'ORIGINAL_DST with a load_assignment', mutate: (c) => { c.static_resources.clusters[0].type = 'ORIGINAL_DST'; c.static_resources.clusters[0].lb_policy = 'CLUSTER_PROVIDED'; }, errors: [[`${C}.load_assignment`, /must not have a load_assignment/]] },
+  { desc: 'nested envoy.lb metadata value', mutate: (c) => (c.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].metadata = { filter_metadata: { 'envoy.lb': { v: { x: 1 } } } }), errors: [[`${C}.load_assignment.endpoints[0].lb_endpoints[0].metadata.filter_metadata.envoy.lb.v`, /strings, numbers or booleans/]] },
+  { desc: 'xDS server cluster must exist', mutate: (c) => (c.dynamic_resources = { ads_config: { api_type: 'GRPC', grpc_services: [{ envoy_grpc: { cluster_name: 'xds' } }] } }), errors: [['dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name', /unknown cluster "xds"/]] },
+  { desc: 'listeners is not a list', mutate: (c) => (c.static_resources.listeners = { name: 'l' }), errors: [['static_resources.listeners', /expected a list, got an object/]] },
+  {
+    desc: 'several errors are all reported',
+    mutate: (c) => {
+      c.static_resources.clusters[0].lb_policy = 'FOO';
+      c.static_resources.clusters[0].connect_timeout = 'soon';
+      tp(c).max_connect_attempts = 0;
+    },
+    errors: [[`${C}.lb_policy`, /FOO/], [`${C}.connect_timeout`, /soon/], [`${TP}.max_connect_attempts`, /out of range/]],
+  },
+];
+
+for (const c of invalid) {
+  test(`validateConfig rejects: ${c.desc}`, () => {
+    const cfg = baseConfig();
+    c.mutate(cfg);
+    const r = validateConfig(cfg);
+    assert.equal(r.status, 'invalid', 'expected the config to be rejected');
+    const got = r.errors.map((e) => `${e.path}: ${e.message}`);
+    assert.equal(r.errors.length, c.errors.length, `errors were:\n${got.join('\n')}`);
+    for (const [path, msg] of c.errors) {
+      assert.ok(r.errors.some((e) => e.path === path && msg.test(e.message)), `missing ${path}: ${msg}\ngot:\n${got.join('\n')}`);
+    }
+  });
+}
+
+const valid: Array<{ desc: string; mutate: Mutate; warnings?: string[] }> = [
+  { desc: 'the base config', mutate: () => undefined },
+  { desc: 'STRICT_DNS with a hostname', mutate: (c) => { const cl = c.static_resources.clusters[0]; cl.type = 'STRICT_DNS'; cl.dns_refresh_rate = '0.5s'; cl.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address = 'localhost'; } },
+  { desc: 'weighted clusters', mutate: (c) => { delete tp(c).cluster; tp(c).weighted_clusters = { clusters: [{ name: 'c', weight: 3 }] }; } },
+  { desc: 'ms durations and proto durations', mutate: (c) => { c.static_resources.clusters[0].connect_timeout = '250ms'; tp(c).idle_timeout = { seconds: 10 }; } },
+  { desc: 'node and layered_runtime are ignored with a warning', mutate: (c) => { c.node = { id: 'x' }; c.layered_runtime = {}; }, warnings: ['node', 'layered_runtime'] },
+  { desc: 'dynamic_resources only warns', mutate: (c) => (c.dynamic_resources = { cds_config: { ads: {}, resource_api_version: 'V3' }, ads_config: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'c' } }] } }), warnings: ['dynamic_resources'] },
+  { desc: 'EDS cluster warns', mutate: (c) => c.static_resources.clusters.push({ name: 'e', type: 'EDS', eds_cluster_config: { eds_config: { ads: {} } } }), warnings: ['static_resources.clusters[1].type'] },
+  { desc: 'no admin block warns', mutate: (c) => delete c.admin, warnings: ['admin'] },
+  { desc: 'a prime maglev table', mutate: (c) => { c.static_resources.clusters[0].lb_policy = 'MAGLEV'; c.static_resources.clusters[0].maglev_lb_config = { table_size: 65537 }; } },
+];
+for (const c of valid) {
+  test(`validateConfig accepts: ${c.desc}`, () => {
+    const cfg = baseConfig();
+    c.mutate(cfg);
+    const r = validateConfig(cfg);
+    assert.deepEqual(r.errors, []);
+    assert.equal(r.status, 'valid');
+    assert.deepEqual(r.warnings.map((w) => w.path), c.warnings ?? []);
+  });
+}
