@@ -1,0 +1,235 @@
+// The proxies under test, each started with ONE worker in front of given upstream ports:
+// direct (no proxy), xmesh (tcp_proxy), haproxy (mode tcp, nbthread 1), nginx (stream {}).
+// Configs are generated in the run's workdir; listen ports are picked free by binding 0.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as http from 'node:http';
+import * as path from 'node:path';
+import { ROOT } from './paths';
+import { pinPrefix, start, stop, Started, sleep, toolVersion } from './procs';
+
+export const ALL_PATHS = ['direct', 'xmesh', 'haproxy', 'nginx'] as const;
+export type PathName = (typeof ALL_PATHS)[number];
+
+const NGINX_STREAM_MOD = '/usr/lib/nginx/modules/ngx_stream_module.so';
+/** The xmesh CLI to benchmark; XMESH_BIN overrides it (e.g. another checkout's build). */
+export const XMESH_BIN = process.env.XMESH_BIN ?? path.join(ROOT, 'bin', 'xmesh.js');
+
+export interface Route {
+  name: string;
+  upstreamPort: number;
+}
+
+export interface RunningPath {
+  name: PathName;
+  /** null for direct */
+  proc: Started | null;
+  /** listen port per route name (the upstream port itself for direct) */
+  ports: Record<string, number>;
+  /** the command line that started it (for the report) */
+  cmd: string;
+}
+
+export interface PeerOptions {
+  cpu: number;
+  workdir: string;
+  /** connections the proxy must hold (mem scenario); sizes maxconn and fd limits */
+  maxConns?: number;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Why a path cannot run here, or null if it can. */
+export function unavailable(name: PathName): string | null {
+  switch (name) {
+    case 'direct':
+      return null;
+    case 'xmesh':
+      return fs.existsSync(XMESH_BIN) ? null : `${path.relative(ROOT, XMESH_BIN)} not present yet`;
+    case 'haproxy':
+      return hasTool('haproxy') ? null : 'haproxy not installed (scripts/setup.sh --bench)';
+    case 'nginx':
+      if (!hasTool('nginx')) return 'nginx not installed (scripts/setup.sh --bench)';
+      return fs.existsSync(NGINX_STREAM_MOD) ? null : `${NGINX_STREAM_MOD} missing (apt-get install libnginx-mod-stream)`;
+  }
+}
+
+/** RLIMIT_NOFILE hard limit of this process (inherited by what we start). */
+export function hardNofile(): number {
+  const out = execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim();
+  return out === 'unlimited' ? 1 << 20 : Number(out);
+}
+
+function hasTool(t: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((d) => d && fs.existsSync(path.join(d, t)));
+}
+
+export function peerVersions(): Record<string, string> {
+  return {
+    node: process.version,
+    haproxy: hasTool('haproxy') ? toolVersion(['haproxy', '-v']) : 'absent',
+    nginx: hasTool('nginx') ? toolVersion(['nginx', '-v']) : 'absent',
+  };
+}
+
+function tcpConnectable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+function httpStatus(url: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(0));
+  });
+}
+
+async function waitReady(proc: Started, ports: number[], timeoutMs: number, readyUrl?: string): Promise<void> {
+  const t0 = Date.now();
+  for (;;) {
+    let ok = true;
+    if (readyUrl) ok = (await httpStatus(readyUrl)) === 200;
+    for (const p of ports) if (ok) ok = await tcpConnectable(p);
+    if (ok) return;
+    const code = await Promise.race([proc.exited, sleep(100).then(() => 'running' as const)]);
+    if (code !== 'running') throw new Error(`${proc.name} exited (${code}) during startup; see ${proc.logFile}`);
+    if (Date.now() - t0 > timeoutMs) throw new Error(`${proc.name} not ready after ${timeoutMs} ms; see ${proc.logFile}`);
+  }
+}
+
+export async function startPath(name: PathName, routes: Route[], o: PeerOptions): Promise<RunningPath> {
+  if (name === 'direct') {
+    return { name, proc: null, ports: Object.fromEntries(routes.map((r) => [r.name, r.upstreamPort])), cmd: '(none)' };
+  }
+  const why = unavailable(name);
+  if (why) throw new Error(why);
+  const ports: Record<string, number> = {};
+  for (const r of routes) ports[r.name] = await freePort();
+  const maxConns = o.maxConns ?? 4096;
+  const logFile = path.join(o.workdir, `${name}.log`);
+  let argv: string[];
+  let readyUrl: string | undefined;
+  if (name === 'xmesh') {
+    const admin = await freePort();
+    const cfg = path.join(o.workdir, 'xmesh.yaml');
+    fs.writeFileSync(cfg, xmeshYaml(admin, routes, ports, maxConns));
+    // without CAP_SYS_RESOURCE the hard limit is a ceiling: never ask for more than it
+    const nofile = Math.min(hardNofile(), Math.max(65536, maxConns * 2 + 1024));
+    argv = [...pinPrefix(o.cpu), 'prlimit', `--nofile=${nofile}:${nofile}`, process.execPath, XMESH_BIN, 'run',
+      '--config', cfg, '--concurrency', '1', '--log-level', 'warn'];
+    readyUrl = `http://127.0.0.1:${admin}/ready`;
+  } else if (name === 'haproxy') {
+    const cfg = path.join(o.workdir, 'haproxy.cfg');
+    fs.writeFileSync(cfg, haproxyCfg(routes, ports, maxConns));
+    argv = [...pinPrefix(o.cpu), 'haproxy', '-db', '-f', cfg];
+  } else {
+    const cfg = path.join(o.workdir, 'nginx.conf');
+    fs.mkdirSync(path.join(o.workdir, 'nginx'), { recursive: true });
+    fs.writeFileSync(cfg, nginxConf(o.workdir, routes, ports, maxConns));
+    argv = [...pinPrefix(o.cpu), 'nginx', '-e', path.join(o.workdir, 'nginx', 'error.log'), '-p',
+      path.join(o.workdir, 'nginx'), '-c', cfg];
+  }
+  const proc = start(name, argv, logFile);
+  try {
+    await waitReady(proc, Object.values(ports), name === 'xmesh' ? 30_000 : 10_000, readyUrl);
+  } catch (e) {
+    await stop(proc);
+    throw e;
+  }
+  return { name, proc, ports, cmd: argv.join(' ') };
+}
+
+export async function stopPath(p: RunningPath): Promise<void> {
+  if (p.proc) await stop(p.proc);
+}
+
+function xmeshYaml(admin: number, routes: Route[], ports: Record<string, number>, maxConns: number): string {
+  const listeners = routes.map((r) => `  - name: ${r.name}
+    address: { socket_address: { address: 127.0.0.1, port_value: ${ports[r.name]} } }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+          stat_prefix: ${r.name}
+          cluster: up_${r.name}
+`).join('');
+  const clusters = routes.map((r) => `  - name: up_${r.name}
+    type: STATIC
+    connect_timeout: 1s
+    circuit_breakers: { thresholds: [ { max_connections: ${maxConns + 1000}, max_pending_requests: ${maxConns + 1000}, max_requests: ${maxConns + 1000} } ] }
+    load_assignment:
+      cluster_name: up_${r.name}
+      endpoints: [ { lb_endpoints: [ { endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${r.upstreamPort} } } } } ] } ]
+`).join('');
+  return `admin: { address: { socket_address: { address: 127.0.0.1, port_value: ${admin} } } }
+static_resources:
+  listeners:
+${listeners}  clusters:
+${clusters}`;
+}
+
+/** Frontend connections a proxy may hold: each needs two fds, bounded by the hard limit. */
+function proxyMaxConn(want: number): number {
+  return Math.min(want + 1000, Math.floor((hardNofile() - 100) / 2));
+}
+
+function haproxyCfg(routes: Route[], ports: Record<string, number>, maxConns: number): string {
+  const fe = routes.map((r) => `frontend fe_${r.name}
+  bind 127.0.0.1:${ports[r.name]}
+  default_backend be_${r.name}
+backend be_${r.name}
+  server up 127.0.0.1:${r.upstreamPort}
+`).join('');
+  return `global
+  nbthread 1
+  maxconn ${proxyMaxConn(maxConns)}
+  tune.maxaccept 64
+defaults
+  mode tcp
+  maxconn ${proxyMaxConn(maxConns)}
+  timeout connect 5s
+  timeout client 300s
+  timeout server 300s
+${fe}`;
+}
+
+function nginxConf(workdir: string, routes: Route[], ports: Record<string, number>, maxConns: number): string {
+  const servers = routes.map((r) => `  server {
+    listen 127.0.0.1:${ports[r.name]} backlog=4096;
+    proxy_pass 127.0.0.1:${r.upstreamPort};
+    proxy_timeout 300s;
+  }
+`).join('');
+  return `load_module ${NGINX_STREAM_MOD};
+worker_processes 1;
+worker_rlimit_nofile ${Math.min(hardNofile(), maxConns * 2 + 1024)};
+daemon off;
+master_process on;
+pid ${path.join(workdir, 'nginx', 'nginx.pid')};
+error_log ${path.join(workdir, 'nginx', 'error.log')} warn;
+events { worker_connections ${maxConns * 2 + 512}; multi_accept on; }
+stream {
+${servers}}
+`;
+}

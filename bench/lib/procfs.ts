@@ -1,0 +1,43 @@
+// Reading a process's CPU time and memory from /proc: the proxy's own cost figures.
+import * as fs from 'node:fs';
+import { childPids } from './procs';
+
+const CLK_TCK = 100; // USER_HZ is 100 on every Linux ABI node runs on
+
+/** utime+stime in microseconds of pid (all its threads) plus its direct children (nginx workers). */
+export function cpuUs(pid: number): number {
+  let ticks = 0;
+  for (const p of [pid, ...childPids(pid)]) {
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]); // fields 14, 15: utime, stime
+    } catch {
+      /* exited */
+    }
+  }
+  return (ticks * 1e6) / CLK_TCK;
+}
+
+/** VmRSS in bytes of pid plus its direct children. */
+export function rssBytes(pid: number): number {
+  let kb = 0;
+  for (const p of [pid, ...childPids(pid)]) {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'));
+      if (m) kb += Number(m[1]);
+    } catch {
+      /* exited */
+    }
+  }
+  return kb * 1024;
+}
+
+export function cpuModel(): string {
+  try {
+    const m = /model name\s*:\s*(.+)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+    return m ? m[1].trim() : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}

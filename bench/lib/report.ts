@@ -1,0 +1,29 @@
+// Formatting bench output: aligned text tables, medians, and number rendering.
+import type { Table } from './types';
+
+export function median(xs: number[]): number {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return NaN;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+/** Round for display: integers above 100, else 2-3 significant decimals; NaN as "-". */
+export function fmt(x: number | string, digits?: number): string {
+  if (typeof x === 'string') return x;
+  if (!Number.isFinite(x)) return '-';
+  if (digits !== undefined) return x.toFixed(digits);
+  if (Number.isInteger(x)) return x.toString();
+  const a = Math.abs(x);
+  if (a >= 100) return Math.round(x).toString();
+  if (a >= 10) return x.toFixed(1);
+  return x.toFixed(2);
+}
+
+export function renderTable(t: Table): string {
+  const cells = [t.columns, ...t.rows.map((r) => r.map((c) => fmt(c)))];
+  const widths = t.columns.map((_, i) => Math.max(...cells.map((r) => String(r[i] ?? '').length)));
+  const line = (r: (string | number)[]) =>
+    r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ');
+  return [`-- ${t.title} --`, line(t.columns), ...cells.slice(1).map(line)].join('\n');
+}

@@ -1,0 +1,156 @@
+// The bench entry point: `npm run bench -- <scenario> [--duration S] [--runs N] [--quick] ...`.
+// Scenarios are discovered from bench/scenarios/*.ts (each exports `scenario`), so a new
+// benchmark is one new file. Prints tables, the exact command, and writes a JSON result.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { RESULTS_DIR, ROOT } from './lib/paths';
+import { killAllSync, stopAll } from './lib/procs';
+import { cpuModel } from './lib/procfs';
+import { peerVersions } from './lib/peers';
+import { renderTable } from './lib/report';
+import type { BenchOptions, Scenario } from './lib/types';
+
+function loadScenarios(): Map<string, Scenario> {
+  const dir = path.join(__dirname, 'scenarios');
+  const out = new Map<string, Scenario>();
+  for (const f of fs.readdirSync(dir).sort()) {
+    if (!f.endsWith('.js')) continue;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const mod = require(path.join(dir, f)) as { scenario?: Scenario };
+    if (mod.scenario) out.set(mod.scenario.name, mod.scenario);
+  }
+  return out;
+}
+
+const USAGE = `usage: npm run bench -- <scenario> [options]
+options:
+  --duration S     measured seconds per case
+  --warmup S       unmeasured warm-up seconds per case
+  --runs N         passes over all paths (tables show medians)
+  --quick          short smoke pass: 2 s cases, 0.5 s warm-up, 1 run
+  --paths a,b      subset of paths: direct,xmesh,haproxy,nginx
+  --no-pin         do not pin with taskset (default: loadgen cpu0, proxy+responder cpu1)
+  --save           write the JSON result to bench/results/ (default: a temp dir)
+scenarios:`;
+
+interface Parsed {
+  scenario: string;
+  duration?: number;
+  warmup?: number;
+  runs?: number;
+  quick: boolean;
+  save: boolean;
+  pin: boolean;
+  paths: string[];
+}
+
+function parseArgs(argv: string[]): Parsed {
+  const p: Parsed = { scenario: '', quick: false, save: false, pin: true, paths: [] };
+  const num = (flag: string, v: string | undefined, min: number, max: number) => {
+    const n = Number(v);
+    if (v === undefined || !Number.isFinite(n) || n < min || n > max) throw new TypeError(`${flag}: want a number in [${min}, ${max}], got ${v}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    switch (a) {
+      case '--duration': p.duration = num(a, argv[++i], 0.1, 600); break;
+      case '--warmup': p.warmup = num(a, argv[++i], 0, 60); break;
+      case '--runs': p.runs = Math.floor(num(a, argv[++i], 1, 20)); break;
+      case '--quick': p.quick = true; break;
+      case '--save': p.save = true; break;
+      case '--no-pin': p.pin = false; break;
+      case '--paths': p.paths = (argv[++i] ?? '').split(',').filter(Boolean); break;
+      case '-h': case '--help': p.scenario = 'help'; break;
+      default:
+        if (a.startsWith('-') || p.scenario) throw new TypeError(`unexpected argument: ${a}`);
+        p.scenario = a;
+    }
+  }
+  return p;
+}
+
+async function main(): Promise<number> {
+  const scenarios = loadScenarios();
+  const usage = () => USAGE + '\n' + [...scenarios.values()].map((s) => `  ${s.name.padEnd(8)} ${s.description}`).join('\n');
+  let args: Parsed;
+  try {
+    args = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    console.error(`bench: ${(e as Error).message}\n${usage()}`);
+    return 2;
+  }
+  if (!args.scenario || args.scenario === 'help') {
+    console.log(usage());
+    return args.scenario ? 0 : 2;
+  }
+  const sc = scenarios.get(args.scenario);
+  if (!sc) {
+    console.error(`bench: unknown scenario "${args.scenario}"\n${usage()}`);
+    return 2;
+  }
+  const pin = args.pin && os.cpus().length >= 2;
+  const workdir = fs.mkdtempSync(path.join(os.tmpdir(), `xmesh-bench-${sc.name}-`));
+  const quick = { duration: 2, warmup: 0.5, runs: 1 };
+  const opts: BenchOptions = {
+    duration: args.duration ?? (args.quick ? quick.duration : sc.defaults?.duration ?? 5),
+    warmup: args.warmup ?? (args.quick ? quick.warmup : sc.defaults?.warmup ?? 1),
+    runs: args.runs ?? (args.quick ? quick.runs : sc.defaults?.runs ?? 3),
+    quick: args.quick,
+    save: args.save,
+    paths: args.paths,
+    loadgenCpu: pin ? 0 : -1,
+    serverCpu: pin ? 1 : -1,
+    workdir,
+    log: (m) => console.error(`[bench] ${m}`),
+  };
+  const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();
+  const started = new Date();
+  const host = { kernel: os.release(), cpu: cpuModel(), ncpu: os.cpus().length, hostname: os.hostname() };
+  opts.log(`${sc.name}: ${command}`);
+  opts.log(`  ${started.toISOString()} | ${host.ncpu} CPUs (${host.cpu}) | kernel ${host.kernel} | workdir ${workdir}`);
+  opts.log(`  duration ${opts.duration}s + warm-up ${opts.warmup}s per case, ${opts.runs} run(s)`);
+
+  const result = await sc.run(opts);
+
+  console.log(`\n== bench ${sc.name} ${started.toISOString()} ==`);
+  console.log(`command: ${command}   (= node ${path.relative(process.cwd(), process.argv[1]) || process.argv[1]} ${process.argv.slice(2).join(' ')})`);
+  console.log(`host: ${host.ncpu} CPUs, ${host.cpu}, kernel ${host.kernel}`);
+  for (const t of result.tables) console.log('\n' + renderTable(t));
+  if (result.notes.length) console.log('\nnotes:\n' + result.notes.map((n) => `  - ${n}`).join('\n'));
+
+  const outDir = opts.save ? RESULTS_DIR : workdir;
+  fs.mkdirSync(outDir, { recursive: true });
+  const file = path.join(outDir, `${sc.name}-${started.toISOString().replace(/[:.]/g, '-')}.json`);
+  const record = {
+    scenario: sc.name, date: started.toISOString(), command, host, versions: peerVersions(),
+    options: { ...opts, log: undefined }, notes: result.notes, data: result.data,
+  };
+  fs.writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
+  console.log(`\nresults: ${path.relative(ROOT, file).startsWith('..') ? file : path.relative(ROOT, file)}`);
+  return 0;
+}
+
+let exiting = false;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    if (exiting) return;
+    exiting = true;
+    console.error(`[bench] ${sig}: stopping started processes`);
+    void stopAll().finally(() => process.exit(130));
+  });
+}
+process.on('exit', killAllSync);
+
+main().then(
+  async (code) => {
+    await stopAll();
+    process.exitCode = code;
+  },
+  async (e: Error) => {
+    console.error(`bench: ${e.stack ?? e.message}`);
+    await stopAll();
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,200 @@
+// Scenario `tcp`: L4 proxying cost of xmesh tcp_proxy vs direct, haproxy and nginx in one run:
+// closed-loop req/s, latency at a fixed offered rate, bulk MiB/s, and the proxy's own CPU
+// time per request (the primary figure: least sensitive to CPU contention on a small box).
+import * as path from 'node:path';
+import { ensureBuilt, runXload, startResponder, XloadArgs, XloadResult } from '../lib/loadgen';
+import { ALL_PATHS, PathName, RunningPath, startPath, stopPath, unavailable } from '../lib/peers';
+import { cpuUs } from '../lib/procfs';
+import { stop } from '../lib/procs';
+import { median } from '../lib/report';
+import type { BenchOptions, Scenario, ScenarioResult, Table } from '../lib/types';
+
+const REQ = 128;
+const RESP = 128;
+const CLOSED = { conns: 50, depth: 1 };
+const RATE = { conns: 10, rate: 5000 };
+const BULK = { conns: 4 };
+const MODES = ['closed', 'rate', 'bulk'] as const;
+type Mode = (typeof MODES)[number];
+
+interface Sample {
+  run: number;
+  path: PathName;
+  mode: Mode;
+  lg: XloadResult;
+  /** proxy CPU over the measured window, us (0 for direct) */
+  proxyCpuUs: number;
+  respCpuUs: number;
+}
+
+function modeArgs(mode: Mode, target: string, o: BenchOptions): XloadArgs {
+  const base = { target, duration: o.duration, warmup: o.warmup, cpu: o.loadgenCpu };
+  switch (mode) {
+    case 'closed':
+      return { ...base, ...CLOSED, reqSize: REQ, respSize: RESP };
+    case 'rate':
+      return { ...base, ...RATE, reqSize: REQ, respSize: RESP };
+    case 'bulk':
+      return { ...base, ...BULK, bulk: 'recv' };
+  }
+}
+
+async function measure(run: number, p: RunningPath, mode: Mode, respPid: number, o: BenchOptions): Promise<Sample> {
+  const route = mode === 'bulk' ? 'bulk' : 'rr';
+  const target = `127.0.0.1:${p.ports[route]}`;
+  const pid = p.proc?.pid;
+  let p0 = 0;
+  let r0 = 0;
+  const lg = await runXload(modeArgs(mode, target, o), path.join(o.workdir, `xload-${mode}-${p.name}-${run}.log`), {
+    onMeasureStart: () => {
+      p0 = pid ? cpuUs(pid) : 0;
+      r0 = cpuUs(respPid);
+    },
+  });
+  const proxyCpuUs = pid ? cpuUs(pid) - p0 : 0;
+  const respCpuUs = cpuUs(respPid) - r0;
+  return { run, path: p.name, mode, lg, proxyCpuUs, respCpuUs };
+}
+
+export const scenario: Scenario = {
+  name: 'tcp',
+  description: 'tcp_proxy: req/s (50 conns ping-pong), p50/p99 at 5000 req/s, bulk MiB/s, proxy CPU us/request; direct vs xmesh vs haproxy vs nginx',
+  defaults: { duration: 5, warmup: 1, runs: 3 },
+  async run(o: BenchOptions): Promise<ScenarioResult> {
+    ensureBuilt(o.log);
+    const notes: string[] = [];
+    const wanted = (o.paths.length ? o.paths : [...ALL_PATHS]) as PathName[];
+    const paths: PathName[] = [];
+    for (const p of wanted) {
+      if (!(ALL_PATHS as readonly string[]).includes(p)) throw new Error(`unknown path ${p} (have ${ALL_PATHS.join(', ')})`);
+      const why = unavailable(p);
+      if (why) notes.push(`path ${p} skipped: ${why}`);
+      else paths.push(p);
+    }
+    const bound = o.runs * paths.length * MODES.length * (o.duration + o.warmup + 20) + 120;
+    const rr = await startResponder({ reqSize: REQ, respSize: RESP, cpu: o.serverCpu, maxSeconds: bound }, path.join(o.workdir, 'xresp-rr.log'));
+    const src = await startResponder({ bulk: 'source', cpu: o.serverCpu, maxSeconds: bound }, path.join(o.workdir, 'xresp-bulk.log'));
+    const samples: Sample[] = [];
+    const cmds: Record<string, string> = {};
+    try {
+      for (let run = 1; run <= o.runs; run++) {
+        for (const name of paths) {
+          let p: RunningPath;
+          try {
+            p = await startPath(name, [{ name: 'rr', upstreamPort: rr.port }, { name: 'bulk', upstreamPort: src.port }],
+              { cpu: o.serverCpu, workdir: o.workdir });
+          } catch (e) {
+            const msg = `run ${run} ${name}: did not start: ${(e as Error).message}`;
+            notes.push(msg);
+            o.log(msg);
+            continue;
+          }
+          cmds[name] = p.cmd;
+          try {
+            for (const mode of MODES) {
+              try {
+                const s = await measure(run, p, mode, mode === 'bulk' ? src.proc.pid : rr.proc.pid, o);
+                samples.push(s);
+                o.log(`run ${run} ${name.padEnd(7)} ${mode.padEnd(6)} ` +
+                  (mode === 'bulk' ? `${s.lg.mib_s_in.toFixed(0)} MiB/s` : `${s.lg.rps.toFixed(0)} req/s p50 ${s.lg.p50_us}us p99 ${s.lg.p99_us}us`) +
+                  (s.proxyCpuUs && s.lg.requests ? ` proxy ${(s.proxyCpuUs / s.lg.requests).toFixed(2)} us/req` : '') +
+                  ` errors ${s.lg.errors}`);
+              } catch (e) {
+                const msg = `run ${run} ${name} ${mode}: ${(e as Error).message}`;
+                notes.push(msg);
+                o.log(msg);
+              }
+            }
+          } finally {
+            await stopPath(p);
+          }
+        }
+      }
+    } finally {
+      await stop(rr.proc);
+      await stop(src.proc);
+    }
+    return summarize(samples, paths, notes, cmds, o);
+  },
+};
+
+function summarize(samples: Sample[], paths: PathName[], notes: string[], cmds: Record<string, string>, o: BenchOptions): ScenarioResult {
+  const pick = (p: PathName, m: Mode) => samples.filter((s) => s.path === p && s.mode === m);
+  const med = (p: PathName, m: Mode, f: (s: Sample) => number) => median(pick(p, m).map(f));
+  const sum = (p: PathName, m: Mode, f: (s: Sample) => number) => pick(p, m).reduce((a, s) => a + f(s), 0);
+  const secs = (s: Sample) => s.lg.duration_s;
+  const perReq = (s: Sample) => (s.lg.requests ? s.proxyCpuUs / s.lg.requests : NaN);
+  const has = (p: PathName, m: Mode) => pick(p, m).length > 0;
+  const dir = (m: Mode, f: (s: Sample) => number) => (has('direct', m) ? med('direct', m, f) : NaN);
+  const proxyCol = (p: PathName, v: number) => (p === 'direct' ? '-' : v);
+
+  const closed: Table = {
+    title: `(a) closed loop: ${CLOSED.conns} keep-alive conns, depth ${CLOSED.depth}, ${REQ} B req / ${RESP} B resp, ${o.duration}s x ${o.runs} runs (median)`,
+    columns: ['path', 'runs', 'req/s', 'x direct', 'p50 us', 'p99 us', 'proxy us/req', 'proxy cpu%', 'resp us/req', 'loadgen cpu%', 'errors'],
+    rows: paths.filter((p) => has(p, 'closed')).map((p) => [
+      p, pick(p, 'closed').length,
+      med(p, 'closed', (s) => s.lg.rps),
+      med(p, 'closed', (s) => s.lg.rps) / dir('closed', (s) => s.lg.rps),
+      med(p, 'closed', (s) => s.lg.p50_us),
+      med(p, 'closed', (s) => s.lg.p99_us),
+      proxyCol(p, med(p, 'closed', perReq)),
+      proxyCol(p, med(p, 'closed', (s) => (100 * s.proxyCpuUs) / 1e6 / secs(s))),
+      med(p, 'closed', (s) => (s.lg.requests ? s.respCpuUs / s.lg.requests : NaN)),
+      med(p, 'closed', (s) => s.lg.cpu_pct),
+      sum(p, 'closed', (s) => s.lg.errors),
+    ]),
+  };
+  const d50 = dir('rate', (s) => s.lg.p50_us);
+  const d99 = dir('rate', (s) => s.lg.p99_us);
+  const rate: Table = {
+    title: `(b) fixed offered rate: ${RATE.rate} req/s open loop over ${RATE.conns} conns (latency from the scheduled send time)`,
+    columns: ['path', 'req/s', 'p50 us', 'p90 us', 'p99 us', 'p99.9 us', '+p50 us', '+p99 us', 'proxy us/req', 'proxy cpu%', 'errors'],
+    rows: paths.filter((p) => has(p, 'rate')).map((p) => [
+      p,
+      med(p, 'rate', (s) => s.lg.rps),
+      med(p, 'rate', (s) => s.lg.p50_us),
+      med(p, 'rate', (s) => s.lg.p90_us),
+      med(p, 'rate', (s) => s.lg.p99_us),
+      med(p, 'rate', (s) => s.lg.p999_us),
+      proxyCol(p, med(p, 'rate', (s) => s.lg.p50_us) - d50),
+      proxyCol(p, med(p, 'rate', (s) => s.lg.p99_us) - d99),
+      proxyCol(p, med(p, 'rate', perReq)),
+      proxyCol(p, med(p, 'rate', (s) => (100 * s.proxyCpuUs) / 1e6 / secs(s))),
+      sum(p, 'rate', (s) => s.lg.errors),
+    ]),
+  };
+  const bulk: Table = {
+    title: `(c) bulk: ${BULK.conns} conns streaming responder -> loadgen`,
+    columns: ['path', 'MiB/s', 'x direct', 'proxy cpu%', 'proxy us/MiB', 'errors'],
+    rows: paths.filter((p) => has(p, 'bulk')).map((p) => [
+      p,
+      med(p, 'bulk', (s) => s.lg.mib_s_in),
+      med(p, 'bulk', (s) => s.lg.mib_s_in) / dir('bulk', (s) => s.lg.mib_s_in),
+      proxyCol(p, med(p, 'bulk', (s) => (100 * s.proxyCpuUs) / 1e6 / secs(s))),
+      proxyCol(p, med(p, 'bulk', (s) => (s.lg.bytes_in ? s.proxyCpuUs / (s.lg.bytes_in / 1048576) : NaN))),
+      sum(p, 'bulk', (s) => s.lg.errors),
+    ]),
+  };
+  const primary: Table = {
+    title: '(d) primary figure: proxy CPU time per request (utime+stime of the proxy, all threads/processes, / requests)',
+    columns: ['path', 'closed-loop us/req', 'at 5000 req/s us/req', 'x haproxy', 'x nginx'],
+    rows: paths.filter((p) => p !== 'direct' && has(p, 'closed')).map((p) => {
+      const v = med(p, 'closed', perReq);
+      return [p, v, med(p, 'rate', perReq),
+        has('haproxy', 'closed') ? v / med('haproxy', 'closed', perReq) : NaN,
+        has('nginx', 'closed') ? v / med('nginx', 'closed', perReq) : NaN];
+    }),
+  };
+  notes.push('pinning: ' + (o.loadgenCpu >= 0 ? `loadgen on cpu${o.loadgenCpu}, proxy + responder on cpu${o.serverCpu}` : 'none'));
+  notes.push('proxy us/req is the figure to compare proxies by; req/s ratios on a shared server CPU mostly reflect it.');
+  return {
+    tables: [closed, rate, bulk, primary],
+    notes,
+    data: {
+      config: { req_bytes: REQ, resp_bytes: RESP, closed: CLOSED, rate: RATE, bulk: BULK },
+      proxy_commands: cmds,
+      samples: samples.map((s) => ({ ...s, proxy_us_per_req: s.lg.requests ? s.proxyCpuUs / s.lg.requests : null })),
+      tables: [closed, rate, bulk, primary],
+    },
+  };
+}
