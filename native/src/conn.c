@@ -9,7 +9,12 @@
 
 #include "worker.h"
 
+/* Bytes moved per splice call: the pipe is sized to hold this much. */
+#define CONN__SPLICE_MAX (256u * 1024u)
+
 static void conn__on_io(struct xm_io *io, uint32_t revents);
+
+static inline int conn__out_empty(const struct xm_conn *c) { return xm_iovq_empty(&c->outq) && c->piped == 0; }
 
 /* Recompute the epoll interest from the flags; xm_io_set skips unchanged masks. */
 static void conn__update(struct xm_conn *c)
@@ -23,7 +28,7 @@ static void conn__update(struct xm_conn *c)
 	else {
 		if ((c->flags & (XM_CONN_F_READING | XM_CONN_F_EOF)) == XM_CONN_F_READING)
 			ev |= EPOLLIN;
-		if (!xm_iovq_empty(&c->outq))
+		if (!conn__out_empty(c))
 			ev |= EPOLLOUT;
 	}
 	if (xm_io_set(&c->w->loop, &c->io, ev) < 0)
@@ -40,6 +45,9 @@ static void conn__init(struct xm_conn *c, struct xm_worker *w, int fd, const str
 	c->ops = ops;
 	xm_iovq_init(&c->outq);
 	c->rchunk = NULL;
+	c->splice_to = NULL;
+	c->pipe_r = c->pipe_w = -1;
+	c->piped = 0;
 	c->flags = 0;
 	c->high_wm = high_wm ? high_wm : (1u << 20);
 	c->rx_bytes = c->tx_bytes = 0;
@@ -141,6 +149,16 @@ static int conn__flush(struct xm_conn *c)
 		if (n < XM_IOVQ_MAX_IOV && !xm_iovq_empty(&c->outq))
 			return 0; /* short write: the socket buffer is full */
 	}
+	while (c->piped > 0) {
+		ssize_t w = splice(c->pipe_r, NULL, c->io.fd, NULL, c->piped, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return 0;
+			return -errno;
+		}
+		c->tx_bytes += (uint64_t)w;
+		c->piped -= (uint32_t)w;
+	}
 	return 0;
 }
 
@@ -148,7 +166,7 @@ int xm_conn_write(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, uint32_t
 {
 	if (xm_unlikely(c->flags & (XM_CONN_F_CLOSED | XM_CONN_F_SHUT_DONE)))
 		return -EPIPE;
-	if (xm_likely(xm_iovq_empty(&c->outq) && !(c->flags & XM_CONN_F_CONNECTING))) {
+	if (xm_likely(conn__out_empty(c) && !(c->flags & XM_CONN_F_CONNECTING))) {
 		ssize_t w = send(c->io.fd, ch->data + off, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w < 0) {
 			if (errno != EAGAIN && errno != EINTR)
@@ -175,7 +193,7 @@ void xm_conn_shutdown_write(struct xm_conn *c)
 {
 	if (c->flags & (XM_CONN_F_CLOSED | XM_CONN_F_SHUT_DONE))
 		return;
-	if (xm_iovq_empty(&c->outq) && !(c->flags & XM_CONN_F_CONNECTING))
+	if (conn__out_empty(c) && !(c->flags & XM_CONN_F_CONNECTING))
 		conn__do_shutdown(c);
 	else
 		c->flags |= XM_CONN_F_SHUT_PENDING;
@@ -197,15 +215,90 @@ void xm_conn_close(struct xm_conn *c, enum xm_close_mode mode)
 		c->io.registered = 0;
 	}
 	xm_iovq_clear(&c->outq);
+	if (c->pipe_r >= 0) {
+		close(c->pipe_r);
+		close(c->pipe_w);
+		c->pipe_r = c->pipe_w = -1;
+		c->piped = 0;
+	}
+	c->splice_to = NULL;
 	if (c->rchunk) {
 		xm_chunk_unref(c->rchunk);
 		c->rchunk = NULL;
 	}
 }
 
+int xm_conn_splice_start(struct xm_conn *src, struct xm_conn *dst)
+{
+	int p[2];
+
+	if (!conn__out_empty(dst))
+		return -EBUSY;
+	if (src->rchunk) {
+		/* Only this connection may still hold its read chunk (all of it was written). */
+		if (src->rchunk->refcnt != 1)
+			return -EBUSY;
+		xm_chunk_unref(src->rchunk);
+		src->rchunk = NULL;
+	}
+	if (dst->pipe_r < 0) {
+		if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
+			return -errno;
+		/* The pipe is this connection's output buffer in splice mode: size it like the
+		 * buffer limit (the kernel rounds up to a power-of-two number of pages). */
+		uint32_t sz = dst->high_wm < CONN__SPLICE_MAX ? dst->high_wm : CONN__SPLICE_MAX;
+		fcntl(p[1], F_SETPIPE_SZ, (int)(sz < 16384 ? 16384 : sz));
+		dst->pipe_r = p[0];
+		dst->pipe_w = p[1];
+	}
+	src->splice_to = dst;
+	return 0;
+}
+
+/* Splice mode: socket -> dst's pipe -> dst's socket, all in the kernel. */
+static void conn__on_readable_splice(struct xm_conn *c)
+{
+	struct xm_conn *dst = c->splice_to;
+	int status = XM_WRITE_OK;
+
+	ssize_t n = splice(c->io.fd, NULL, dst->pipe_w, NULL, CONN__SPLICE_MAX, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (n == 0) {
+		c->flags |= XM_CONN_F_EOF;
+		conn__update(c);
+		c->ops->on_eof(c);
+		return;
+	}
+	if (n < 0) {
+		/* EAGAIN from splice can also mean "pipe full": the destination drains it and
+		 * on_drained resumes us, so either way there is nothing to do now. */
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		c->flags |= XM_CONN_F_ERROR;
+		c->ops->on_error(c, errno);
+		return;
+	}
+	c->rx_bytes += (uint64_t)n;
+	dst->piped += (uint32_t)n;
+	int rc = conn__flush(dst);
+	if (rc < 0) {
+		/* The destination failed: report it as a failed write, like xm_conn_write. */
+		status = rc;
+	} else if (dst->piped > 0) {
+		dst->flags |= XM_CONN_F_ABOVE_HIGH;
+		conn__update(dst);
+		status = XM_WRITE_PAUSE;
+	}
+	c->ops->on_spliced(c, (uint32_t)n, status);
+}
+
 static void conn__on_readable(struct xm_conn *c)
 {
 	struct xm_chunk *ch = c->rchunk;
+
+	if (c->splice_to) {
+		conn__on_readable_splice(c);
+		return;
+	}
 
 	if (!ch || ch->len == XM_CHUNK_SIZE) {
 		if (ch)
@@ -251,13 +344,14 @@ static void conn__on_writable(struct xm_conn *c)
 		c->ops->on_error(c, -rc);
 		return;
 	}
-	if (xm_iovq_empty(&c->outq) && (c->flags & XM_CONN_F_SHUT_PENDING))
+	if (conn__out_empty(c) && (c->flags & XM_CONN_F_SHUT_PENDING))
 		conn__do_shutdown(c);
 	conn__update(c);
 	/* Tell the owner when a backlog clears: below the low watermark after the high one
-	 * (resume the source), or fully flushed (a half-closed pair may now finish). */
-	int notify = xm_iovq_empty(&c->outq);
-	if ((c->flags & XM_CONN_F_ABOVE_HIGH) && c->outq.bytes <= c->high_wm / 2) {
+	 * (resume the source), or fully flushed (a half-closed pair may now finish). A
+	 * spliced backlog counts as drained only when the pipe is empty. */
+	int notify = conn__out_empty(c);
+	if ((c->flags & XM_CONN_F_ABOVE_HIGH) && c->piped == 0 && c->outq.bytes <= c->high_wm / 2) {
 		c->flags &= ~XM_CONN_F_ABOVE_HIGH;
 		notify = 1;
 	}
@@ -275,9 +369,9 @@ static void conn__on_connected(struct xm_conn *c)
 	c->flags &= ~XM_CONN_F_CONNECTING;
 	if (err == 0) {
 		/* Data queued while connecting goes out now. */
-		if (!xm_iovq_empty(&c->outq))
+		if (!conn__out_empty(c))
 			conn__flush(c);
-		if (xm_iovq_empty(&c->outq) && (c->flags & XM_CONN_F_SHUT_PENDING))
+		if (conn__out_empty(c) && (c->flags & XM_CONN_F_SHUT_PENDING))
 			conn__do_shutdown(c);
 		conn__update(c);
 	} else {
@@ -310,7 +404,7 @@ static void conn__on_io(struct xm_io *io, uint32_t revents)
 			if (err) {
 				c->flags |= XM_CONN_F_ERROR;
 				c->ops->on_error(c, err);
-			} else if (!(c->flags & XM_CONN_F_SHUT_DONE) || !xm_iovq_empty(&c->outq)) {
+			} else if (!(c->flags & XM_CONN_F_SHUT_DONE) || !conn__out_empty(c)) {
 				/* The peer is gone while we still had bytes or a FIN to send. */
 				c->flags |= XM_CONN_F_ERROR;
 				c->ops->on_error(c, EPIPE);

@@ -23,6 +23,9 @@ struct xm_conn;
  */
 struct xm_conn_ops {
 	void (*on_read)(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, uint32_t len);
+	/* Splice mode only: n bytes moved from this connection into splice_to's pipe.
+	 * status is enum xm_write_status (PAUSE: the destination is full, stop reading). */
+	void (*on_spliced)(struct xm_conn *c, uint32_t n, int status);
 	void (*on_eof)(struct xm_conn *c);
 	void (*on_error)(struct xm_conn *c, int err);
 	void (*on_drained)(struct xm_conn *c);
@@ -50,6 +53,12 @@ struct xm_conn {
 	struct xm_worker *w;
 	const struct xm_conn_ops *ops;
 	struct xm_iovq outq;
+	/* Bulk transfers: reads are spliced into the destination's pipe and from there into
+	 * its socket, so the payload never enters user space. pipe_r/pipe_w belong to the
+	 * destination (output side); splice_to is set on the source. */
+	struct xm_conn *splice_to;
+	int pipe_r, pipe_w;
+	uint32_t piped;            /* bytes sitting in this connection's output pipe */
 	struct xm_chunk *rchunk;   /* partly filled read chunk, or NULL when idle */
 	uint32_t flags;
 	uint32_t high_wm;
@@ -90,7 +99,11 @@ enum xm_close_mode {
  * its owner. */
 void xm_conn_close(struct xm_conn *c, enum xm_close_mode mode);
 
+/* Switch src to splice mode towards dst (dst's output queue must be empty). Returns 0 or
+ * -errno (then src simply stays in copy mode). */
+int xm_conn_splice_start(struct xm_conn *src, struct xm_conn *dst);
+
 static inline int xm_conn_is_closed(const struct xm_conn *c) { return (c->flags & XM_CONN_F_CLOSED) != 0; }
-static inline uint64_t xm_conn_queued(const struct xm_conn *c) { return c->outq.bytes; }
+static inline uint64_t xm_conn_queued(const struct xm_conn *c) { return c->outq.bytes + c->piped; }
 
 #endif

@@ -40,6 +40,7 @@ struct xm_dp {
 	int64_t *snapshot_version;
 	struct xm_hist *swap_duration;  /* us, build + publish */
 	int stopped;
+	int splice_disabled;          /* XMESH_DISABLE_SPLICE=1: bulk stays in copy mode (diagnostics) */
 };
 
 int xm_dp_new(struct xm_dp **out, const struct xm_dp_opts *o);

@@ -55,6 +55,7 @@ struct xm_tcp_stats *xm_tcp_stats_get(struct xm_dp *dp, const char *prefix)
 	TP__C(upstream_flow_control_resumed_reading_total);
 	TP__C(upstream_connect_attempts_total);
 	TP__C(bytes_copied);
+	TP__C(splice_started_total);
 #undef TP__C
 	t->downstream_cx_active = xm_stats_gaugef(s, "tcp.{stat_prefix=%s}.downstream_cx_active", prefix);
 	for (int r = 0; r < XM_END__COUNT; r++)

@@ -77,10 +77,12 @@ static void tp__on_error(struct xm_conn *c, int err);
 static void tp__on_drained(struct xm_conn *c);
 static void tp__on_connected(struct xm_conn *c, int err);
 static void tp__on_timer(struct xm_timer *t);
+static void tp__on_spliced(struct xm_conn *c, uint32_t n, int status);
 static void tp__connect_next(struct tp_session *s);
 
 static const struct xm_conn_ops tp__down_ops = {
 	.on_read = tp__down_read,
+	.on_spliced = tp__on_spliced,
 	.on_eof = tp__on_eof,
 	.on_error = tp__on_error,
 	.on_drained = tp__on_drained,
@@ -88,6 +90,7 @@ static const struct xm_conn_ops tp__down_ops = {
 };
 static const struct xm_conn_ops tp__up_ops = {
 	.on_read = tp__up_read,
+	.on_spliced = tp__on_spliced,
 	.on_eof = tp__on_eof,
 	.on_error = tp__on_error,
 	.on_drained = tp__on_drained,
@@ -333,11 +336,9 @@ static void tp__on_timer(struct xm_timer *t)
 		xm_timer_start(&w->loop, &s->timer, s->idle_timeout_ms - idle);
 }
 
-static void tp__forward(struct tp_session *s, struct xm_conn *from, struct xm_conn *to, struct xm_chunk *ch,
-			uint32_t off, uint32_t len)
+/* What to do after handing bytes to the destination: named by xm_conn_write's status. */
+static void tp__after_write(struct tp_session *s, struct xm_conn *from, struct xm_conn *to, int rc)
 {
-	int rc = xm_conn_write(to, ch, off, len);
-
 	s->last_io_ms = s->w->loop.now_ms;
 	if (xm_likely(rc == XM_WRITE_OK))
 		return;
@@ -356,6 +357,37 @@ static void tp__forward(struct tp_session *s, struct xm_conn *from, struct xm_co
 		tp__end(s, XM_END_UPSTREAM_RESET, XM_CLOSE_RESET, XM_CLOSE_FIN);
 	else
 		tp__end(s, XM_END_DOWNSTREAM_RESET, XM_CLOSE_FIN, XM_CLOSE_RESET);
+}
+
+static void tp__forward(struct tp_session *s, struct xm_conn *from, struct xm_conn *to, struct xm_chunk *ch,
+			uint32_t off, uint32_t len)
+{
+	int rc = xm_conn_write(to, ch, off, len);
+
+	/* A read that filled a whole chunk means a bulk transfer: from now on this direction
+	 * moves through a pipe with splice(), never entering user space. Small
+	 * request/response traffic never fills a chunk, so it keeps the cheaper read/send. */
+	if (xm_unlikely(off == 0 && len == XM_CHUNK_SIZE) && rc == XM_WRITE_OK && !s->w->dp->splice_disabled &&
+	    xm_conn_splice_start(from, to) == 0)
+		xm_stat_inc(s->st->splice_started_total);
+	tp__after_write(s, from, to, rc);
+}
+
+static void tp__on_spliced(struct xm_conn *c, uint32_t n, int status)
+{
+	int is_down = c->ops == &tp__down_ops;
+	struct tp_session *s = is_down ? xm_container_of(c, struct tp_session, down)
+				       : xm_container_of(c, struct tp_session, up);
+
+	if (is_down) {
+		xm_stat_add(s->st->downstream_cx_rx_bytes_total, n);
+		xm_stat_add(s->cs->st.upstream_cx_tx_bytes_total, n);
+		tp__after_write(s, c, &s->up, status);
+	} else {
+		xm_stat_add(s->st->downstream_cx_tx_bytes_total, n);
+		xm_stat_add(s->cs->st.upstream_cx_rx_bytes_total, n);
+		tp__after_write(s, c, &s->down, status);
+	}
 }
 
 static void tp__down_read(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, uint32_t len)
@@ -379,8 +411,8 @@ static void tp__up_read(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, ui
 static void tp__maybe_finish(struct tp_session *s)
 {
 	/* Both sides sent FIN and everything was flushed: a clean close. */
-	if ((s->down.flags & XM_CONN_F_EOF) && (s->up.flags & XM_CONN_F_EOF) && xm_iovq_empty(&s->down.outq) &&
-	    xm_iovq_empty(&s->up.outq))
+	if ((s->down.flags & XM_CONN_F_EOF) && (s->up.flags & XM_CONN_F_EOF) && xm_conn_queued(&s->down) == 0 &&
+	    xm_conn_queued(&s->up) == 0)
 		tp__end(s, (enum xm_end_reason)s->first_fin, XM_CLOSE_FIN, XM_CLOSE_FIN);
 }
 

@@ -52,6 +52,9 @@ static void test_sizes(void)
 		T_CHECK_EQ(got, (long)sizes[i]);
 		T_CHECK(intact);
 	}
+	/* Bulk transfers switched to splice() (both directions of the 64 MiB one at least). */
+	T_CHECK(t_stat(dp, "tcp.{stat_prefix=l}.splice_started_total") >= 2);
+	T_CHECK_EQ(t_stat(dp, "tcp.{stat_prefix=l}.bytes_copied"), 0);
 	/* The client always sends its FIN first (the echo server answers FIN with FIN). */
 	usleep(20000);
 	T_CHECK_EQ(t_stat(dp, "tcp.{stat_prefix=l}.cx_end.{reason=downstream_close}"), (long long)XM_ARRAY_SIZE(sizes));

@@ -1,10 +1,10 @@
 /** Compiles a validated bootstrap (plus resolved DNS answers) into the data-plane SnapshotMsg; a pure function. */
 import { dnsKey, familyOf, type ResolvedAddresses } from '../cluster/dns-targets';
-import type { ClusterMsg, EndpointMsg, LbPolicy, ListenerMsg, SnapshotMsg, TcpProxyMsg } from '../dataplane/types';
+import type { ClusterMsg, EndpointMsg, LbPolicy, ListenerMsg, SnapshotMsg, TcpKeepaliveMsg, TcpProxyMsg } from '../dataplane/types';
 import { hostPort, isIpLiteral } from './addresses';
 import { durationMs } from './durations';
 import type { ConfigIssue } from './errors';
-import type { BootstrapCfg, ClusterCfg, LbEndpointCfg, ListenerCfg, TcpProxyCfg } from './types';
+import type { BootstrapCfg, ClusterCfg, LbEndpointCfg, ListenerCfg, TcpKeepaliveCfg, TcpProxyCfg } from './types';
 
 /** Envoy's defaults, applied here so the snapshot is explicit about what is in force. */
 export const DEFAULTS = {
@@ -94,7 +94,13 @@ function translateCluster(c: ClusterCfg, path: string, resolved: ResolvedAddress
     maglev_table_size: lb === 'MAGLEV' ? c.maglev_lb_config?.table_size : undefined,
     per_connection_buffer_limit: c.per_connection_buffer_limit_bytes,
     least_request_choices: lb === 'LEAST_REQUEST' ? c.least_request_lb_config?.choice_count : undefined,
+    tcp_keepalive: keepalive(c.upstream_connection_options?.tcp_keepalive),
   });
+}
+
+function keepalive(k: TcpKeepaliveCfg | undefined): TcpKeepaliveMsg | undefined {
+  if (!k) return undefined;
+  return { keepalive_probes: k.keepalive_probes ?? 0, keepalive_time_s: k.keepalive_time ?? 0, keepalive_interval_s: k.keepalive_interval ?? 0 };
 }
 
 function endpointMetadata(e: LbEndpointCfg): Record<string, string> | undefined {

@@ -135,6 +135,13 @@ export interface ClusterCfg {
   least_request_lb_config?: { choice_count?: number };
   load_assignment?: ClusterLoadAssignmentCfg;
   eds_cluster_config?: { service_name?: string; eds_config?: unknown };
+  upstream_connection_options?: { tcp_keepalive?: TcpKeepaliveCfg };
+}
+
+export interface TcpKeepaliveCfg {
+  keepalive_probes?: number;
+  keepalive_time?: number;
+  keepalive_interval?: number;
 }
 
 export interface StaticResourcesCfg {

@@ -25,8 +25,18 @@ const CLUSTER_FIELDS = [
   'least_request_lb_config',
   'load_assignment',
   'eds_cluster_config',
+  'upstream_connection_options',
 ] as const;
-const CLUSTER_IGNORED = ['alt_stat_name', 'common_lb_config', 'respect_dns_ttl', 'health_checks', 'typed_extension_protocol_options', 'upstream_connection_options', 'close_connections_on_host_health_failure', 'ignore_health_on_host_removal', 'metadata', 'transport_socket'] as const;
+const CLUSTER_IGNORED = ['alt_stat_name', 'common_lb_config', 'respect_dns_ttl', 'health_checks', 'typed_extension_protocol_options', 'close_connections_on_host_health_failure', 'ignore_health_on_host_removal', 'metadata', 'transport_socket'] as const;
+
+/** Envoy's core.v3.TcpKeepalive: probes / time / interval, all optional, time in seconds. */
+export function checkTcpKeepalive(c: Checker, v: unknown, path: string): void {
+  const k = c.object(v, path, { known: ['keepalive_probes', 'keepalive_time', 'keepalive_interval'] });
+  if (!k) return;
+  c.optional(k, 'keepalive_probes', (y) => c.uint(y, at(path, 'keepalive_probes'), { min: 1, max: 255 }));
+  c.optional(k, 'keepalive_time', (y) => c.uint(y, at(path, 'keepalive_time'), { min: 1, max: 65535 }));
+  c.optional(k, 'keepalive_interval', (y) => c.uint(y, at(path, 'keepalive_interval'), { min: 1, max: 65535 }));
+}
 
 /** Returns the cluster's name if it is usable for cross references. */
 export function checkCluster(c: Checker, v: unknown, path: string): string | undefined {
@@ -78,6 +88,12 @@ export function checkCluster(c: Checker, v: unknown, path: string): string | und
     if (!m) return;
     c.optional(m, 'choice_count', (y) => c.uint(y, at(p, 'choice_count'), { min: 2, max: 100 }));
     if (lb !== 'LEAST_REQUEST') c.warn(p, 'ignored: lb_policy is not LEAST_REQUEST');
+  });
+  c.optional(o, 'upstream_connection_options', (x) => {
+    const p = at(path, 'upstream_connection_options');
+    const u = c.object(x, p, { known: ['tcp_keepalive'], ignored: ['set_local_interface_name_on_upstream_connections', 'happy_eyeballs_config'] });
+    if (!u) return;
+    c.optional(u, 'tcp_keepalive', (y) => checkTcpKeepalive(c, y, at(p, 'tcp_keepalive')));
   });
   c.optional(o, 'eds_cluster_config', (x) => {
     const p = at(path, 'eds_cluster_config');

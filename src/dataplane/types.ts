@@ -40,6 +40,7 @@ export interface ListenerMsg {
   inherited_fd?: number;
   stat_prefix?: string;
   use_original_dst?: boolean;
+  tcp_keepalive?: TcpKeepaliveMsg;
   tcp_proxy?: TcpProxyMsg;
 }
 
@@ -67,6 +68,12 @@ export interface OutlierDetectionMsg {
   max_ejection_percent?: number;
 }
 
+export interface TcpKeepaliveMsg {
+  keepalive_probes?: number;
+  keepalive_time_s?: number;
+  keepalive_interval_s?: number;
+}
+
 export interface ClusterMsg {
   name: string;
   lb_policy?: LbPolicy;
@@ -78,6 +85,7 @@ export interface ClusterMsg {
   maglev_table_size?: number;
   per_connection_buffer_limit?: number;
   least_request_choices?: number;
+  tcp_keepalive?: TcpKeepaliveMsg;
 }
 
 export interface SnapshotMsg {

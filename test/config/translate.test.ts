@@ -95,6 +95,11 @@ const cases: Array<{ desc: string; mutate: (c: any) => void; check: (s: ReturnTy
     },
   },
   {
+    desc: 'upstream tcp_keepalive (seconds) reaches the snapshot',
+    mutate: (c) => Object.assign(c.static_resources.clusters[0], { upstream_connection_options: { tcp_keepalive: { keepalive_time: 60, keepalive_probes: 4 } } }),
+    check: (s) => assert.deepEqual(s.clusters[0].tcp_keepalive, { keepalive_probes: 4, keepalive_time_s: 60, keepalive_interval_s: 0 }),
+  },
+  {
     desc: 'ring hash and least request settings',
     mutate: (c) => Object.assign(c.static_resources.clusters[0], { lb_policy: 'RING_HASH', ring_hash_lb_config: { minimum_ring_size: 64 } }),
     check: (s) => assert.equal(s.clusters[0].ring_hash_min_size, 64),
