@@ -156,7 +156,7 @@ export class AdminServer {
   private listeners(url: URL, res: ServerResponse): void {
     const info = this.opts.source.info();
     if (url.searchParams.get('format') === 'json') {
-      sendJson(res, 200, { listeners: (info?.listeners ?? []).map((l) => ({ name: l.name, address: l.address, port: l.port })) });
+      sendJson(res, 200, { version: info?.version ?? 0, listeners: (info?.listeners ?? []).map((l) => ({ name: l.name, address: l.address, port: l.port })) });
     } else send(res, 200, TEXT, formatListenersText(info));
   }
 
