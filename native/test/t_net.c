@@ -117,6 +117,7 @@ int t_snapshot_opts(const struct t_snap_opts *o, uint8_t **out, size_t *outlen)
 	Xmesh__Dataplane__V1__OutlierDetection od = XMESH__DATAPLANE__V1__OUTLIER_DETECTION__INIT;
 	Xmesh__Dataplane__V1__CircuitBreakers cb = XMESH__DATAPLANE__V1__CIRCUIT_BREAKERS__INIT;
 	Xmesh__Dataplane__V1__TcpKeepalive ka = XMESH__DATAPLANE__V1__TCP_KEEPALIVE__INIT;
+	Xmesh__Dataplane__V1__HashPolicy hp = XMESH__DATAPLANE__V1__HASH_POLICY__INIT;
 	Xmesh__Dataplane__V1__Listener *ls[1] = { &l };
 	Xmesh__Dataplane__V1__Cluster *cs[1] = { &c };
 	Xmesh__Dataplane__V1__Endpoint eps[16];
@@ -137,9 +138,15 @@ int t_snapshot_opts(const struct t_snap_opts *o, uint8_t **out, size_t *outlen)
 	tp.cluster = "c";
 	tp.idle_timeout_ms = o->idle_timeout_ms;
 	tp.max_connect_attempts = o->max_connect_attempts ? o->max_connect_attempts : 1;
+	tp.access_log_path = (char *)(o->access_log_path ? o->access_log_path : "");
+	l.inherited_fd = o->inherited_fd;
+	if (o->hash_source_port) {
+		hp.key = XMESH__DATAPLANE__V1__HASH_POLICY__KEY__SOURCE_ADDRESS_PORT;
+		tp.hash_policy = &hp;
+	}
 	c.name = "c";
 	c.lb_policy = o->lb_policy;
-	c.connect_timeout_ms = 1000;
+	c.connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 1000;
 	c.per_connection_buffer_limit = o->buffer_limit;
 	if (o->outlier) {
 		od.enabled = 1;
@@ -165,7 +172,7 @@ int t_snapshot_opts(const struct t_snap_opts *o, uint8_t **out, size_t *outlen)
 		eas[i].address = "127.0.0.1";
 		eas[i].port = o->ports[i];
 		eps[i].address = &eas[i];
-		eps[i].weight = 1;
+		eps[i].weight = o->weights ? o->weights[i] : 1;
 		eps[i].healthy = 1;
 		epp[i] = &eps[i];
 	}
@@ -276,6 +283,34 @@ long t_roundtrip(uint16_t port, size_t len, int timeout_ms, int *intact)
 	close(fd);
 	*intact = ok && got == len;
 	return (long)got;
+}
+
+int t_hold_from(const char *src, uint16_t port, int timeout_ms)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	char b;
+
+	if (src) {
+		struct sockaddr_in s = { .sin_family = AF_INET };
+		inet_pton(AF_INET, src, &s.sin_addr);
+		if (bind(fd, (struct sockaddr *)&s, sizeof(s)) < 0) {
+			int e = errno;
+			close(fd);
+			return -e;
+		}
+	}
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || write(fd, "h", 1) != 1) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	if (poll(&p, 1, timeout_ms) <= 0 || read(fd, &b, 1) != 1) {
+		close(fd);
+		return -ETIMEDOUT;
+	}
+	return fd;
 }
 
 int t_connect_expect_close(uint16_t port, int timeout_ms)

@@ -40,6 +40,11 @@ struct t_snap_opts {
 	uint32_t max_connections;
 	uint16_t listen_port;        /* 0 = ephemeral */
 	uint32_t keepalive_time_s;   /* >0: tcp_keepalive on listener and cluster */
+	const uint32_t *weights;     /* per endpoint (NULL = 1) */
+	uint32_t connect_timeout_ms; /* 0 = 1000 */
+	const char *access_log_path;
+	int inherited_fd;            /* >0: adopt this listening socket */
+	int hash_source_port;        /* hash policy SOURCE_ADDRESS_PORT instead of SOURCE_IP */
 };
 int t_snapshot_opts(const struct t_snap_opts *o, uint8_t **out, size_t *outlen);
 
@@ -54,6 +59,10 @@ uint16_t t_listener_port(struct xm_dp *dp, const char *lname);
 /* Connect to 127.0.0.1:port, send len bytes of a pattern, shut down write, read back
  * everything until EOF into a buffer; returns bytes read or -errno. Bounded by timeout_ms. */
 long t_roundtrip(uint16_t port, size_t len, int timeout_ms, int *intact);
+/* Connect from source address src (any 127.x.y.z; NULL = default), exchange one byte so the
+ * proxied upstream connection exists, and return the open fd (or -errno). */
+int t_hold_from(const char *src, uint16_t port, int timeout_ms);
+
 /* Connect and wait for EOF/RST without sending; returns 0 on EOF, -errno otherwise. */
 int t_connect_expect_close(uint16_t port, int timeout_ms);
 

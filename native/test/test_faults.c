@@ -1,6 +1,7 @@
 /* Fault and lifecycle tests of the data plane: swaps under load, fd exhaustion, outlier ejection. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -220,10 +221,194 @@ static void test_circuit_breaker(void)
 	t_echo_stop(&up);
 }
 
+/* A reset on one side is propagated as a reset, not a FIN, to the other side. */
+static void test_reset_propagation(void)
+{
+	uint16_t port0;
+	struct sockaddr_in la = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t ll = sizeof(la);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	bind(lfd, (struct sockaddr *)&la, sizeof(la));
+	listen(lfd, 8);
+	getsockname(lfd, (struct sockaddr *)&la, &ll);
+	port0 = ntohs(la.sin_port);
+	struct xm_dp *dp = t__dp(1);
+	struct t_snap_opts o = { .version = 1, .ports = &port0, .nports = 1 };
+	T_CHECK_EQ(t__apply(dp, &o), 0);
+	uint16_t port = t_listener_port(dp, "l");
+
+	/* Upstream resets: the client must see ECONNRESET. */
+	struct sockaddr_in ca = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	T_CHECK_EQ(connect(c, (struct sockaddr *)&ca, sizeof(ca)), 0);
+	int u = accept(lfd, NULL, NULL); /* the proxied upstream connection of c */
+	struct linger lg = { 1, 0 };
+	setsockopt(u, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(u);
+	char b[8];
+	struct pollfd p = { .fd = c, .events = POLLIN };
+	poll(&p, 1, 2000);
+	errno = 0;
+	ssize_t r = read(c, b, sizeof(b));
+	T_CHECK(r < 0 && errno == ECONNRESET);
+	close(c);
+	usleep(20000);
+	T_CHECK_EQ(t_stat(dp, "tcp.{stat_prefix=l}.cx_end.{reason=upstream_reset}"), 1);
+
+	/* Client resets: the upstream must see ECONNRESET. */
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	T_CHECK_EQ(connect(c, (struct sockaddr *)&ca, sizeof(ca)), 0);
+	u = accept(lfd, NULL, NULL);
+	usleep(20000);
+	setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(c);
+	p.fd = u;
+	poll(&p, 1, 2000);
+	errno = 0;
+	r = read(u, b, sizeof(b));
+	T_CHECK(r < 0 && errno == ECONNRESET);
+	close(u);
+	usleep(20000);
+	T_CHECK_EQ(t_stat(dp, "tcp.{stat_prefix=l}.cx_end.{reason=downstream_reset}"), 1);
+	xm_dp_free(dp);
+	close(lfd);
+}
+
+/* An upstream that never completes the handshake (its accept queue is full, so SYNs are
+ * dropped) ends in connect_timeout after the cluster's connect timeout. */
+static void test_connect_timeout(void)
+{
+	struct sockaddr_in la = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t ll = sizeof(la);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	bind(lfd, (struct sockaddr *)&la, sizeof(la));
+	listen(lfd, 0);
+	getsockname(lfd, (struct sockaddr *)&la, &ll);
+	/* Fill the accept queue (backlog 0 admits one) and never accept. */
+	int fill[2];
+	for (int i = 0; i < 2; i++) {
+		fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		connect(fill[i], (struct sockaddr *)&la, sizeof(la));
+	}
+	usleep(50000);
+	uint16_t up = ntohs(la.sin_port);
+	struct xm_dp *dp = t__dp(1);
+	struct t_snap_opts o = { .version = 1, .ports = &up, .nports = 1, .connect_timeout_ms = 200 };
+	T_CHECK_EQ(t__apply(dp, &o), 0);
+	uint64_t t0 = xm_now_ms();
+	T_CHECK_EQ(t_connect_expect_close(t_listener_port(dp, "l"), 3000), 0);
+	uint64_t took = xm_now_ms() - t0;
+	fprintf(stderr, "  closed after %llu ms\n", (unsigned long long)took);
+	T_CHECK(took >= 190 && took < 1500);
+	usleep(20000);
+	T_CHECK_EQ(t_stat(dp, "tcp.{stat_prefix=l}.cx_end.{reason=connect_timeout}"), 1);
+	T_CHECK_EQ(t_stat(dp, "cluster.{cluster=c}.upstream_cx_connect_timeout"), 1);
+	xm_dp_free(dp);
+	for (int i = 0; i < 2; i++)
+		close(fill[i]);
+	close(lfd);
+}
+
+/* max_connect_attempts: a failed connect is retried on another host. */
+static void test_retry_other_host(void)
+{
+	struct t_server live;
+	uint16_t dead = t_closed_port();
+	struct xm_dp *dp = t__dp(1);
+
+	T_CHECK_EQ(t_echo_start(&live), 0);
+	uint16_t ports[2] = { dead, live.port };
+	struct t_snap_opts o = { .version = 1, .ports = ports, .nports = 2, .max_connect_attempts = 2 };
+	T_CHECK_EQ(t__apply(dp, &o), 0);
+	uint16_t port = t_listener_port(dp, "l");
+	for (int i = 0; i < 20; i++) {
+		int intact = 0;
+		T_CHECK_EQ(t_roundtrip(port, 100, 3000, &intact), 100);
+	}
+	/* Round robin hits the dead host on every other connection; each time the retry
+	 * moves to the live one. */
+	T_CHECK(t_stat(dp, "cluster.{cluster=c}.upstream_cx_connect_fail") >= 9);
+	T_CHECK_EQ(t_stat(dp, "tcp.{stat_prefix=l}.cx_end.{reason=connect_failed}"), 0);
+	xm_dp_free(dp);
+	t_echo_stop(&live);
+}
+
+/* The access log gets one JSON line per connection with bytes, upstream and reason. */
+static void test_access_log(void)
+{
+	struct t_server up;
+	char path[] = "/tmp/xmesh-alog-XXXXXX";
+	int afd = mkstemp(path);
+	struct xm_dp *dp = t__dp(2);
+
+	close(afd);
+	T_CHECK_EQ(t_echo_start(&up), 0);
+	struct t_snap_opts o = { .version = 1, .ports = &up.port, .nports = 1, .access_log_path = path };
+	T_CHECK_EQ(t__apply(dp, &o), 0);
+	uint16_t port = t_listener_port(dp, "l");
+	for (int i = 0; i < 5; i++) {
+		int intact = 0;
+		T_CHECK_EQ(t_roundtrip(port, 1234, 3000, &intact), 1234);
+	}
+	usleep(50000);
+	xm_dp_free(dp);
+	FILE *f = fopen(path, "r");
+	char line[1024], want[64];
+	int n = 0, good = 0;
+	snprintf(want, sizeof(want), "\"upstream_host\":\"127.0.0.1:%u\"", up.port);
+	while (f && fgets(line, sizeof(line), f)) {
+		n++;
+		good += strstr(line, "\"bytes_received\":1234,\"bytes_sent\":1234") && strstr(line, want) &&
+			strstr(line, "\"termination\":\"downstream_close\"") && line[0] == '{';
+	}
+	if (f)
+		fclose(f);
+	T_CHECK_EQ(n, 5);
+	T_CHECK_EQ(good, 5);
+	unlink(path);
+	t_echo_stop(&up);
+}
+
+/* A listening socket handed in by fd (hot restart) is adopted, not re-bound. */
+static void test_inherited_listener(void)
+{
+	struct t_server up;
+	struct sockaddr_in la = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t ll = sizeof(la);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	bind(lfd, (struct sockaddr *)&la, sizeof(la));
+	listen(lfd, 64);
+	getsockname(lfd, (struct sockaddr *)&la, &ll);
+	/* A client already waiting in the backlog before the data plane exists. */
+	struct sockaddr_in ca = la;
+	int early = socket(AF_INET, SOCK_STREAM, 0);
+	T_CHECK_EQ(connect(early, (struct sockaddr *)&ca, sizeof(ca)), 0);
+
+	T_CHECK_EQ(t_echo_start(&up), 0);
+	struct xm_dp *dp = t__dp(1);
+	struct t_snap_opts o = { .version = 1, .ports = &up.port, .nports = 1, .inherited_fd = lfd };
+	T_CHECK_EQ(t__apply(dp, &o), 0);
+	T_CHECK_EQ(t_listener_port(dp, "l"), ntohs(la.sin_port));
+	char b[4];
+	T_CHECK_EQ(write(early, "old", 3), 3);
+	T_CHECK_EQ(read(early, b, 3), 3);
+	T_CHECK(memcmp(b, "old", 3) == 0);
+	close(early);
+	int intact = 0;
+	T_CHECK_EQ(t_roundtrip(ntohs(la.sin_port), 500, 3000, &intact), 500);
+	xm_dp_free(dp); /* closes lfd: the listener owns it now */
+	t_echo_stop(&up);
+}
+
 T_MAIN_BEGIN
 	signal(SIGPIPE, SIG_IGN);
 	T_RUN("100 snapshot swaps under constant load lose no connection", test_swap_under_load);
 	T_RUN("fd exhaustion sheds connections without spinning and recovers", test_fd_exhaustion);
 	T_RUN("an ejected host receives nothing until its ejection ends", test_outlier_ejection);
 	T_RUN("max_connections breaker refuses and counts overflow", test_circuit_breaker);
+	T_RUN("resets are propagated as resets in both directions", test_reset_propagation);
+	T_RUN("an upstream that never answers the handshake ends in connect_timeout", test_connect_timeout);
+	T_RUN("a failed connect is retried on another host (max_connect_attempts)", test_retry_other_host);
+	T_RUN("access log: one JSON line per connection with bytes, upstream, reason", test_access_log);
+	T_RUN("an inherited listening fd is adopted with its backlog", test_inherited_listener);
 T_MAIN_END
