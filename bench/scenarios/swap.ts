@@ -17,8 +17,11 @@ const CONNS = 10;
 
 function getJson(url: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
+    // agent: false: no keep-alive reuse. The admin server closes idle sockets after 5 s, and
+    // a reused socket racing that close (likely while the main thread is busy with a big
+    // config) fails with ECONNRESET.
     http
-      .get(url, (r) => {
+      .get(url, { agent: false }, (r) => {
         let b = '';
         r.setEncoding('utf8');
         r.on('data', (d) => (b += d));
@@ -59,7 +62,11 @@ function bigConfig(small: string): string {
   for (let i = 1; i < CLUSTERS; i++) {
     const eps = [];
     for (let j = 0; j < ENDPOINTS_PER_CLUSTER; j++) eps.push(ep(`127.${(i >> 8) & 255}.${i & 255}.${j + 1}`, 8000 + j));
-    clusters.push({ name: `svc-${i}`, type: 'STATIC', connect_timeout: '1s', lb_policy: i % 2 ? 'ROUND_ROBIN' : 'MAGLEV', load_assignment: { cluster_name: `svc-${i}`, endpoints: [{ lb_endpoints: eps }] } });
+    // A realistic mix of policies. Maglev gets a table sized for its 10 hosts (Envoy's
+    // guidance: >= 100x hosts); 10,000 clusters with the 65,537-slot default would be 655M slots.
+    const lb = ['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'ROUND_ROBIN', 'MAGLEV'][i % 10];
+    const extra = lb === 'MAGLEV' ? { maglev_lb_config: { table_size: 1021 } } : {};
+    clusters.push({ name: `svc-${i}`, type: 'STATIC', connect_timeout: '1s', lb_policy: lb, ...extra, load_assignment: { cluster_name: `svc-${i}`, endpoints: [{ lb_endpoints: eps }] } });
   }
   return JSON.stringify({
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: admin } } },
@@ -79,13 +86,13 @@ function bigConfig(small: string): string {
 export const scenario: Scenario = {
   name: 'swap',
   description: `worst latency at ${RATE} req/s while a ${CLUSTERS}-cluster / ${CLUSTERS * ENDPOINTS_PER_CLUSTER}-endpoint snapshot is swapped in and out (xmesh only)`,
-  defaults: { duration: 20, warmup: 1, runs: 1 },
+  defaults: { duration: 30, warmup: 1, runs: 1 },
   async run(o: BenchOptions): Promise<ScenarioResult> {
     ensureBuilt(o.log);
     const notes: string[] = [];
     const why = unavailable('xmesh');
     if (why) return { tables: [], data: {}, notes: [`xmesh unavailable: ${why}`] };
-    const duration = Math.max(o.duration, 10);
+    const duration = Math.max(o.duration, 30);
     const resp = await startResponder({ reqSize: 128, respSize: 128, cpu: o.serverCpu, maxSeconds: 4 * duration + 120 }, path.join(o.workdir, 'xresp.log'));
     let p: RunningPath | undefined;
     const rows: Table['rows'] = [];
@@ -103,6 +110,7 @@ export const scenario: Scenario = {
 
       const applies: number[] = [];
       let swapDone: Promise<void> = Promise.resolve();
+      let swapError: Error | undefined;
       const swapped = await runXload(load, path.join(o.workdir, 'xload-swap.log'), {
         onMeasureStart: () => {
           swapDone = (async () => {
@@ -120,10 +128,13 @@ export const scenario: Scenario = {
               o.log(`swap ${label}: config reload + apply took ${Date.now() - t0} ms`);
               await sleep(2000);
             }
-          })();
+          })().catch((e: Error) => {
+            swapError = e;
+          });
         },
       });
       await swapDone;
+      if (swapError) notes.push(`swap failed: ${swapError.message}`);
       const nativeSwap = (await getJson(`http://127.0.0.1:${admin}/stats?format=json&filter=${encodeURIComponent('^dataplane\\.')}`)) as StatJson;
       rows.push([`swap in + out (${applies.map((a) => `${a} ms`).join(', ')})`, swapped.rps.toFixed(0), swapped.p50_us, swapped.p99_us, swapped.p999_us, swapped.max_us, swapped.errors, applies.length]);
       data.baseline = base;

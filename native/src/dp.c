@@ -23,6 +23,7 @@ int xm_dp_new(struct xm_dp **out, const struct xm_dp_opts *o)
 	if (!dp)
 		return -ENOMEM;
 	pthread_mutex_init(&dp->lock, NULL);
+	pthread_mutex_init(&dp->info_lock, NULL);
 	dp->nworkers = o->nworkers ? o->nworkers : 1;
 	const char *ns = getenv("XMESH_DISABLE_SPLICE");
 	dp->splice_disabled = ns && ns[0] == '1';
@@ -101,6 +102,40 @@ unsigned xm_dp_reclaim(struct xm_dp *dp)
 	return left;
 }
 
+static void dp__free_info(struct xm_dp_listener_info *info, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		free((char *)info[i].name);
+		free((char *)info[i].address);
+	}
+	free(info);
+}
+
+/* Publish the listener summary of table t (copies: the table may be freed later). */
+static void dp__publish_info(struct xm_dp *dp, const struct xm_table *t)
+{
+	struct xm_dp_listener_info *info = calloc(t->nlisteners ? t->nlisteners : 1, sizeof(*info));
+	struct xm_dp_listener_info *old;
+	uint32_t nold;
+
+	if (!info)
+		return; /* keep the previous summary: only the admin view is stale */
+	for (uint32_t i = 0; i < t->nlisteners; i++) {
+		info[i].name = strdup(t->listeners[i].name);
+		info[i].address = strdup(t->listeners[i].l->addr_str);
+		info[i].port = t->listeners[i].l->bound_port;
+		info[i].fd = t->listeners[i].l->fd;
+	}
+	pthread_mutex_lock(&dp->info_lock);
+	old = dp->info;
+	nold = dp->ninfo;
+	dp->info = info;
+	dp->ninfo = t->nlisteners;
+	dp->info_version = t->version;
+	pthread_mutex_unlock(&dp->info_lock);
+	dp__free_info(old, nold);
+}
+
 int xm_dp_apply(struct xm_dp *dp, const void *buf, size_t len, char *err, size_t errlen)
 {
 	struct xm_table *nt = NULL, *ot;
@@ -138,6 +173,7 @@ int xm_dp_apply(struct xm_dp *dp, const void *buf, size_t len, char *err, size_t
 		dp->retired = ot;
 	}
 	dp__reclaim_locked(dp);
+	dp__publish_info(dp, nt);
 	xm_stat_inc(dp->swaps_total);
 	xm_gauge_set(dp->snapshot_version, (int64_t)nt->version);
 	xm_hist_record(dp->swap_duration, xm_now_us() - t0);
@@ -182,6 +218,8 @@ void xm_dp_free(struct xm_dp *dp)
 	xm_events_free(dp->events);
 	if (dp->stats)
 		xm_stats_close(dp->stats);
+	dp__free_info(dp->info, dp->ninfo);
+	pthread_mutex_destroy(&dp->info_lock);
 	pthread_mutex_destroy(&dp->lock);
 	free(dp);
 }
@@ -193,23 +231,12 @@ int xm_dp_set_health(struct xm_dp *dp, const char *cluster, const char *host, in
 
 uint64_t xm_dp_listeners(struct xm_dp *dp, xm_dp_listener_fn fn, void *ctx)
 {
-	uint64_t version = 0;
+	uint64_t version;
 
-	pthread_mutex_lock(&dp->lock);
-	struct xm_table *t = dp->table;
-	if (t) {
-		version = t->version;
-		for (uint32_t i = 0; i < t->nlisteners; i++) {
-			const struct xm_listener_cfg *lc = &t->listeners[i];
-			struct xm_dp_listener_info li = {
-				.name = lc->name,
-				.address = lc->l->addr_str,
-				.port = lc->l->bound_port,
-				.fd = lc->l->fd,
-			};
-			fn(ctx, &li);
-		}
-	}
-	pthread_mutex_unlock(&dp->lock);
+	pthread_mutex_lock(&dp->info_lock);
+	version = dp->info_version;
+	for (uint32_t i = 0; i < dp->ninfo; i++)
+		fn(ctx, &dp->info[i]);
+	pthread_mutex_unlock(&dp->info_lock);
 	return version;
 }

@@ -29,7 +29,11 @@ struct xm_dp {
 	struct xm_worker *workers;
 	struct xm_table *table;       /* published: atomic store-release / load-acquire */
 	struct xm_table *retired;     /* waiting for every worker to let go */
-	pthread_mutex_t lock;         /* control side: apply, info, reclaim */
+	pthread_mutex_t lock;         /* control side: apply, reclaim (held for a whole build) */
+	pthread_mutex_t info_lock;    /* the published listener summary, so info() never waits for a build */
+	struct xm_dp_listener_info *info;
+	uint32_t ninfo;
+	uint64_t info_version;
 	struct xm_stats *stats;
 	struct xm_registry *reg;
 	struct xm_events *events;
@@ -60,7 +64,8 @@ struct xm_dp_listener_info {
 	uint16_t port;
 	int fd;
 };
-/* Snapshot of the listeners in force (under the dp lock); returns the table version. */
+/* The listeners in force (a summary published at each swap: never waits for a build in
+ * progress); returns the snapshot version. */
 typedef void (*xm_dp_listener_fn)(void *ctx, const struct xm_dp_listener_info *li);
 uint64_t xm_dp_listeners(struct xm_dp *dp, xm_dp_listener_fn fn, void *ctx);
 
