@@ -63,6 +63,15 @@ function yamlErrors(text: string, label: string): ConfigIssue[] | { doc: unknown
 
 /** Parse text as JSON (when `format` says so or it looks like JSON) or YAML. */
 export function parseConfigText(text: string, format: 'json' | 'yaml' | 'auto' = 'auto'): ParseResult {
+  if (format === 'yaml' && /^\s*\{/.test(text)) {
+    // JSON is YAML: generated configs are often JSON in a .yaml file, and JSON.parse is ~50x
+    // faster than the YAML parser on a 10 MB bootstrap. Anything else goes to YAML below.
+    try {
+      return { status: 'parsed', doc: JSON.parse(text) };
+    } catch {
+      /* a YAML flow mapping that is not strict JSON */
+    }
+  }
   const asJson = format === 'json' || (format === 'auto' && /^\s*\{/.test(text));
   if (asJson) {
     try {

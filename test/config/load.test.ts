@@ -24,6 +24,8 @@ const parseCases: Array<{ desc: string; text: string; format?: 'json' | 'yaml' |
   { desc: 'bad JSON reports the line', text: '{\n"a": 1,\n"b": }\n', format: 'json', line: 3, message: /invalid JSON/ },
   { desc: 'empty file is an empty document', text: '', doc: {} },
   { desc: 'durations stay strings', text: 'd: 0.1s\n', doc: { d: '0.1s' } },
+  { desc: 'JSON content in a .yaml file takes the JSON fast path', text: '{"a": [1, {"b": "c"}]}', format: 'yaml', doc: { a: [1, { b: 'c' }] } },
+  { desc: 'a YAML flow mapping that is not JSON still parses as YAML', text: '{a: 1, b: [x]}', format: 'yaml', doc: { a: 1, b: ['x'] } },
 ];
 for (const c of parseCases) {
   test(`parseConfigText: ${c.desc}`, () => {
