@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: install what is missing, build, then run every test suite:
 #   native unit + integration tests (C, real sockets), the same under ASan/UBSan/LSan,
+#   the codec fuzzers (libFuzzer + ASan/UBSan, 20 s each from the seed corpora),
 #   the TypeScript tests (node:test; integration tests use the real addon and real peers),
 #   and a check of the Dockerfile.
 set -euo pipefail
@@ -9,5 +10,6 @@ bash scripts/setup.sh
 bash scripts/build.sh
 make -s -C native/test run
 make -s -C native/test run-asan
+bash native/fuzz/run.sh 20
 node --test --test-concurrency=1 dist/test/
 bash scripts/check-dockerfile.sh

@@ -242,10 +242,14 @@ static void test_reset_propagation(void)
 	int c = socket(AF_INET, SOCK_STREAM, 0);
 	T_CHECK_EQ(connect(c, (struct sockaddr *)&ca, sizeof(ca)), 0);
 	int u = accept(lfd, NULL, NULL); /* the proxied upstream connection of c */
+	char b[8];
+	/* Exchange a byte first: a reset before the proxy saw the connect complete would
+	 * (rightly) count as a failed connect, not a reset mid-stream. */
+	T_CHECK_EQ(write(c, "x", 1), 1);
+	T_CHECK_EQ(read(u, b, 1), 1);
 	struct linger lg = { 1, 0 };
 	setsockopt(u, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	close(u);
-	char b[8];
 	struct pollfd p = { .fd = c, .events = POLLIN };
 	poll(&p, 1, 2000);
 	errno = 0;
@@ -259,7 +263,8 @@ static void test_reset_propagation(void)
 	c = socket(AF_INET, SOCK_STREAM, 0);
 	T_CHECK_EQ(connect(c, (struct sockaddr *)&ca, sizeof(ca)), 0);
 	u = accept(lfd, NULL, NULL);
-	usleep(20000);
+	T_CHECK_EQ(write(u, "y", 1), 1);
+	T_CHECK_EQ(read(c, b, 1), 1);
 	setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	close(c);
 	p.fd = u;
