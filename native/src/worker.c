@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "dp.h"
@@ -79,6 +81,11 @@ static void *worker__main(void *arg)
 
 	snprintf(name, sizeof(name), "xmesh-w%u", w->id);
 	pthread_setname_np(pthread_self(), name);
+	/* The data plane must win the CPU over the control core sharing it (V8 GC, parsing a
+	 * large config): a worker is latency-critical, the control thread is not. Best effort:
+	 * without CAP_SYS_NICE the worker keeps the process's priority. */
+	if (w->dp->worker_nice)
+		setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), w->dp->worker_nice);
 	worker__sync_table(w);
 	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
 		if (xm_loop_run_once(&w->loop, -1) < 0)

@@ -111,6 +111,18 @@ describe('dataplane', () => {
     blocker.close();
   });
 
+  it('runs named worker threads with priority over the control thread (nice -10 as root)', () => {
+    const tasks = require('node:fs').readdirSync('/proc/self/task') as string[];
+    const workers = tasks
+      .map((t) => ({ comm: require('node:fs').readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim(), stat: require('node:fs').readFileSync(`/proc/self/task/${t}/stat`, 'utf8') as string }))
+      .filter((t) => t.comm.startsWith('xmesh-w'));
+    assert.equal(workers.length, 2);
+    // field 19 of /proc/.../stat is the nice value (fields counted after the comm's ')').
+    const nice = (stat: string) => Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    const expected = process.getuid?.() === 0 ? -10 : 0;
+    for (const w of workers) assert.equal(nice(w.stat), expected, `${w.comm} nice`);
+  });
+
   it('validates arguments before native code runs', () => {
     assert.throws(() => createDataPlane({ workers: 0 }), TypeError);
     assert.throws(() => createDataPlane({ workers: 1.5 }), TypeError);
