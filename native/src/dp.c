@@ -9,6 +9,7 @@
 #include "session.h"
 #include "table.h"
 #include "worker.h"
+#include "xproxy.h"
 
 int xm_table_build(struct xm_dp *dp, const void *buf, size_t len, struct xm_table **out, char *err, size_t errlen);
 void xm_table_free(struct xm_dp *dp, struct xm_table *t);
@@ -214,6 +215,7 @@ void xm_dp_free(struct xm_dp *dp)
 		xm_worker_destroy(&dp->workers[i]);
 	free(dp->workers);
 	xm_tcp_stats_free_all(dp);
+	xm_xproxy_stats_free_all(dp);
 	xm_alog_free_all(dp);
 	if (dp->reg)
 		xm_registry_free(dp->reg);

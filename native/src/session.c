@@ -7,6 +7,7 @@
 
 #include "dp.h"
 #include "table.h"
+#include "xproxy.h"
 
 void xm_tcp_proxy_accept(struct xm_worker *w, const struct xm_listener_cfg *lcfg, int fd,
 			 const struct sockaddr_storage *peer, socklen_t plen);
@@ -17,6 +18,9 @@ void xm_session_accept(struct xm_worker *w, const struct xm_listener_cfg *cfg, i
 	switch (cfg->filter) {
 	case XM_FILTER_TCP_PROXY:
 		xm_tcp_proxy_accept(w, cfg, fd, peer, plen);
+		return;
+	case XM_FILTER_X_PROXY:
+		xm_xproxy_accept(w, cfg, fd, peer, plen);
 		return;
 	}
 	close(fd);

@@ -5,7 +5,9 @@
 #include "dp.h"
 #include "listener.h"
 #include "session.h"
+#include "codec.h"
 #include "table.h"
+#include "xproxy.h"
 #include "xmesh/dataplane/v1/snapshot.pb-c.h"
 
 typedef Xmesh__Dataplane__V1__Snapshot pb_snapshot;
@@ -53,6 +55,30 @@ static void table__listener_unref(struct xm_dp *dp, struct xm_listener *l)
 	xm_listener_close(l);
 }
 
+static void table__xproxy_free(struct xm_xproxy_cfg *x)
+{
+	for (uint32_t v = 0; v < x->nvhosts; v++) {
+		struct xm_xvhost *vh = &x->vhosts[v];
+		for (uint32_t d = 0; d < vh->ndomains; d++)
+			free(vh->domains[d].s);
+		for (uint32_t r = 0; r < vh->nroutes; r++) {
+			struct xm_xroute *rt = &vh->routes[r];
+			free(rt->method.s);
+			for (uint32_t m = 0; m < rt->nmetas; m++) {
+				free(rt->metas[m].name);
+				free(rt->metas[m].m.s);
+			}
+			free(rt->metas);
+			free(rt->wclusters);
+			free(rt->wcum);
+		}
+		free(vh->name);
+		free(vh->domains);
+		free(vh->routes);
+	}
+	free(x->vhosts);
+}
+
 /* Free a table no worker uses any more (dp lock held). */
 void xm_table_free(struct xm_dp *dp, struct xm_table *t)
 {
@@ -65,6 +91,7 @@ void xm_table_free(struct xm_dp *dp, struct xm_table *t)
 		free(lc->name);
 		free(lc->tcp.wclusters);
 		free(lc->tcp.wcum);
+		table__xproxy_free(&lc->x);
 	}
 	for (uint32_t i = 0; i < t->nclusters; i++)
 		xm_cluster_free(t->clusters[i]);
@@ -242,6 +269,138 @@ static int table__build_tcp_proxy(struct xm_dp *dp, struct xm_table *t, struct x
 	return 0;
 }
 
+static int table__str_match(struct xm_str_match *m, const Xmesh__Dataplane__V1__XStringMatch *pm)
+{
+	const char *s = NULL;
+
+	memset(m, 0, sizeof(*m));
+	if (!pm)
+		return 0;
+	switch (pm->kind_case) {
+	case XMESH__DATAPLANE__V1__XSTRING_MATCH__KIND_EXACT:
+		m->kind = XM_MATCH_EXACT;
+		s = pm->exact;
+		break;
+	case XMESH__DATAPLANE__V1__XSTRING_MATCH__KIND_PREFIX:
+		m->kind = XM_MATCH_PREFIX;
+		s = pm->prefix;
+		break;
+	case XMESH__DATAPLANE__V1__XSTRING_MATCH__KIND_PRESENT:
+		m->kind = XM_MATCH_PRESENT;
+		return 0;
+	default:
+		return 0;
+	}
+	if (strlen(s) > 65535 || !(m->s = strdup(s)))
+		return -ENOMEM;
+	m->len = (uint16_t)strlen(s);
+	return 0;
+}
+
+/* Domains are service names: "*" any, "*suffix", "prefix*", else exact. */
+static int table__domain(struct xm_str_match *m, const char *d)
+{
+	size_t n = strlen(d);
+
+	memset(m, 0, sizeof(*m));
+	if (n == 1 && d[0] == '*') {
+		m->kind = XM_MATCH_ANY;
+		return 0;
+	}
+	if (n > 65535)
+		return -EINVAL;
+	if (n > 1 && d[0] == '*') {
+		m->kind = XM_MATCH_SUFFIX;
+		d++, n--;
+	} else if (n > 1 && d[n - 1] == '*') {
+		m->kind = XM_MATCH_PREFIX;
+		n--;
+	} else {
+		m->kind = XM_MATCH_EXACT;
+	}
+	if (!(m->s = strndup(d, n)))
+		return -ENOMEM;
+	m->len = (uint16_t)n;
+	return 0;
+}
+
+static int table__build_xproxy(struct xm_dp *dp, struct xm_table *t, struct xm_listener_cfg *lc,
+			       const Xmesh__Dataplane__V1__XProxy *px, char *err, size_t errlen)
+{
+	struct xm_xproxy_cfg *x = &lc->x;
+
+	lc->filter = XM_FILTER_X_PROXY;
+	x->codec = xm_codec_builtin(px->protocol);
+	if (!x->codec) {
+		snprintf(err, errlen, "listener '%s': x_proxy protocol '%s' is not supported", lc->name, px->protocol);
+		return -EINVAL;
+	}
+	x->max_frame = px->max_frame_size ? px->max_frame_size : (16u << 20);
+	x->conns_per_host = px->upstream_connections_per_host ? px->upstream_connections_per_host : 1;
+	x->timeout_ms = px->request_timeout_ms ? px->request_timeout_ms : 15000;
+	x->st = xm_xproxy_stats_get(dp, px->stat_prefix[0] ? px->stat_prefix : lc->name);
+	x->vhosts = calloc(px->n_virtual_hosts ? px->n_virtual_hosts : 1, sizeof(*x->vhosts));
+	if (!x->st || !x->vhosts)
+		return -ENOMEM;
+	for (size_t v = 0; v < px->n_virtual_hosts; v++) {
+		const Xmesh__Dataplane__V1__XVirtualHost *pv = px->virtual_hosts[v];
+		struct xm_xvhost *vh = &x->vhosts[x->nvhosts++];
+		vh->name = strdup(pv->name);
+		vh->domains = calloc(pv->n_domains ? pv->n_domains : 1, sizeof(*vh->domains));
+		vh->routes = calloc(pv->n_routes ? pv->n_routes : 1, sizeof(*vh->routes));
+		if (!vh->name || !vh->domains || !vh->routes)
+			return -ENOMEM;
+		for (size_t d = 0; d < pv->n_domains; d++) {
+			if (table__domain(&vh->domains[vh->ndomains], pv->domains[d]) < 0)
+				return -ENOMEM;
+			vh->ndomains++;
+		}
+		for (size_t r = 0; r < pv->n_routes; r++) {
+			const Xmesh__Dataplane__V1__XRoute *pr = pv->routes[r];
+			struct xm_xroute *rt = &vh->routes[vh->nroutes++];
+			if (table__str_match(&rt->method, pr->method) < 0)
+				return -ENOMEM;
+			rt->timeout_ms = pr->timeout_ms;
+			if (pr->n_metas) {
+				rt->metas = calloc(pr->n_metas, sizeof(*rt->metas));
+				if (!rt->metas)
+					return -ENOMEM;
+				for (size_t m = 0; m < pr->n_metas; m++) {
+					struct xm_xmeta_match *mm = &rt->metas[rt->nmetas++];
+					if (!(mm->name = strdup(pr->metas[m]->name)) ||
+					    table__str_match(&mm->m, pr->metas[m]->match) < 0)
+						return -ENOMEM;
+					mm->name_len = (uint16_t)strlen(mm->name);
+					if (mm->m.kind == XM_MATCH_ANY)
+						mm->m.kind = XM_MATCH_PRESENT;
+				}
+			}
+			if (pr->n_weighted_clusters > 0) {
+				rt->wclusters = calloc(pr->n_weighted_clusters, sizeof(*rt->wclusters));
+				rt->wcum = calloc(pr->n_weighted_clusters, sizeof(*rt->wcum));
+				if (!rt->wclusters || !rt->wcum)
+					return -ENOMEM;
+				uint32_t cum = 0;
+				for (size_t i = 0; i < pr->n_weighted_clusters; i++) {
+					rt->wclusters[i] = xm_table_cluster(t, pr->weighted_clusters[i]->cluster);
+					if (!rt->wclusters[i]) {
+						snprintf(err, errlen, "listener '%s': x_proxy route cluster '%s' not found", lc->name,
+							 pr->weighted_clusters[i]->cluster);
+						return -ENOENT;
+					}
+					cum += pr->weighted_clusters[i]->weight ? pr->weighted_clusters[i]->weight : 1;
+					rt->wcum[i] = cum;
+				}
+				rt->nwclusters = (uint32_t)pr->n_weighted_clusters;
+			} else if (!(rt->cluster = xm_table_cluster(t, pr->cluster))) {
+				snprintf(err, errlen, "listener '%s': x_proxy route cluster '%s' not found", lc->name, pr->cluster);
+				return -ENOENT;
+			}
+		}
+	}
+	return 0;
+}
+
 /* Build a table from an encoded snapshot (dp lock held). On failure *out is NULL, every
  * resource taken is released and err names the culprit. */
 int xm_table_build(struct xm_dp *dp, const void *buf, size_t len, struct xm_table **out, char *err, size_t errlen)
@@ -300,6 +459,9 @@ int xm_table_build(struct xm_dp *dp, const void *buf, size_t len, struct xm_tabl
 		switch (pl->filter_case) {
 		case XMESH__DATAPLANE__V1__LISTENER__FILTER_TCP_PROXY:
 			rc = table__build_tcp_proxy(dp, t, lc, pl->tcp_proxy, err, errlen);
+			break;
+		case XMESH__DATAPLANE__V1__LISTENER__FILTER_X_PROXY:
+			rc = table__build_xproxy(dp, t, lc, pl->x_proxy, err, errlen);
 			break;
 		default:
 			snprintf(err, errlen, "listener '%s': no network filter", pl->name);

@@ -14,6 +14,60 @@ struct xm_alog;
 
 enum xm_filter_kind {
 	XM_FILTER_TCP_PROXY = 1,
+	XM_FILTER_X_PROXY = 2,
+};
+
+struct xm_codec;
+struct xm_xproxy_stats;
+
+enum xm_str_match_kind {
+	XM_MATCH_ANY = 0,
+	XM_MATCH_EXACT,
+	XM_MATCH_PREFIX,
+	XM_MATCH_SUFFIX,      /* domains only: "*suffix" */
+	XM_MATCH_PRESENT,
+};
+
+struct xm_str_match {
+	enum xm_str_match_kind kind;
+	char *s;
+	uint16_t len;
+};
+
+struct xm_xmeta_match {
+	char *name;
+	uint16_t name_len;
+	struct xm_str_match m;
+};
+
+/* One x_proxy route: method and meta matchers, then a cluster (or weighted clusters). */
+struct xm_xroute {
+	struct xm_str_match method;
+	struct xm_xmeta_match *metas;
+	uint32_t nmetas;
+	struct xm_cluster *cluster;
+	struct xm_cluster **wclusters;
+	uint32_t *wcum;
+	uint32_t nwclusters;
+	uint32_t timeout_ms;
+};
+
+struct xm_xvhost {
+	char *name;
+	struct xm_str_match *domains;
+	uint32_t ndomains;
+	struct xm_xroute *routes;
+	uint32_t nroutes;
+};
+
+struct xm_xproxy_cfg {
+	const struct xm_codec *codec;
+	struct xm_xvhost *vhosts;
+	uint32_t nvhosts;
+	uint32_t max_frame;
+	uint32_t conns_per_host;
+	uint32_t timeout_ms;
+	struct xm_xproxy_stats *st;      /* persistent (dp lifetime) */
 };
 
 enum xm_hash_key {
@@ -40,6 +94,7 @@ struct xm_listener_cfg {
 	struct xm_keepalive keepalive;   /* accepted sockets */
 	enum xm_filter_kind filter;
 	struct xm_tcp_proxy_cfg tcp;
+	struct xm_xproxy_cfg x;
 };
 
 /* Per-worker count of sessions still using this table (connect in progress), padded. */

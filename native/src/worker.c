@@ -12,6 +12,7 @@
 #include "listener.h"
 #include "session.h"
 #include "table.h"
+#include "xproxy.h"
 
 /* Adopt the published table: stop watching listeners that left, watch the new ones (a
  * listener that stays keeps its epoll registration; only its config pointer moves). */
@@ -98,6 +99,7 @@ static void *worker__main(void *arg)
 		for (uint32_t i = 0; i < t->nlisteners; i++)
 			xm_listener_unwatch(t->listeners[i].l, w);
 	xm_session_close_all(w);
+	xm_xproxy_worker_free(w);
 	__atomic_store_n(&w->table, NULL, __ATOMIC_RELEASE);
 	return NULL;
 }

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "buf.h"
 #include "loop.h"
@@ -31,6 +32,8 @@ struct xm_worker {
 	struct xm_link sessions;      /* sentinel */
 	uint64_t nsessions;
 	uint64_t turns;               /* loop turns, published for diagnostics */
+	struct xp_pools *xpools;      /* x_proxy upstream connection pools of this worker (lazy) */
+	struct iovec *scratch_iov;    /* x_proxy: views over a connection's input (lazy) */
 };
 
 int xm_worker_init(struct xm_worker *w, struct xm_dp *dp, unsigned id);

@@ -1,0 +1,52 @@
+/* The x_proxy filter: RPC frames routed by service/method/metas and multiplexed upstream. */
+#ifndef XM_XPROXY_H
+#define XM_XPROXY_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "codec.h"
+#include "hist.h"
+
+struct xm_dp;
+struct xm_worker;
+struct xm_listener_cfg;
+struct xm_xproxy_cfg;
+struct xm_route_info;
+
+/* Per x_proxy stat_prefix, persistent for the data plane's lifetime. */
+struct xm_xproxy_stats {
+	char *prefix;
+	struct xm_xproxy_stats *next;
+	uint64_t *downstream_cx_total;
+	uint64_t *downstream_rq_total;        /* requests and oneways from clients */
+	uint64_t *downstream_rq_oneway;
+	uint64_t *downstream_rq_heartbeat;    /* answered by the sidecar itself */
+	uint64_t *downstream_rq_no_route;
+	uint64_t *downstream_rq_timeout;
+	uint64_t *downstream_rq_overflow;     /* circuit breaker */
+	uint64_t *downstream_rq_unavailable;  /* no host / upstream connection lost */
+	uint64_t *upstream_rs_total;
+	uint64_t *upstream_rs_error;          /* responses mapped to a server error */
+	uint64_t *upstream_rs_dropped;        /* late responses (after a timeout) or unknown ids */
+	uint64_t *upstream_cx_total;          /* multiplexed upstream connections opened */
+	uint64_t *bytes_copied;               /* payload bytes copied: stays 0 */
+	uint64_t *decode_error[XM_CODEC_E__COUNT];
+	int64_t *downstream_cx_active;
+	int64_t *downstream_rq_active;
+	int64_t *upstream_cx_active;
+	struct xm_hist *rq_time_us;           /* request -> response, as seen by the sidecar */
+};
+struct xm_xproxy_stats *xm_xproxy_stats_get(struct xm_dp *dp, const char *prefix);
+void xm_xproxy_stats_free_all(struct xm_dp *dp);
+
+/* Route a request: first virtual host whose domains match the service, then the first
+ * route whose matchers all match. NULL = no route. */
+const struct xm_xroute *xm_xroute_find(const struct xm_xproxy_cfg *cfg, const struct xm_route_info *ri);
+
+void xm_xproxy_accept(struct xm_worker *w, const struct xm_listener_cfg *lcfg, int fd,
+		      const struct sockaddr_storage *peer, socklen_t plen);
+/* Worker teardown: free the worker's upstream pool index (sessions are closed already). */
+void xm_xproxy_worker_free(struct xm_worker *w);
+
+#endif
