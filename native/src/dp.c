@@ -29,7 +29,7 @@ int xm_dp_new(struct xm_dp **out, const struct xm_dp_opts *o)
 	const char *ns = getenv("XMESH_DISABLE_SPLICE");
 	dp->splice_disabled = ns && ns[0] == '1';
 	const char *nice = getenv("XMESH_WORKER_NICE");
-	dp->worker_nice = nice ? atoi(nice) : -10;
+	dp->worker_nice = nice ? atoi(nice) : 0;
 	rc = xm_stats_open(&dp->stats, o->stats_path, o->stats_capacity ? o->stats_capacity : (256u << 20));
 	if (rc < 0)
 		goto out;

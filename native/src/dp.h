@@ -47,7 +47,7 @@ struct xm_dp {
 	struct xm_hist *swap_duration;  /* us, build + publish */
 	int stopped;
 	int splice_disabled;          /* XMESH_DISABLE_SPLICE=1: bulk stays in copy mode (diagnostics) */
-	int worker_nice;              /* nice value for worker threads (default -10; XMESH_WORKER_NICE) */
+	int worker_nice;              /* XMESH_WORKER_NICE: nice value for worker threads (default 0 = unchanged) */
 };
 
 int xm_dp_new(struct xm_dp **out, const struct xm_dp_opts *o);

@@ -82,9 +82,11 @@ static void *worker__main(void *arg)
 
 	snprintf(name, sizeof(name), "xmesh-w%u", w->id);
 	pthread_setname_np(pthread_self(), name);
-	/* The data plane must win the CPU over the control core sharing it (V8 GC, parsing a
-	 * large config): a worker is latency-critical, the control thread is not. Best effort:
-	 * without CAP_SYS_NICE the worker keeps the process's priority. */
+	/* Optional: let workers win the CPU over the control core sharing it (V8 GC, parsing a
+	 * large config). Measured trade-off (bench/RESULTS.md): nice -10 cuts the p99 during a
+	 * 100k-endpoint swap 3x and helps bulk, but a worker that preempts a co-located
+	 * upstream on every response stops batching and costs ~1.7x the CPU per request under
+	 * closed-loop load, so it is off by default. Needs CAP_SYS_NICE to go below 0. */
 	if (w->dp->worker_nice)
 		setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), w->dp->worker_nice);
 	worker__sync_table(w);
