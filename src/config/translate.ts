@@ -1,10 +1,10 @@
 /** Compiles a validated bootstrap (plus resolved DNS answers) into the data-plane SnapshotMsg; a pure function. */
 import { dnsKey, familyOf, type ResolvedAddresses } from '../cluster/dns-targets';
-import type { ClusterMsg, EndpointMsg, LbPolicy, ListenerMsg, SnapshotMsg, TcpKeepaliveMsg, TcpProxyMsg } from '../dataplane/types';
+import type { ClusterMsg, EndpointMsg, LbPolicy, ListenerMsg, SnapshotMsg, TcpKeepaliveMsg, TcpProxyMsg, XProxyMsg, XStringMatchMsg } from '../dataplane/types';
 import { hostPort, isIpLiteral } from './addresses';
 import { durationMs } from './durations';
 import type { ConfigIssue } from './errors';
-import type { BootstrapCfg, ClusterCfg, LbEndpointCfg, ListenerCfg, TcpKeepaliveCfg, TcpProxyCfg } from './types';
+import { X_PROXY_NAME, type BootstrapCfg, type ClusterCfg, type LbEndpointCfg, type ListenerCfg, type TcpKeepaliveCfg, type TcpProxyCfg, type XProxyCfg, type XStringMatchCfg } from './types';
 
 /** Envoy's defaults, applied here so the snapshot is explicit about what is in force. */
 export const DEFAULTS = {
@@ -47,7 +47,38 @@ function translateListener(l: ListenerCfg): ListenerMsg {
     buffer_limit: l.per_connection_buffer_limit_bytes,
     stat_prefix: l.stat_prefix,
     use_original_dst: l.use_original_dst,
-    tcp_proxy: filter ? translateTcpProxy(filter.typed_config) : undefined,
+    tcp_proxy: filter && filter.name !== X_PROXY_NAME ? translateTcpProxy(filter.typed_config as TcpProxyCfg) : undefined,
+    x_proxy: filter && filter.name === X_PROXY_NAME ? translateXProxy(filter.typed_config as XProxyCfg) : undefined,
+  });
+}
+
+function stringMatch(m: XStringMatchCfg | undefined): XStringMatchMsg | undefined {
+  if (!m) return undefined;
+  if (m.exact !== undefined) return { exact: m.exact };
+  if (m.prefix !== undefined) return { prefix: m.prefix };
+  return { present: true };
+}
+
+function translateXProxy(x: XProxyCfg): XProxyMsg {
+  return compact<XProxyMsg>({
+    stat_prefix: x.stat_prefix,
+    protocol: x.protocol,
+    max_frame_size: x.max_frame_size,
+    upstream_connections_per_host: x.upstream_connections_per_host,
+    request_timeout_ms: x.request_timeout === undefined ? undefined : durationMs(x.request_timeout, 15_000),
+    virtual_hosts: x.route_config.virtual_hosts.map((vh) => ({
+      name: vh.name,
+      domains: vh.domains,
+      routes: vh.routes.map((r) =>
+        compact({
+          method: stringMatch(r.match?.method),
+          metas: r.match?.metas?.map((m) => ({ name: m.name, match: stringMatch(m)! })),
+          cluster: r.route.cluster,
+          weighted_clusters: r.route.weighted_clusters?.clusters.map((w) => ({ cluster: w.name, weight: w.weight })),
+          timeout_ms: r.route.timeout === undefined ? undefined : durationMs(r.route.timeout, 0),
+        }),
+      ),
+    })),
   });
 }
 

@@ -42,9 +42,33 @@ export interface TcpProxyCfg {
   hash_policy?: Array<{ source_ip: Record<string, never> }>;
 }
 
+export interface XStringMatchCfg {
+  exact?: string;
+  prefix?: string;
+  present?: boolean;
+}
+
+export interface XRouteCfg {
+  match?: { method?: XStringMatchCfg; metas?: Array<XStringMatchCfg & { name: string }> };
+  route: { cluster?: string; weighted_clusters?: { clusters: WeightedClusterCfg[] }; timeout?: DurationValue };
+}
+
+export interface XProxyCfg {
+  '@type': string;
+  stat_prefix: string;
+  protocol: XProtocol;
+  max_frame_size?: number;
+  upstream_connections_per_host?: number;
+  request_timeout?: DurationValue;
+  route_config: { name?: string; virtual_hosts: Array<{ name: string; domains: string[]; routes: XRouteCfg[] }> };
+}
+
+export const X_PROTOCOLS = ['bolt', 'dubbo'] as const;
+export type XProtocol = (typeof X_PROTOCOLS)[number];
+
 export interface NetworkFilterCfg {
   name: string;
-  typed_config: TcpProxyCfg;
+  typed_config: TcpProxyCfg | XProxyCfg;
 }
 
 export interface FilterChainCfg {
@@ -161,5 +185,7 @@ export interface BootstrapCfg {
 
 export const TCP_PROXY_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
 export const TCP_PROXY_NAME = 'envoy.filters.network.tcp_proxy';
+export const X_PROXY_NAME = 'xmesh.x_proxy';
+export const X_PROXY_TYPE = 'type.googleapis.com/xmesh.filters.network.x_proxy.v1.XProxy';
 export const FILE_ACCESS_LOG_TYPE = 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog';
 export const FILE_ACCESS_LOG_NAME = 'envoy.access_loggers.file';

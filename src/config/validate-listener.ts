@@ -1,7 +1,8 @@
-/** Validation of `static_resources.listeners[]` entries and their tcp_proxy filter. */
+/** Validation of `static_resources.listeners[]` entries and their network filter (tcp_proxy or x_proxy). */
 import { at, idx, type Checker } from './checker';
 import { checkAddress, type CheckedAddress } from './validate-address';
-import { FILE_ACCESS_LOG_NAME, FILE_ACCESS_LOG_TYPE, TCP_PROXY_NAME, TCP_PROXY_TYPE } from './types';
+import { FILE_ACCESS_LOG_NAME, FILE_ACCESS_LOG_TYPE, TCP_PROXY_NAME, TCP_PROXY_TYPE, X_PROXY_NAME } from './types';
+import { checkXProxy } from './validate-xproxy';
 
 /** What cross-reference checks need from one listener. */
 export interface ListenerRefs {
@@ -12,8 +13,7 @@ export interface ListenerRefs {
 }
 
 const UNSUPPORTED_FILTERS: Record<string, string> = {
-  'envoy.filters.network.http_connection_manager': 'HTTP routing is not supported by xmesh yet; use envoy.filters.network.tcp_proxy',
-  'xmesh.x_proxy': 'x-protocol proxying is not available in this build yet',
+  'envoy.filters.network.http_connection_manager': 'HTTP routing is not supported by xmesh yet; use envoy.filters.network.tcp_proxy or xmesh.x_proxy',
 };
 
 export function checkListener(c: Checker, v: unknown, path: string): ListenerRefs {
@@ -64,7 +64,7 @@ function checkFilterChain(c: Checker, v: unknown, path: string, refs: ListenerRe
   const fp = at(path, 'filters');
   const filters = c.array(o.filters, fp, { minItems: 1 });
   if (!filters) return;
-  if (filters.length > 1) c.error(fp, `xmesh supports exactly one network filter (tcp_proxy) per chain, got ${filters.length}`);
+  if (filters.length > 1) c.error(fp, `xmesh supports exactly one network filter (tcp_proxy or x_proxy) per chain, got ${filters.length}`);
   filters.forEach((f, i) => checkNetworkFilter(c, f, idx(fp, i), refs));
 }
 
@@ -72,8 +72,12 @@ function checkNetworkFilter(c: Checker, v: unknown, path: string, refs: Listener
   const o = c.object(v, path, { required: ['name', 'typed_config'], known: ['name', 'typed_config'] });
   if (!o) return;
   const name = c.optional(o, 'name', (x) => c.string(x, at(path, 'name'), { nonEmpty: true }));
+  if (name === X_PROXY_NAME) {
+    if (o.typed_config !== undefined) checkXProxy(c, o.typed_config, at(path, 'typed_config'), refs);
+    return;
+  }
   if (name !== undefined && name !== TCP_PROXY_NAME) {
-    c.error(at(path, 'name'), UNSUPPORTED_FILTERS[name] ?? `unknown network filter "${name}" (supported: ${TCP_PROXY_NAME})`);
+    c.error(at(path, 'name'), UNSUPPORTED_FILTERS[name] ?? `unknown network filter "${name}" (supported: ${TCP_PROXY_NAME}, ${X_PROXY_NAME})`);
     return;
   }
   if (o.typed_config !== undefined) checkTcpProxy(c, o.typed_config, at(path, 'typed_config'), refs);
@@ -92,6 +96,29 @@ function checkTcpProxy(c: Checker, v: unknown, path: string, refs: ListenerRefs)
   c.optional(o, 'idle_timeout', (x) => c.duration(x, at(path, 'idle_timeout')));
   c.optional(o, 'max_connect_attempts', (x) => c.uint(x, at(path, 'max_connect_attempts'), { min: 1, max: 100 }));
 
+  checkClusterTarget(c, o, path, refs);
+
+  c.optional(o, 'access_log', (x) => {
+    const ap = at(path, 'access_log');
+    const list = c.array(x, ap);
+    if (list && list.length > 1) c.error(ap, `xmesh supports at most one access log per tcp_proxy, got ${list.length}`);
+    list?.forEach((a, i) => checkFileAccessLog(c, a, idx(ap, i)));
+  });
+  c.optional(o, 'hash_policy', (x) => {
+    const hp = at(path, 'hash_policy');
+    const list = c.array(x, hp, { minItems: 1 });
+    if (list && list.length > 1) c.error(hp, `tcp_proxy takes exactly one hash policy, got ${list.length}`);
+    list?.forEach((h, i) => {
+      const p = idx(hp, i);
+      const ho = c.object(h, p, { required: ['source_ip'], known: ['source_ip'] });
+      if (ho?.source_ip !== undefined) c.object(ho.source_ip, at(p, 'source_ip'), { known: [] });
+    });
+  });
+}
+
+/** `cluster` xor `weighted_clusters` (tcp_proxy and x_proxy routes); references are
+ * collected for the cross-reference check against static_resources.clusters. */
+export function checkClusterTarget(c: Checker, o: Record<string, unknown>, path: string, refs: ListenerRefs): void {
   const hasCluster = o.cluster !== undefined;
   const hasWeighted = o.weighted_clusters !== undefined;
   if (hasCluster && hasWeighted) c.error(path, 'set exactly one of cluster or weighted_clusters, not both');
@@ -119,22 +146,6 @@ function checkTcpProxy(c: Checker, v: unknown, path: string, refs: ListenerRefs)
     });
   }
 
-  c.optional(o, 'access_log', (x) => {
-    const ap = at(path, 'access_log');
-    const list = c.array(x, ap);
-    if (list && list.length > 1) c.error(ap, `xmesh supports at most one access log per tcp_proxy, got ${list.length}`);
-    list?.forEach((a, i) => checkFileAccessLog(c, a, idx(ap, i)));
-  });
-  c.optional(o, 'hash_policy', (x) => {
-    const hp = at(path, 'hash_policy');
-    const list = c.array(x, hp, { minItems: 1 });
-    if (list && list.length > 1) c.error(hp, `tcp_proxy takes exactly one hash policy, got ${list.length}`);
-    list?.forEach((h, i) => {
-      const p = idx(hp, i);
-      const ho = c.object(h, p, { required: ['source_ip'], known: ['source_ip'] });
-      if (ho?.source_ip !== undefined) c.object(ho.source_ip, at(p, 'source_ip'), { known: [] });
-    });
-  });
 }
 
 function checkFileAccessLog(c: Checker, v: unknown, path: string): void {

@@ -32,6 +32,29 @@ export interface TcpProxyMsg {
   hash_policy?: { key: 'SOURCE_IP' | 'SOURCE_ADDRESS_PORT' };
 }
 
+export interface XStringMatchMsg {
+  exact?: string;
+  prefix?: string;
+  present?: boolean;
+}
+
+export interface XRouteMsg {
+  method?: XStringMatchMsg;
+  metas?: Array<{ name: string; match: XStringMatchMsg }>;
+  cluster?: string;
+  weighted_clusters?: WeightedClusterMsg[];
+  timeout_ms?: number;
+}
+
+export interface XProxyMsg {
+  stat_prefix: string;
+  protocol: string;
+  virtual_hosts: Array<{ name: string; domains: string[]; routes: XRouteMsg[] }>;
+  max_frame_size?: number;
+  upstream_connections_per_host?: number;
+  request_timeout_ms?: number;
+}
+
 export interface ListenerMsg {
   name: string;
   address: SocketAddressMsg;
@@ -42,6 +65,7 @@ export interface ListenerMsg {
   use_original_dst?: boolean;
   tcp_keepalive?: TcpKeepaliveMsg;
   tcp_proxy?: TcpProxyMsg;
+  x_proxy?: XProxyMsg;
 }
 
 export interface EndpointMsg {
