@@ -95,6 +95,53 @@ const cases: Array<{ desc: string; mutate: (c: any) => void; check: (s: ReturnTy
     },
   },
   {
+    desc: 'x_proxy: protocol, limits, virtual hosts, matchers, weighted routes and timeouts',
+    mutate: (c) => {
+      c.static_resources.listeners[0].filter_chains[0].filters[0] = {
+        name: 'xmesh.x_proxy',
+        typed_config: {
+          '@type': 'type.googleapis.com/xmesh.filters.network.x_proxy.v1.XProxy',
+          stat_prefix: 'rpc',
+          protocol: 'bolt',
+          upstream_connections_per_host: 2,
+          request_timeout: '2s',
+          route_config: {
+            virtual_hosts: [
+              {
+                name: 'svc',
+                domains: ['com.acme.*'],
+                routes: [
+                  { match: { method: { exact: 'get' }, metas: [{ name: 'zone', prefix: 'eu' }, { name: 'canary', present: true }] }, route: { cluster: 'c', timeout: '500ms' } },
+                  { route: { weighted_clusters: { clusters: [{ name: 'c', weight: 4 }] } } },
+                ],
+              },
+            ],
+          },
+        },
+      };
+    },
+    check: (s) => {
+      const l = s.listeners[0];
+      assert.equal(l.tcp_proxy, undefined);
+      assert.deepEqual(l.x_proxy, {
+        stat_prefix: 'rpc',
+        protocol: 'bolt',
+        upstream_connections_per_host: 2,
+        request_timeout_ms: 2000,
+        virtual_hosts: [
+          {
+            name: 'svc',
+            domains: ['com.acme.*'],
+            routes: [
+              { method: { exact: 'get' }, metas: [{ name: 'zone', match: { prefix: 'eu' } }, { name: 'canary', match: { present: true } }], cluster: 'c', timeout_ms: 500 },
+              { weighted_clusters: [{ cluster: 'c', weight: 4 }] },
+            ],
+          },
+        ],
+      });
+    },
+  },
+  {
     desc: 'upstream tcp_keepalive (seconds) reaches the snapshot',
     mutate: (c) => Object.assign(c.static_resources.clusters[0], { upstream_connection_options: { tcp_keepalive: { keepalive_time: 60, keepalive_probes: 4 } } }),
     check: (s) => assert.deepEqual(s.clusters[0].tcp_keepalive, { keepalive_probes: 4, keepalive_time_s: 60, keepalive_interval_s: 0 }),

@@ -9,8 +9,28 @@ const L = 'static_resources.listeners[0]';
 const TP = `${L}.filter_chains[0].filters[0].typed_config`;
 const C = 'static_resources.clusters[0]';
 
+
+/** Replace listener 0's filter with an x_proxy (bolt) routing every service to cluster "c". */
+function xproxy(c: any, patch: (x: any) => void = () => undefined): void {
+  const x: any = {
+    '@type': 'type.googleapis.com/xmesh.filters.network.x_proxy.v1.XProxy',
+    stat_prefix: 'rpc',
+    protocol: 'bolt',
+    route_config: { virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ route: { cluster: 'c' } }] }] },
+  };
+  patch(x);
+  c.static_resources.listeners[0].filter_chains[0].filters[0] = { name: 'xmesh.x_proxy', typed_config: x };
+}
+const XP = `${L}.filter_chains[0].filters[0].typed_config`;
+const XR = `${XP}.route_config.virtual_hosts[0].routes[0]`;
+
 /** Each case mutates a valid config; `errors` is the exact list of [path, message pattern] expected. */
 const invalid: Array<{ desc: string; mutate: Mutate; errors: Array<[string, RegExp]> }> = [
+  { desc: 'x_proxy with an unknown protocol', mutate: (c) => xproxy(c, (x) => (x.protocol = 'thrift')), errors: [[`${XP}.protocol`, /unknown value "thrift" \(expected one of bolt, dubbo\)/]] },
+  { desc: 'x_proxy route to a missing cluster', mutate: (c) => xproxy(c, (x) => (x.route_config.virtual_hosts[0].routes[0].route.cluster = 'nope')), errors: [[`${XR}.route.cluster`, /unknown cluster "nope"/]] },
+  { desc: 'x_proxy method match with two kinds', mutate: (c) => xproxy(c, (x) => (x.route_config.virtual_hosts[0].routes[0].match = { method: { exact: 'a', prefix: 'b' } })), errors: [[`${XR}.match.method`, /set exactly one of exact, prefix, present/]] },
+  { desc: 'x_proxy domain with a wildcard in the middle', mutate: (c) => xproxy(c, (x) => (x.route_config.virtual_hosts[0].domains = ['com.*.Svc'])), errors: [[`${XP}.route_config.virtual_hosts[0].domains[0]`, /wildcard/]] },
+  { desc: 'x_proxy without route_config and with a bad timeout', mutate: (c) => xproxy(c, (x) => { delete x.route_config; x.request_timeout = 'soon'; }), errors: [[`${XP}.route_config`, /required/], [`${XP}.request_timeout`, /soon/]] },
   { desc: 'document is not an object', mutate: (c) => { for (const k of Object.keys(c)) delete c[k]; c.x = 1; }, errors: [['x', /unknown field/]] },
   { desc: 'unknown top-level field', mutate: (c) => (c.static_resourcez = {}), errors: [['static_resourcez', /unknown field \(known fields: admin, static_resources/]] },
   { desc: 'unknown lb_policy value', mutate: (c) => (c.static_resources.clusters[0].lb_policy = 'FOO'), errors: [[`${C}.lb_policy`, /unknown value "FOO" \(expected one of ROUND_ROBIN, RANDOM, LEAST_REQUEST/]] },
@@ -80,6 +100,8 @@ const valid: Array<{ desc: string; mutate: Mutate; warnings?: string[] }> = [
   { desc: 'dynamic_resources only warns', mutate: (c) => (c.dynamic_resources = { cds_config: { ads: {}, resource_api_version: 'V3' }, ads_config: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'c' } }] } }), warnings: ['dynamic_resources'] },
   { desc: 'EDS cluster warns', mutate: (c) => c.static_resources.clusters.push({ name: 'e', type: 'EDS', eds_cluster_config: { eds_config: { ads: {} } } }), warnings: ['static_resources.clusters[1].type'] },
   { desc: 'no admin block warns', mutate: (c) => delete c.admin, warnings: ['admin'] },
+  { desc: 'an x_proxy (bolt) listener', mutate: (c) => xproxy(c) },
+  { desc: 'x_proxy routes with method/meta matchers, weights and timeouts', mutate: (c) => xproxy(c, (x) => { x.protocol = 'dubbo'; x.upstream_connections_per_host = 2; x.request_timeout = '3s'; x.route_config.virtual_hosts[0].routes = [{ match: { method: { prefix: 'get' }, metas: [{ name: 'version', exact: '2.0.0' }, { name: 'group', present: true }] }, route: { weighted_clusters: { clusters: [{ name: 'c', weight: 80 }] }, timeout: '250ms' } }, { route: { cluster: 'c' } }]; }) },
   { desc: 'a prime maglev table', mutate: (c) => { c.static_resources.clusters[0].lb_policy = 'MAGLEV'; c.static_resources.clusters[0].maglev_lb_config = { table_size: 65537 }; } },
 ];
 for (const c of valid) {
