@@ -114,6 +114,21 @@ struct xm_table {
 	struct xm_table *retired_next;   /* dp's list of tables waiting to be freed */
 };
 
+/* Index of the weighted entry for r in [0, wcum[n-1]) (binary search over cumulative
+ * weights): tcp_proxy weighted clusters and x_proxy weighted routes. */
+static inline uint32_t xm_pick_weighted(const uint32_t *wcum, uint32_t n, uint32_t r)
+{
+	uint32_t lo = 0, hi = n - 1;
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+		if (r < wcum[mid])
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
 /* Cluster by name (binary search), or NULL. */
 struct xm_cluster *xm_table_cluster(const struct xm_table *t, const char *name);
 /* Listener config in t that uses socket l, or NULL. */

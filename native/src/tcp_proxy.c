@@ -219,17 +219,8 @@ static struct xm_cluster *tp__pick_cluster(struct tp_session *s)
 
 	if (cfg->cluster)
 		return cfg->cluster;
-	uint32_t total = cfg->wcum[cfg->nwclusters - 1];
-	uint32_t r = (uint32_t)(xm_worker_rand(s->w) % total);
-	uint32_t lo = 0, hi = cfg->nwclusters - 1;
-	while (lo < hi) {
-		uint32_t mid = (lo + hi) / 2;
-		if (r < cfg->wcum[mid])
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return cfg->wclusters[lo];
+	uint32_t r = (uint32_t)(xm_worker_rand(s->w) % cfg->wcum[cfg->nwclusters - 1]);
+	return cfg->wclusters[xm_pick_weighted(cfg->wcum, cfg->nwclusters, r)];
 }
 
 static void tp__fail_attempt(struct tp_session *s, enum xm_end_reason why)

@@ -397,17 +397,8 @@ static struct xm_cluster *xp__route_cluster(struct xp_down *d, const struct xm_x
 {
 	if (rt->cluster)
 		return rt->cluster;
-	uint32_t total = rt->wcum[rt->nwclusters - 1];
-	uint32_t r = (uint32_t)(xm_worker_rand(d->w) % total);
-	uint32_t lo = 0, hi = rt->nwclusters - 1;
-	while (lo < hi) {
-		uint32_t mid = (lo + hi) / 2;
-		if (r < rt->wcum[mid])
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return rt->wclusters[lo];
+	uint32_t r = (uint32_t)(xm_worker_rand(d->w) % rt->wcum[rt->nwclusters - 1]);
+	return rt->wclusters[xm_pick_weighted(rt->wcum, rt->nwclusters, r)];
 }
 
 static struct xp_up *xp__up_get(struct xm_worker *w, const struct xm_xproxy_cfg *cfg, struct xm_cluster *c,

@@ -6,15 +6,14 @@
  * at most 4 upstream connections (2 workers x 2 per host), every answer correlated by payload.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { staticCluster } from '../config/helpers';
+import { startXmesh, type XmeshProcess } from './xmesh-process';
 import { boltHeartbeat, echoHandler, makeSofaClient, startSofaServer, type EchoReply, type SofaClient, type SofaServer } from '../fixtures/sofa';
 
-const bin = resolve(__dirname, '../../../bin/xmesh.js');
 const IFACE = 'com.alipay.test.TestService';
 const X_PROXY_TYPE = 'type.googleapis.com/xmesh.filters.network.x_proxy.v1.XProxy';
 
@@ -23,9 +22,8 @@ describe('x_proxy (Bolt) with real sofa-rpc-node peers through xmesh', () => {
   let v1: SofaServer; // TestService:1.0, deployment "v1"
   let v2: SofaServer; // TestService:1.0, deployment "v2" (also implements plus)
   let v2only: SofaServer; // TestService:2.0
-  let xmesh: ChildProcess;
+  let xmesh: XmeshProcess | undefined;
   let port = 0;
-  let stderr = '';
   const clients: SofaClient[] = [];
 
   before(async () => {
@@ -80,32 +78,13 @@ describe('x_proxy (Bolt) with real sofa-rpc-node peers through xmesh', () => {
         ],
       },
     };
-    const file = join(dir, 'xmesh.json');
-    writeFileSync(file, JSON.stringify(cfg));
-    xmesh = spawn(process.execPath, [bin, 'run', '--config', file, '--concurrency', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    xmesh.stderr!.setEncoding('utf8');
-    await new Promise<void>((res, rej) => {
-      const t = setTimeout(() => rej(new Error(`xmesh not ready: ${stderr}`)), 15_000);
-      xmesh.stderr!.on('data', (d: string) => {
-        stderr += d;
-        const line = stderr.split('\n').find((l) => l.includes('"xmesh ready"'));
-        if (line && !port) {
-          port = Number(String(JSON.parse(line).listeners[0]).split(':').pop());
-          clearTimeout(t);
-          res();
-        }
-      });
-      xmesh.on('exit', (code) => rej(new Error(`xmesh exited ${code}: ${stderr}`)));
-    });
+    xmesh = await startXmesh(dir, cfg);
+    port = xmesh.port;
   });
 
   after(async () => {
     await Promise.all(clients.map((c) => c.close()));
-    if (xmesh && xmesh.exitCode === null) {
-      const exited = new Promise((r) => xmesh.on('exit', r));
-      xmesh.kill('SIGTERM');
-      await exited;
-    }
+    await xmesh?.stop();
     await Promise.all([v1?.close(), v2?.close(), v2only?.close()]);
     rmSync(dir, { recursive: true, force: true });
   });

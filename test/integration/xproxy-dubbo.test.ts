@@ -6,15 +6,14 @@
  * at id 1) multiplexed onto at most 4 upstream connections.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { staticCluster } from '../config/helpers';
+import { startXmesh, type XmeshProcess } from './xmesh-process';
 import { DubboStatus, dubboEchoHandler, makeDubboClient, startDubboProvider, type DubboClient, type DubboEchoReply, type DubboProvider } from '../fixtures/dubbo';
 
-const bin = resolve(__dirname, '../../../bin/xmesh.js');
 const USERS = 'com.acme.UserService';
 const ORDERS = 'com.acme.OrderService';
 
@@ -22,9 +21,8 @@ describe('x_proxy (Dubbo) with hessian.js peers through xmesh', () => {
   const dir = mkdtempSync(join(tmpdir(), 'xmesh-xdubbo-'));
   let a: DubboProvider;
   let b: DubboProvider;
-  let xmesh: ChildProcess;
+  let xmesh: XmeshProcess | undefined;
   let port = 0;
-  let stderr = '';
   const clients: DubboClient[] = [];
 
   before(async () => {
@@ -73,32 +71,13 @@ describe('x_proxy (Dubbo) with hessian.js peers through xmesh', () => {
         ],
       },
     };
-    const file = join(dir, 'xmesh.json');
-    writeFileSync(file, JSON.stringify(cfg));
-    xmesh = spawn(process.execPath, [bin, 'run', '--config', file, '--concurrency', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    xmesh.stderr!.setEncoding('utf8');
-    await new Promise<void>((res, rej) => {
-      const t = setTimeout(() => rej(new Error(`xmesh not ready: ${stderr}`)), 15_000);
-      xmesh.stderr!.on('data', (d: string) => {
-        stderr += d;
-        const line = stderr.split('\n').find((l) => l.includes('"xmesh ready"'));
-        if (line && !port) {
-          port = Number(String(JSON.parse(line).listeners[0]).split(':').pop());
-          clearTimeout(t);
-          res();
-        }
-      });
-      xmesh.on('exit', (code) => rej(new Error(`xmesh exited ${code}: ${stderr}`)));
-    });
+    xmesh = await startXmesh(dir, cfg);
+    port = xmesh.port;
   });
 
   after(async () => {
     for (const c of clients) c.close();
-    if (xmesh && xmesh.exitCode === null) {
-      const exited = new Promise((r) => xmesh.on('exit', r));
-      xmesh.kill('SIGTERM');
-      await exited;
-    }
+    await xmesh?.stop();
     await Promise.all([a?.close(), b?.close()]);
     rmSync(dir, { recursive: true, force: true });
   });
