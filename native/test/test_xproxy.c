@@ -166,6 +166,15 @@ static void *t__bolt_srv_main(void *arg)
 					ri.used = ri.nmetas = 0;
 					bolt->ops->route_info(bolt, &v, &f, &ri);
 					__atomic_add_fetch(&s->requests, 1, __ATOMIC_RELAXED);
+					if (ri.method_len == 3 && memcmp(ri.method, "die", 3) == 0) {
+						/* Drop the connection with everything in flight on it. */
+						close(fds[i].fd);
+						fds[i] = fds[n - 1];
+						lens[i] = lens[n - 1];
+						memcpy(bufs[i], bufs[n - 1], lens[i]);
+						n--, i--;
+						break;
+					}
 					if (!(ri.method_len == 4 && memcmp(ri.method, "hang", 4) == 0)) {
 						uint8_t out[1024], *p = out;
 						size_t cl = f.len - f.body_off;
@@ -450,10 +459,44 @@ static void test_timeout_and_garbage(void)
 	t__bolt_srv_stop(&b);
 }
 
+/* Losing an upstream connection fails exactly the requests in flight on it, with a
+ * protocol-correct error (Bolt ERROR_COMM); the next request gets a new connection. */
+static void test_upstream_loss(void)
+{
+	struct t_bolt_srv a, b;
+	struct t_resp r1, r2, r3;
+	uint8_t req[1024];
+
+	t__bolt_srv_start(&a, 'A');
+	t__bolt_srv_start(&b, 'B');
+	struct xm_dp *dp = t__xdp(&a, &b, 1);
+	int fd = t__connect(t_listener_port(dp, "rpc"));
+	/* Warm the upstream connection, then park a request on it and kill it. */
+	T_CHECK_EQ(t__call(fd, 1, "com.acme.A:1.0", "get", "w", &r1), 0);
+	size_t n = t__bolt_req(req, 2, 0, "com.acme.A:1.0", "hang", "h");
+	n += t__bolt_req(req + n, 3, 0, "com.acme.A:1.0", "die", "d");
+	T_CHECK_EQ(write(fd, req, n), (ssize_t)n);
+	T_CHECK_EQ(t__read_resp(fd, &r1, 3000), 0);
+	T_CHECK_EQ(t__read_resp(fd, &r2, 3000), 0);
+	T_CHECK(r1.id + r2.id == 5);
+	T_CHECK_EQ(r1.status, 5); /* ERROR_COMM */
+	T_CHECK_EQ(r2.status, 5);
+	T_CHECK_EQ(t__call(fd, 4, "com.acme.A:1.0", "get", "after", &r3), 0);
+	T_CHECK(strcmp(r3.content, "A:after") == 0);
+	T_CHECK_EQ(__atomic_load_n(&a.accepted, __ATOMIC_RELAXED), 2);
+	close(fd);
+	usleep(20000);
+	T_CHECK_EQ(t_stat(dp, "xproxy.{stat_prefix=rpc}.downstream_rq_unavailable"), 2);
+	xm_dp_free(dp);
+	t__bolt_srv_stop(&a);
+	t__bolt_srv_stop(&b);
+}
+
 T_MAIN_BEGIN
 	signal(SIGPIPE, SIG_IGN);
 	T_RUN("routes by service (exact, prefix) and method; no route is a Bolt NO_PROCESSOR", test_routing);
 	T_RUN("heartbeats are answered by the sidecar without touching upstream", test_heartbeat_local);
 	T_RUN("1,000 pipelined requests from 20 clients with colliding ids multiplex correctly", test_multiplexing);
 	T_RUN("upstream timeout answers Bolt TIMEOUT; garbage closes only its connection", test_timeout_and_garbage);
+	T_RUN("a lost upstream connection fails exactly its in-flight requests (ERROR_COMM)", test_upstream_loss);
 T_MAIN_END
