@@ -113,13 +113,15 @@ export interface Responder {
 
 /** Start xresp on an ephemeral loopback port; resolves once it printed the port. */
 export async function startResponder(
-  opts: { reqSize?: number; respSize?: number; bulk?: 'sink' | 'source'; cpu: number; maxSeconds: number },
+  opts: { reqSize?: number; respSize?: number; bulk?: 'sink' | 'source'; replyFile?: string; echoId?: string; cpu: number; maxSeconds: number },
   logFile: string,
 ): Promise<Responder> {
   const argv = [...pinPrefix(opts.cpu), XRESP, '--listen', '127.0.0.1:0', '--max-seconds', String(opts.maxSeconds)];
   if (opts.reqSize) argv.push('--req-size', String(opts.reqSize));
   if (opts.respSize) argv.push('--resp-size', String(opts.respSize));
   if (opts.bulk) argv.push('--bulk', opts.bulk);
+  if (opts.replyFile) argv.push('--reply-file', opts.replyFile);
+  if (opts.echoId) argv.push('--echo-id', opts.echoId);
   const proc = start('xresp', argv, logFile);
   const line = await waitLine(proc, (l) => l.includes('"port"'), 10_000);
   return { proc, port: (JSON.parse(line) as { port: number }).port };

@@ -19,6 +19,9 @@ export const XMESH_BIN = process.env.XMESH_BIN ?? path.join(ROOT, 'bin', 'xmesh.
 export interface Route {
   name: string;
   upstreamPort: number;
+  /** xmesh only: proxy this route at L7 with the x_proxy filter for this RPC protocol
+   * ("bolt", "dubbo") instead of tcp_proxy. Peers without that protocol stay at L4. */
+  xproxy?: string;
 }
 
 export interface RunningPath {
@@ -164,16 +167,26 @@ export async function stopPath(p: RunningPath): Promise<void> {
 }
 
 function xmeshYaml(admin: number, routes: Route[], ports: Record<string, number>, maxConns: number): string {
-  const listeners = routes.map((r) => `  - name: ${r.name}
-    address: { socket_address: { address: 127.0.0.1, port_value: ${ports[r.name]} } }
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.tcp_proxy
+  const filter = (r: Route) =>
+    r.xproxy
+      ? `      - name: xmesh.x_proxy
+        typed_config:
+          "@type": type.googleapis.com/xmesh.filters.network.x_proxy.v1.XProxy
+          stat_prefix: ${r.name}
+          protocol: ${r.xproxy}
+          route_config: { virtual_hosts: [ { name: all, domains: ["*"], routes: [ { route: { cluster: up_${r.name} } } ] } ] }
+`
+      : `      - name: envoy.filters.network.tcp_proxy
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
           stat_prefix: ${r.name}
           cluster: up_${r.name}
-`).join('');
+`;
+  const listeners = routes.map((r) => `  - name: ${r.name}
+    address: { socket_address: { address: 127.0.0.1, port_value: ${ports[r.name]} } }
+    filter_chains:
+    - filters:
+${filter(r)}`).join('');
   const clusters = routes.map((r) => `  - name: up_${r.name}
     type: STATIC
     connect_timeout: 1s

@@ -20,6 +20,11 @@ struct xr_conn {
 	uint64_t owed;      /* responses not yet fully written */
 	size_t out_off;     /* bytes of the first owed response already written */
 	uint64_t sent;      /* source mode: bytes written so far */
+	/* id-echo mode (RPC frames through a multiplexing proxy): each response carries the
+	 * id bytes of its request, so the proxy can match it; responses queue in obuf. */
+	uint8_t id[8];
+	uint8_t *obuf;
+	size_t olen, ocap, ooff;
 };
 
 static struct {
@@ -29,6 +34,7 @@ static struct {
 	uint64_t bulk_bytes; /* source: bytes per connection, then close; 0 = until the peer leaves */
 	int cpu, backlog;
 	double max_seconds;
+	size_t id_off, id_len; /* id_len > 0: copy request bytes [id_off, +id_len) into each response */
 } cfg = {.req_size = 128, .resp_size = 128, .cpu = -1, .backlog = 4096, .max_seconds = 600};
 
 static volatile sig_atomic_t stop_flag;
@@ -42,14 +48,67 @@ static void on_signal(int sig) { stop_flag = 1; }
 static void usage(void)
 {
 	fprintf(stderr, "usage: xresp [--listen 127.0.0.1:0] [--req-size N] [--resp-size N]\n"
-			"             [--bulk sink|source] [--bulk-bytes N] [--cpu C] [--max-seconds S]\n");
+			"             [--bulk sink|source] [--bulk-bytes N] [--cpu C] [--max-seconds S]\n"
+			"             [--reply-file F] [--echo-id OFFSET:LEN]   (reply with F, copying each request's id)\n");
 	exit(2);
 }
 
 static void conn_close(struct xr_conn *c)
 {
 	close(c->fd);
+	free(c->obuf);
 	free(c);
+}
+
+/* id-echo mode: write the queued responses; -1 if the connection was closed. */
+static int conn_flush_obuf(struct xr_conn *c)
+{
+	while (c->ooff < c->olen) {
+		ssize_t w = write(c->fd, c->obuf + c->ooff, c->olen - c->ooff);
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return 0;
+			conn_close(c);
+			return -1;
+		}
+		c->ooff += (size_t)w;
+	}
+	c->olen = c->ooff = 0;
+	return 0;
+}
+
+/* id-echo mode: consume r request bytes, queueing one response per complete request. */
+static int conn_echo_id(struct xr_conn *c, const uint8_t *p, size_t r)
+{
+	while (r > 0) {
+		size_t take = cfg.req_size - (size_t)c->in_off;
+		if (take > r)
+			take = r;
+		for (size_t k = 0; k < take; k++) {
+			size_t at = (size_t)c->in_off + k;
+			if (at >= cfg.id_off && at < cfg.id_off + cfg.id_len)
+				c->id[at - cfg.id_off] = p[k];
+		}
+		c->in_off += take;
+		p += take;
+		r -= take;
+		if (c->in_off < cfg.req_size)
+			break;
+		c->in_off = 0;
+		n_requests++;
+		if (c->olen + cfg.resp_size > c->ocap) {
+			size_t ncap = c->ocap ? c->ocap * 2 : 64 * cfg.resp_size;
+			uint8_t *nb = realloc(c->obuf, ncap);
+			if (!nb)
+				return -1;
+			c->obuf = nb;
+			c->ocap = ncap;
+		}
+		memcpy(c->obuf + c->olen, resp, cfg.resp_size);
+		memcpy(c->obuf + c->olen + cfg.id_off, c->id, cfg.id_len);
+		c->olen += cfg.resp_size;
+	}
+	return 0;
 }
 
 /* Write what is owed; returns -1 if the connection was closed. */
@@ -110,7 +169,12 @@ static void conn_event(struct xr_conn *c, uint32_t ev)
 			}
 			if (r < 0)
 				break;
-			if (cfg.mode == XR_RR) {
+			if (cfg.mode == XR_RR && cfg.id_len) {
+				if (conn_echo_id(c, rbuf, (size_t)r) < 0) {
+					conn_close(c);
+					return;
+				}
+			} else if (cfg.mode == XR_RR) {
 				uint64_t pos = c->in_off + (uint64_t)r;
 				uint64_t k = pos / cfg.req_size;
 				c->owed += k;
@@ -120,12 +184,12 @@ static void conn_event(struct xr_conn *c, uint32_t ev)
 			if ((size_t)r < sizeof(rbuf))
 				break;
 		}
-		if (cfg.mode == XR_RR && conn_flush(c) < 0)
+		if (cfg.mode == XR_RR && (cfg.id_len ? conn_flush_obuf(c) : conn_flush(c)) < 0)
 			return;
 	}
 	if (ev & EPOLLOUT) {
 		if (cfg.mode == XR_RR)
-			conn_flush(c);
+			cfg.id_len ? conn_flush_obuf(c) : conn_flush(c);
 		else if (cfg.mode == XR_SOURCE)
 			conn_source(c);
 	}
@@ -160,7 +224,7 @@ static void do_accept(void)
 
 int main(int argc, char **argv)
 {
-	const char *listen_s = "127.0.0.1:0", *bulk_s = NULL;
+	const char *listen_s = "127.0.0.1:0", *bulk_s = NULL, *reply_file = NULL, *echo_id = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -179,6 +243,10 @@ int main(int argc, char **argv)
 			cfg.cpu = (int)xb_parse_ll(a, v);
 		else if (XR_ARG("--max-seconds"))
 			cfg.max_seconds = xb_parse_d(a, v);
+		else if (XR_ARG("--reply-file"))
+			reply_file = v;
+		else if (XR_ARG("--echo-id"))
+			echo_id = v;
 		else
 			usage();
 #undef XR_ARG
@@ -194,11 +262,35 @@ int main(int argc, char **argv)
 		xb_die("--req-size/--resp-size must be 1..16777216");
 	if (!(cfg.max_seconds > 0 && cfg.max_seconds <= 86400))
 		xb_die("--max-seconds must be in (0, 86400]");
-	resp = malloc(cfg.resp_size);
+	if (reply_file) {
+		FILE *f = fopen(reply_file, "rb");
+		if (!f || fseek(f, 0, SEEK_END) != 0)
+			xb_die("--reply-file: cannot read");
+		long sz = ftell(f);
+		rewind(f);
+		if (sz < 1 || sz > (1 << 24))
+			xb_die("--reply-file: bad size");
+		cfg.resp_size = (size_t)sz;
+		resp = malloc(cfg.resp_size);
+		if (!resp || fread(resp, 1, cfg.resp_size, f) != cfg.resp_size)
+			xb_die("--reply-file: short read");
+		fclose(f);
+	} else {
+		resp = malloc(cfg.resp_size);
+		if (resp)
+			memset(resp, 'r', cfg.resp_size);
+	}
+	if (echo_id) {
+		unsigned long off, len;
+		if (sscanf(echo_id, "%lu:%lu", &off, &len) != 2 || len < 1 || len > 8 || off + len > cfg.resp_size ||
+		    off + len > cfg.req_size)
+			xb_die("--echo-id OFFSET:LEN with LEN 1..8 inside both the request and the reply");
+		cfg.id_off = off;
+		cfg.id_len = len;
+	}
 	bulk = calloc(1, XR_RBUF);
 	if (!resp || !bulk)
 		xb_die("out of memory");
-	memset(resp, 'r', cfg.resp_size);
 
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, on_signal);

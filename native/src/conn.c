@@ -49,6 +49,7 @@ static void conn__init(struct xm_conn *c, struct xm_worker *w, int fd, const str
 	c->pipe_r = c->pipe_w = -1;
 	c->piped = 0;
 	c->flags = 0;
+	xm_link_init(&c->batch_link);
 	c->high_wm = high_wm ? high_wm : (1u << 20);
 	c->rx_bytes = c->tx_bytes = 0;
 }
@@ -189,6 +190,38 @@ int xm_conn_write(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, uint32_t
 	return XM_WRITE_OK;
 }
 
+int xm_conn_write_batched(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, uint32_t len)
+{
+	if (xm_unlikely(c->flags & (XM_CONN_F_CLOSED | XM_CONN_F_SHUT_DONE)))
+		return -EPIPE;
+	if (xm_iovq_push(&c->outq, ch, off, len) < 0)
+		return -ENOMEM;
+	if (c->batch_link.next == &c->batch_link)
+		xm_link_add(&c->w->batched, &c->batch_link);
+	if (c->outq.bytes >= c->high_wm) {
+		c->flags |= XM_CONN_F_ABOVE_HIGH;
+		return XM_WRITE_PAUSE;
+	}
+	return XM_WRITE_OK;
+}
+
+static void conn__on_writable(struct xm_conn *c);
+
+void xm_conn_flush_batched(struct xm_worker *w)
+{
+	while (w->batched.next != &w->batched) {
+		struct xm_conn *c = xm_container_of(w->batched.next, struct xm_conn, batch_link);
+		xm_link_del(&c->batch_link);
+		if (c->flags & (XM_CONN_F_CLOSED | XM_CONN_F_CONNECTING)) {
+			conn__update(c); /* a connecting socket flushes when it is up */
+			continue;
+		}
+		/* Same as a writable event: flush, pending FIN, interest, drained notification
+		 * (a half-closed client may finish once its last responses are out). */
+		conn__on_writable(c);
+	}
+}
+
 void xm_conn_shutdown_write(struct xm_conn *c)
 {
 	if (c->flags & (XM_CONN_F_CLOSED | XM_CONN_F_SHUT_DONE))
@@ -204,6 +237,8 @@ void xm_conn_close(struct xm_conn *c, enum xm_close_mode mode)
 	if (c->flags & XM_CONN_F_CLOSED)
 		return;
 	c->flags |= XM_CONN_F_CLOSED;
+	if (c->batch_link.next != &c->batch_link)
+		xm_link_del(&c->batch_link);
 	if (c->io.fd >= 0) {
 		if (mode == XM_CLOSE_RESET) {
 			struct linger lg = { .l_onoff = 1, .l_linger = 0 };

@@ -6,6 +6,7 @@
 
 #include "buf.h"
 #include "loop.h"
+#include "worker.h"
 
 struct xm_worker;
 struct xm_conn;
@@ -50,6 +51,7 @@ enum xm_write_status {
 
 struct xm_conn {
 	struct xm_io io;
+	struct xm_link batch_link;  /* in the worker's list while batched output awaits the turn's end */
 	struct xm_worker *w;
 	const struct xm_conn_ops *ops;
 	struct xm_iovq outq;
@@ -88,6 +90,13 @@ void xm_conn_read_stop(struct xm_conn *c);
 /* Send a slice: written at once when nothing is queued, the remainder queued by reference.
  * Returns enum xm_write_status or -errno (EPIPE, ECONNRESET ...: the caller tears down). */
 int xm_conn_write(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, uint32_t len);
+/* Queue a slice (by reference) and flush it with everything else batched for this
+ * connection at the end of the loop turn: one writev for a whole read's worth of frames
+ * from many sources. Same statuses as xm_conn_write. */
+int xm_conn_write_batched(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, uint32_t len);
+/* The worker's turn_end hook: flush every batched connection. */
+void xm_conn_flush_batched(struct xm_worker *w);
+
 /* Half-close: FIN after the queue is flushed. */
 void xm_conn_shutdown_write(struct xm_conn *c);
 

@@ -14,6 +14,7 @@ int xm_loop_init(struct xm_loop *l)
 	l->wheel_tick = l->now_ms / XM_WHEEL_TICK_MS;
 	l->ntimers = 0;
 	l->deferred = NULL;
+	l->turn_end = NULL;
 	for (unsigned i = 0; i < XM_WHEEL_SLOTS; i++) {
 		l->wheel[i].next = l->wheel[i].prev = &l->wheel[i];
 	}
@@ -157,6 +158,8 @@ int xm_loop_run_once(struct xm_loop *l, int max_wait_ms)
 		struct xm_io *io = evs[i].data.ptr;
 		io->cb(io, evs[i].events);
 	}
+	if (l->turn_end)
+		l->turn_end(l);
 	xm_loop_run_deferred(l);
 	if (l->ntimers > 0) {
 		loop__run_timers(l);

@@ -52,6 +52,9 @@ struct xm_loop {
 	uint64_t wheel_tick;           /* last tick processed */
 	uint32_t ntimers;
 	struct xm_defer *deferred;
+	/* Called once per turn after the I/O callbacks and before deferred frees: the worker
+	 * flushes connections whose output was batched during the turn. */
+	void (*turn_end)(struct xm_loop *l);
 	struct xm_timer wheel[XM_WHEEL_SLOTS]; /* sentinels */
 };
 

@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "dp.h"
 #include "listener.h"
 #include "session.h"
@@ -48,6 +49,11 @@ static void worker__on_wake(struct xm_io *io, uint32_t revents)
 	worker__sync_table(w);
 }
 
+static void worker__turn_end(struct xm_loop *l)
+{
+	xm_conn_flush_batched(xm_container_of(l, struct xm_worker, loop));
+}
+
 int xm_worker_init(struct xm_worker *w, struct xm_dp *dp, unsigned id)
 {
 	int rc;
@@ -59,11 +65,13 @@ int xm_worker_init(struct xm_worker *w, struct xm_dp *dp, unsigned id)
 	w->wake.fd = -1;
 	w->rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)(id + 1) * 0xBF58476D1CE4E5B9ull) ^ xm_now_us();
 	xm_link_init(&w->sessions);
+	xm_link_init(&w->batched);
 	/* Keep a few chunks warm; more come and go with load. */
 	xm_pool_init(&w->pool, 64);
 	rc = xm_loop_init(&w->loop);
 	if (rc < 0)
 		return rc;
+	w->loop.turn_end = worker__turn_end;
 	w->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w->wake.fd < 0)
 		return -errno;

@@ -30,6 +30,7 @@ struct xm_worker {
 	int reserve_fd;               /* spare fd released to shed a connection on EMFILE */
 	uint64_t rng;                 /* xorshift state for weighted cluster picks */
 	struct xm_link sessions;      /* sentinel */
+	struct xm_link batched;       /* connections with batched output to flush at the turn's end */
 	uint64_t nsessions;
 	uint64_t turns;               /* loop turns, published for diagnostics */
 	struct xp_pools *xpools;      /* x_proxy upstream connection pools of this worker (lazy) */

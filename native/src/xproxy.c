@@ -283,7 +283,9 @@ static void xp__put_id(const struct xm_iview *v, const struct xm_frame *f, uint6
 	xm_iview_write(v, f->id_off, b, f->id_size);
 }
 
-/* Move the first len bytes of in to dst by reference (no copy). Returns the write status. */
+/* Move the first len bytes of in to dst by reference (no copy), batched: the frames of a
+ * whole read (and of every connection that fed dst this turn) leave in one writev at the
+ * end of the loop turn. Returns the write status. */
 static int xp__forward(struct xm_iovq *in, uint32_t len, struct xm_conn *dst)
 {
 	int status = XM_WRITE_OK;
@@ -292,7 +294,7 @@ static int xp__forward(struct xm_iovq *in, uint32_t len, struct xm_conn *dst)
 	for (uint32_t i = 0; left > 0 && i < in->n; i++) {
 		struct xm_slice *s = &in->s[(in->head + i) & (in->cap - 1)];
 		uint32_t piece = s->len < left ? s->len : (uint32_t)left;
-		int rc = xm_conn_write(dst, s->c, s->off, piece);
+		int rc = xm_conn_write_batched(dst, s->c, s->off, piece);
 		if (rc < 0) {
 			status = rc;
 			break;
@@ -823,7 +825,7 @@ static void xp__up_response(struct xp_up *up, const struct xm_iview *v, const st
 		xm_stat_inc(up->st->upstream_rs_error);
 	xm_host_report(rq->cs, rq->hs, NULL,
 		       f->status == XM_STATUS_OK ? XM_HOST_RESPONSE_OK : XM_HOST_RESPONSE_ERROR, up->w->loop.now_ms);
-	xm_hist_record(up->st->rq_time_us, xm_now_us() - rq->start_us);
+	xm_hist_record(up->st->rq_time_ms, xm_now_us() - rq->start_us);
 	xp__put_id(v, f, rq->down_id);
 	if (up->codec->ops->id_rewritten)
 		up->codec->ops->id_rewritten(up->codec, v, f);
@@ -957,7 +959,7 @@ struct xm_xproxy_stats *xm_xproxy_stats_get(struct xm_dp *dp, const char *prefix
 	for (int e = 0; e < XM_CODEC_E__COUNT; e++)
 		t->decode_error[e] = xm_stats_counterf(s, "xproxy.{stat_prefix=%s}.decode_error.{reason=%s}", prefix,
 						       e == 0 ? "other" : xm_codec_err_name(e));
-	t->rq_time_us = xm_stats_histf(s, "xproxy.{stat_prefix=%s}.rq_time_us", prefix);
+	t->rq_time_ms = xm_stats_histf(s, "xproxy.{stat_prefix=%s}.rq_time_ms", prefix);
 	t->next = dp->xproxy_stats;
 	dp->xproxy_stats = t;
 	return t;

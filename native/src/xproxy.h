@@ -35,7 +35,7 @@ struct xm_xproxy_stats {
 	int64_t *downstream_cx_active;
 	int64_t *downstream_rq_active;
 	int64_t *upstream_cx_active;
-	struct xm_hist *rq_time_us;           /* request -> response, as seen by the sidecar */
+	struct xm_hist *rq_time_ms;           /* request -> response as seen by the sidecar; values in us like every histogram */
 };
 struct xm_xproxy_stats *xm_xproxy_stats_get(struct xm_dp *dp, const char *prefix);
 void xm_xproxy_stats_free_all(struct xm_dp *dp);
