@@ -41,6 +41,7 @@ struct xm_dp {
 	struct xm_listener *listeners; /* every open listener socket */
 	struct xm_tcp_stats *tcp_stats; /* persistent per stat_prefix */
 	struct xm_xproxy_stats *xproxy_stats;
+	struct xm_xvhost_stats *xvhost_stats;
 	struct xm_alog *alogs;
 	uint64_t *swaps_total, *swap_failed_total;
 	int64_t *snapshot_version;

@@ -346,9 +346,10 @@ static int table__build_xproxy(struct xm_dp *dp, struct xm_table *t, struct xm_l
 		const Xmesh__Dataplane__V1__XVirtualHost *pv = px->virtual_hosts[v];
 		struct xm_xvhost *vh = &x->vhosts[x->nvhosts++];
 		vh->name = strdup(pv->name);
+		vh->st = xm_xvhost_stats_get(dp, px->stat_prefix[0] ? px->stat_prefix : lc->name, pv->name);
 		vh->domains = calloc(pv->n_domains ? pv->n_domains : 1, sizeof(*vh->domains));
 		vh->routes = calloc(pv->n_routes ? pv->n_routes : 1, sizeof(*vh->routes));
-		if (!vh->name || !vh->domains || !vh->routes)
+		if (!vh->name || !vh->st || !vh->domains || !vh->routes)
 			return -ENOMEM;
 		for (size_t d = 0; d < pv->n_domains; d++) {
 			if (table__domain(&vh->domains[vh->ndomains], pv->domains[d]) < 0)

@@ -52,8 +52,11 @@ struct xm_xroute {
 	uint32_t timeout_ms;
 };
 
+struct xm_xvhost_stats;
+
 struct xm_xvhost {
 	char *name;
+	struct xm_xvhost_stats *st;      /* persistent (dp lifetime) */
 	struct xm_str_match *domains;
 	uint32_t ndomains;
 	struct xm_xroute *routes;

@@ -42,6 +42,7 @@ struct xp_rq {
 	uint64_t start_us;
 	struct xm_cluster_state *cs; /* reference held */
 	struct xm_host_state *hs;    /* reference held */
+	struct xm_xvhost_stats *vst; /* persistent */
 };
 
 struct xp_down {
@@ -146,7 +147,8 @@ static int xp__str_match(const struct xm_str_match *m, const char *s, size_t len
 	return 0;
 }
 
-const struct xm_xroute *xm_xroute_find(const struct xm_xproxy_cfg *cfg, const struct xm_route_info *ri)
+const struct xm_xroute *xm_xroute_find(const struct xm_xproxy_cfg *cfg, const struct xm_route_info *ri,
+				       const struct xm_xvhost **vhost)
 {
 	for (uint32_t v = 0; v < cfg->nvhosts; v++) {
 		const struct xm_xvhost *vh = &cfg->vhosts[v];
@@ -167,8 +169,11 @@ const struct xm_xroute *xm_xroute_find(const struct xm_xproxy_cfg *cfg, const st
 				if (!v || !xp__str_match(&rt->metas[m].m, v, vlen))
 					break;
 			}
-			if (m == rt->nmetas)
+			if (m == rt->nmetas) {
+				if (vhost)
+					*vhost = vh;
 				return rt;
+			}
 		}
 		return NULL; /* the first matching virtual host decides, as in Envoy */
 	}
@@ -338,6 +343,7 @@ static void xp__rq_free(struct xp_down *down, struct xp_rq *rq)
 	if (rq->up)
 		xp__pmap_del(&rq->up->pending, rq->up_id);
 	xm_gauge_add(down->st->downstream_rq_active, -1);
+	xm_gauge_add(rq->vst->rq_active, -1);
 	xm_gauge_add(rq->cs->st.upstream_rq_active, -1);
 	xm_cluster_rq_release(rq->cs);
 	xm_atomic_sub(&rq->hs->active_rq, 1);
@@ -414,6 +420,7 @@ static void xp__rq_timeout(struct xm_timer *t)
 	struct xm_iview empty = { 0 };
 
 	xm_stat_inc(d->st->downstream_rq_timeout);
+	xm_stat_inc(rq->vst->rq_timeout);
 	/* The frame itself went upstream; hijack works from the facts split recorded. */
 	ssize_t n = d->codec->ops->hijack(d->codec, &empty, &rq->f, XM_STATUS_TIMEOUT, "xmesh: upstream timeout", out,
 					  sizeof(out));
@@ -443,7 +450,8 @@ static int xp__request(struct xp_down *d, const struct xm_xproxy_cfg *cfg, const
 		xm_iovq_consume(&d->in, f->len);
 		return 0;
 	}
-	const struct xm_xroute *rt = xm_xroute_find(cfg, &ri);
+	const struct xm_xvhost *vh = NULL;
+	const struct xm_xroute *rt = xm_xroute_find(cfg, &ri, &vh);
 	if (!rt) {
 		char msg[300];
 		snprintf(msg, sizeof(msg), "xmesh: no route for service %.*s method %.*s", (int)ri.service_len,
@@ -471,6 +479,7 @@ static int xp__request(struct xp_down *d, const struct xm_xproxy_cfg *cfg, const
 		return 0;
 	}
 	xm_stat_inc(c->st->st.upstream_rq_total);
+	xm_stat_inc(vh->st->rq_total);
 	struct xp_rq *rq = NULL;
 	if (f->kind == XM_FRAME_REQUEST) {
 		rq = calloc(1, sizeof(*rq));
@@ -490,7 +499,9 @@ static int xp__request(struct xp_down *d, const struct xm_xproxy_cfg *cfg, const
 		rq->up = up;
 		rq->cs = c->st;
 		rq->hs = h->st;
+		rq->vst = vh->st;
 		rq->start_us = xm_now_us();
+		xm_gauge_add(rq->vst->rq_active, 1);
 		xm_cluster_state_ref(rq->cs);
 		xm_host_state_ref(rq->hs);
 		xm_atomic_add(&rq->hs->active_rq, 1);
@@ -683,6 +694,7 @@ static void xp__up_close(struct xp_up *up, int failed)
 		ssize_t n = d->codec->ops->hijack(d->codec, &empty, &rq->f, XM_STATUS_UNAVAILABLE,
 						  "xmesh: upstream connection lost", out, sizeof(out));
 		xm_stat_inc(d->st->downstream_rq_unavailable);
+		xm_stat_inc(rq->vst->rq_unavailable);
 		rq->up = NULL; /* the map is being torn down below */
 		xp__rq_free(d, rq);
 		if (n > 0 && !d->closed)
@@ -821,11 +833,15 @@ static void xp__up_response(struct xp_up *up, const struct xm_iview *v, const st
 		return;
 	}
 	struct xp_down *d = rq->down;
-	if (f->status == XM_STATUS_SERVER_ERROR)
+	if (f->status == XM_STATUS_SERVER_ERROR) {
 		xm_stat_inc(up->st->upstream_rs_error);
+		xm_stat_inc(rq->vst->rs_error);
+	}
 	xm_host_report(rq->cs, rq->hs, NULL,
 		       f->status == XM_STATUS_OK ? XM_HOST_RESPONSE_OK : XM_HOST_RESPONSE_ERROR, up->w->loop.now_ms);
-	xm_hist_record(up->st->rq_time_ms, xm_now_us() - rq->start_us);
+	uint64_t took = xm_now_us() - rq->start_us;
+	xm_hist_record(up->st->rq_time_ms, took);
+	xm_hist_record(rq->vst->rq_time_ms, took);
 	xp__put_id(v, f, rq->down_id);
 	if (up->codec->ops->id_rewritten)
 		up->codec->ops->id_rewritten(up->codec, v, f);
@@ -919,58 +935,4 @@ void xm_xproxy_worker_free(struct xm_worker *w)
 	}
 	free(w->scratch_iov);
 	w->scratch_iov = NULL;
-}
-
-/* ---------------------------------------------------------------- stats */
-
-struct xm_xproxy_stats *xm_xproxy_stats_get(struct xm_dp *dp, const char *prefix)
-{
-	struct xm_xproxy_stats *t;
-
-	for (t = dp->xproxy_stats; t; t = t->next)
-		if (strcmp(t->prefix, prefix) == 0)
-			return t;
-	t = calloc(1, sizeof(*t));
-	if (!t || !(t->prefix = strdup(prefix))) {
-		free(t);
-		return NULL;
-	}
-	struct xm_stats *s = dp->stats;
-#define XP__C(f) t->f = xm_stats_counterf(s, "xproxy.{stat_prefix=%s}." #f, prefix)
-#define XP__G(f) t->f = xm_stats_gaugef(s, "xproxy.{stat_prefix=%s}." #f, prefix)
-	XP__C(downstream_cx_total);
-	XP__C(downstream_rq_total);
-	XP__C(downstream_rq_oneway);
-	XP__C(downstream_rq_heartbeat);
-	XP__C(downstream_rq_no_route);
-	XP__C(downstream_rq_timeout);
-	XP__C(downstream_rq_overflow);
-	XP__C(downstream_rq_unavailable);
-	XP__C(upstream_rs_total);
-	XP__C(upstream_rs_error);
-	XP__C(upstream_rs_dropped);
-	XP__C(upstream_cx_total);
-	XP__C(bytes_copied);
-	XP__G(downstream_cx_active);
-	XP__G(downstream_rq_active);
-	XP__G(upstream_cx_active);
-#undef XP__C
-#undef XP__G
-	for (int e = 0; e < XM_CODEC_E__COUNT; e++)
-		t->decode_error[e] = xm_stats_counterf(s, "xproxy.{stat_prefix=%s}.decode_error.{reason=%s}", prefix,
-						       e == 0 ? "other" : xm_codec_err_name(e));
-	t->rq_time_ms = xm_stats_histf(s, "xproxy.{stat_prefix=%s}.rq_time_ms", prefix);
-	t->next = dp->xproxy_stats;
-	dp->xproxy_stats = t;
-	return t;
-}
-
-void xm_xproxy_stats_free_all(struct xm_dp *dp)
-{
-	while (dp->xproxy_stats) {
-		struct xm_xproxy_stats *t = dp->xproxy_stats;
-		dp->xproxy_stats = t->next;
-		free(t->prefix);
-		free(t);
-	}
 }

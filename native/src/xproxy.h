@@ -37,12 +37,27 @@ struct xm_xproxy_stats {
 	int64_t *upstream_cx_active;
 	struct xm_hist *rq_time_ms;           /* request -> response as seen by the sidecar; values in us like every histogram */
 };
+/* Per virtual host (= per service) of an x_proxy, persistent like the above. */
+struct xm_xvhost_stats {
+	char *key;                            /* prefix \0-joined with the virtual host name */
+	struct xm_xvhost_stats *next;
+	uint64_t *rq_total;
+	uint64_t *rs_error;
+	uint64_t *rq_timeout;
+	uint64_t *rq_unavailable;
+	int64_t *rq_active;
+	struct xm_hist *rq_time_ms;           /* values in us */
+};
+
 struct xm_xproxy_stats *xm_xproxy_stats_get(struct xm_dp *dp, const char *prefix);
+struct xm_xvhost_stats *xm_xvhost_stats_get(struct xm_dp *dp, const char *prefix, const char *vhost);
 void xm_xproxy_stats_free_all(struct xm_dp *dp);
 
 /* Route a request: first virtual host whose domains match the service, then the first
- * route whose matchers all match. NULL = no route. */
-const struct xm_xroute *xm_xroute_find(const struct xm_xproxy_cfg *cfg, const struct xm_route_info *ri);
+ * route whose matchers all match. NULL = no route; *vhost (if non-NULL) gets the host. */
+struct xm_xvhost;
+const struct xm_xroute *xm_xroute_find(const struct xm_xproxy_cfg *cfg, const struct xm_route_info *ri,
+				       const struct xm_xvhost **vhost);
 
 void xm_xproxy_accept(struct xm_worker *w, const struct xm_listener_cfg *lcfg, int fd,
 		      const struct sockaddr_storage *peer, socklen_t plen);

@@ -347,6 +347,10 @@ static void test_routing(void)
 	T_CHECK_EQ(t_stat(dp, "xproxy.{stat_prefix=rpc}.downstream_rq_no_route"), 1);
 	T_CHECK_EQ(t_stat(dp, "xproxy.{stat_prefix=rpc}.downstream_rq_total"), 5);
 	T_CHECK_EQ(t_stat(dp, "xproxy.{stat_prefix=rpc}.bytes_copied"), 0);
+	/* Per service (virtual host) stats. */
+	T_CHECK_EQ(t_stat(dp, "xproxy.{stat_prefix=rpc}.vhost.{vhost=A}.rq_total"), 3);
+	T_CHECK_EQ(t_stat(dp, "xproxy.{stat_prefix=rpc}.vhost.{vhost=B}.rq_total"), 1);
+	T_CHECK_EQ(t_stat(dp, "xproxy.{stat_prefix=rpc}.vhost.{vhost=A}.rq_active"), 0);
 	xm_dp_free(dp);
 	t__bolt_srv_stop(&a);
 	t__bolt_srv_stop(&b);
@@ -453,6 +457,7 @@ static void test_timeout_and_garbage(void)
 	close(fd);
 	usleep(20000);
 	T_CHECK_EQ(t_stat(dp, "xproxy.{stat_prefix=rpc}.downstream_rq_timeout"), 1);
+	T_CHECK_EQ(t_stat(dp, "xproxy.{stat_prefix=rpc}.vhost.{vhost=B}.rq_timeout"), 1);
 	T_CHECK_EQ(t_stat(dp, "xproxy.{stat_prefix=rpc}.decode_error.{reason=magic}"), 1);
 	xm_dp_free(dp);
 	t__bolt_srv_stop(&a);
@@ -487,6 +492,7 @@ static void test_upstream_loss(void)
 	close(fd);
 	usleep(20000);
 	T_CHECK_EQ(t_stat(dp, "xproxy.{stat_prefix=rpc}.downstream_rq_unavailable"), 2);
+	T_CHECK_EQ(t_stat(dp, "xproxy.{stat_prefix=rpc}.vhost.{vhost=A}.rq_unavailable"), 2);
 	xm_dp_free(dp);
 	t__bolt_srv_stop(&a);
 	t__bolt_srv_stop(&b);
