@@ -1,0 +1,126 @@
+/* x_proxy internals shared by the downstream side (xproxy.c), the upstream pools (xproxy_up.c) and the pending map (xproxy_pmap.c). */
+#ifndef XM_XPROXY_INT_H
+#define XM_XPROXY_INT_H
+
+#include "xproxy.h"
+
+#include "cluster.h"
+#include "conn.h"
+#include "dp.h"
+#include "listener.h"
+#include "session.h"
+#include "table.h"
+#include "worker.h"
+
+/*
+ * Ownership, all on one worker:
+ *  - xp_down: a client connection. Its unconsumed input is a queue of slices of the chunks
+ *    it read; a complete request frame is forwarded by *moving those slices* to an upstream
+ *    connection's output queue after its request id was rewritten in place.
+ *  - xp_up: a multiplexed upstream connection in a per-worker pool keyed by (host, codec).
+ *    It owns a map from the ids it handed out to the requests in flight on it.
+ *  - xp_rq: one request in flight: linked from its down (to cancel on close) and indexed
+ *    in its up's map (to match the response). It holds the cluster state for breakers/stats.
+ * Only persistent state (cluster/host states, stats) outlives a table swap; the route config
+ * is looked up in the worker's current table at each request.
+ */
+
+#define XP__MAX_IOV 1100 /* 16 MiB max frame / 16 KiB chunks, plus slack */
+#define XP__GEN_MAX 4096 /* generated frames (hijack, heartbeat replies) */
+
+struct xp_up;
+
+struct xp_rq {
+	struct xm_link down_link;
+	struct xp_down *down;
+	struct xp_up *up;
+	uint64_t up_id;
+	uint64_t down_id;
+	struct xm_frame f;           /* split facts of the request, for a later hijack (timeout, lost upstream) */
+	struct xm_timer timer;
+	uint64_t start_us;
+	struct xm_cluster_state *cs; /* reference held */
+	struct xm_host_state *hs;    /* reference held */
+	struct xm_xvhost_stats *vst; /* persistent */
+};
+
+struct xp_down {
+	struct xm_session base;
+	struct xm_conn conn;
+	struct xm_defer defer;
+	struct xm_worker *w;
+	struct xm_listener *l;
+	const struct xm_listener_cfg *lcfg; /* valid for lcfg_table */
+	struct xm_table *lcfg_table;
+	const struct xm_codec *codec;
+	struct xm_xproxy_stats *st;
+	struct xm_iovq in;
+	struct xm_link pending;            /* xp_rq.down_link */
+	struct xm_link pause_link;         /* in an up's paused list while backpressured */
+	uint32_t npending;
+	uint8_t closed, eof;
+};
+
+/* Open addressing map: request id on the upstream connection -> request. */
+struct xp_pmap {
+	uint64_t *keys;
+	struct xp_rq **vals;
+	uint32_t cap, n;
+};
+
+struct xp_hostpool;
+
+struct xp_up {
+	struct xm_session base;
+	struct xm_conn conn;
+	struct xm_defer defer;
+	struct xm_worker *w;
+	struct xp_hostpool *hp;
+	const struct xm_codec *codec;
+	struct xm_xproxy_stats *st;
+	struct xm_host_state *hs;          /* reference held */
+	struct xm_cluster_state *cs;       /* reference held */
+	struct xm_iovq in;
+	struct xp_pmap pending;
+	struct xm_link paused;             /* downs waiting for this connection to drain */
+	struct xm_timer timer;             /* connect timeout */
+	uint64_t next_id;
+	uint8_t connected, closed;
+};
+
+#define XP__POOL_MAX 16
+struct xp_hostpool {
+	struct xp_hostpool *next;
+	struct xm_host_state *hs;          /* reference held */
+	const struct xm_codec *codec;
+	struct xp_up *ups[XP__POOL_MAX];
+	uint32_t n, rr;
+};
+
+#define XP__POOL_BUCKETS 1024
+struct xp_pools {
+	struct xp_hostpool *b[XP__POOL_BUCKETS];
+};
+
+/* Pending map (xproxy_pmap.c). */
+struct xp_rq *xp_pmap_get(const struct xp_pmap *m, uint64_t id);
+int xp_pmap_put(struct xp_pmap *m, uint64_t id, struct xp_rq *rq);
+void xp_pmap_del(struct xp_pmap *m, uint64_t id);
+
+/* Frame plumbing (xproxy.c). */
+int xp_view(struct xm_worker *w, struct xm_iovq *in, struct xm_iview *v);
+void xp_put_id(const struct xm_iview *v, const struct xm_frame *f, uint64_t id);
+int xp_forward(struct xm_iovq *in, uint32_t len, struct xm_conn *dst);
+int xp_send_generated(struct xm_worker *w, struct xm_conn *c, const uint8_t *buf, size_t n);
+
+/* Downstream side (xproxy.c). */
+void xp_rq_free(struct xp_down *down, struct xp_rq *rq);
+void xp_down_close(struct xp_down *d, enum xm_close_mode mode);
+void xp_down_maybe_finish(struct xp_down *d);
+void xp_down_process(struct xp_down *d);
+
+/* Upstream pools (xproxy_up.c): a multiplexed connection to host h of cluster c. */
+struct xp_up *xp_up_get(struct xm_worker *w, const struct xm_xproxy_cfg *cfg, struct xm_cluster *c,
+			const struct xm_host *h, const struct xm_codec *codec);
+
+#endif
