@@ -271,6 +271,16 @@ int xm_cluster_build(struct xm_cluster **out, const struct xm_cluster_cfg *cfg, 
 			goto out;
 	}
 	err = xm__lb_build(c, cfg);
+	if (!err && !cfg->subset) {
+		struct xm_od_params *od = &c->st->od;
+		xm_atomic_store(&od->consecutive_gateway_failure, c->od_consecutive_gateway_failure);
+		xm_atomic_store(&od->consecutive_5xx, c->od_consecutive_5xx);
+		xm_atomic_store(&od->base_ejection_time_ms, c->od_base_ejection_time_ms);
+		xm_atomic_store(&od->max_ejection_time_ms, c->od_max_ejection_time_ms);
+		xm_atomic_store(&od->max_ejection_percent, c->od_max_ejection_percent);
+		xm_atomic_store(&od->nhosts, c->nhosts);
+		xm_atomic_store(&od->enabled, (uint32_t)(c->outlier_enabled != 0));
+	}
 out:
 	if (err) {
 		xm_cluster_free(c);
@@ -356,7 +366,25 @@ static void cluster__event(struct xm_host_state *hs, enum xm_event_kind kind, co
 	xm_event_post(hs->cluster->reg->events, kind, subject, detail);
 }
 
-static void cluster__eject(const struct xm_cluster *c, struct xm_host_state *hs, uint64_t now_ms, const char *why)
+/* The settings a report is judged by: the caller's view, else the persistent copy. */
+static void cluster__od_get(const struct xm_cluster_state *cs, const struct xm_cluster *c, struct xm_od_params *p)
+{
+	if (c) {
+		*p = (struct xm_od_params){ (uint32_t)(c->outlier_enabled != 0), c->od_consecutive_gateway_failure,
+					    c->od_consecutive_5xx, c->od_base_ejection_time_ms, c->od_max_ejection_time_ms,
+					    c->od_max_ejection_percent, c->nhosts };
+		return;
+	}
+	p->enabled = xm_atomic_load(&cs->od.enabled);
+	p->consecutive_gateway_failure = xm_atomic_load(&cs->od.consecutive_gateway_failure);
+	p->consecutive_5xx = xm_atomic_load(&cs->od.consecutive_5xx);
+	p->base_ejection_time_ms = xm_atomic_load(&cs->od.base_ejection_time_ms);
+	p->max_ejection_time_ms = xm_atomic_load(&cs->od.max_ejection_time_ms);
+	p->max_ejection_percent = xm_atomic_load(&cs->od.max_ejection_percent);
+	p->nhosts = xm_atomic_load(&cs->od.nhosts);
+}
+
+static void cluster__eject(const struct xm_od_params *c, struct xm_host_state *hs, uint64_t now_ms, const char *why)
 {
 	struct xm_cluster_state *cs = hs->cluster;
 	uint32_t max, n, decay;
@@ -368,8 +396,8 @@ static void cluster__eject(const struct xm_cluster *c, struct xm_host_state *hs,
 		return;
 	/* Reserve one of the cluster's ejection slots first, so concurrent ejections can
 	 * never exceed max_ejection_percent; at least one host may go if percent > 0. */
-	max = (uint32_t)((uint64_t)c->nhosts * c->od_max_ejection_percent / 100);
-	if (max == 0 && c->od_max_ejection_percent > 0)
+	max = (uint32_t)((uint64_t)c->nhosts * c->max_ejection_percent / 100);
+	if (max == 0 && c->max_ejection_percent > 0)
 		max = 1;
 	cur = xm_atomic_load(&cs->ejected_hosts);
 	do {
@@ -383,13 +411,13 @@ static void cluster__eject(const struct xm_cluster *c, struct xm_host_state *hs,
 	n = xm_atomic_load(&hs->ejections);
 	since = xm_atomic_load(&hs->unejected_ms);
 	if (n && now_ms > since) {
-		decay = (uint32_t)((now_ms - since) / c->od_base_ejection_time_ms);
+		decay = (uint32_t)((now_ms - since) / c->base_ejection_time_ms);
 		n = n > decay ? n - decay : 0;
 	}
 	n++;
-	maxdur = c->od_max_ejection_time_ms > c->od_base_ejection_time_ms ? c->od_max_ejection_time_ms
-									   : c->od_base_ejection_time_ms;
-	dur = n - 1 >= 32 ? maxdur : (uint64_t)c->od_base_ejection_time_ms << (n - 1);
+	maxdur = c->max_ejection_time_ms > c->base_ejection_time_ms ? c->max_ejection_time_ms
+									   : c->base_ejection_time_ms;
+	dur = n - 1 >= 32 ? maxdur : (uint64_t)c->base_ejection_time_ms << (n - 1);
 	if (dur > maxdur)
 		dur = maxdur;
 	/* ejected_until must be visible before the flag: the flag CAS below is a release. */
@@ -424,12 +452,18 @@ static inline void cluster__streak_reset(uint32_t *streak)
 void xm_host_report(struct xm_cluster_state *cs, struct xm_host_state *hs, const struct xm_cluster *cfg,
 		    enum xm_host_result r, uint64_t now_ms)
 {
-	int od = cfg && cfg->outlier_enabled;
+	struct xm_od_params p;
+	int od;
 
-	(void)cs; /* hs->cluster is the same state; kept in the signature for callers */
+	/* Only the enabled flag is read on the success path; the rest when a streak may end. */
+	od = cfg ? cfg->outlier_enabled != 0 : (int)xm_atomic_load(&cs->od.enabled);
 	switch (r) {
 	case XM_HOST_CONNECT_OK:
+		/* Not the end of a gateway-failure streak: a host that accepts and then resets
+		 * every connection must still be ejected. Clean ends and responses end it. */
 		xm_stat_inc(hs->st.cx_total);
+		break;
+	case XM_HOST_SESSION_OK:
 		if (od)
 			cluster__streak_reset(&hs->consecutive_gateway_fail);
 		break;
@@ -438,8 +472,11 @@ void xm_host_report(struct xm_cluster_state *cs, struct xm_host_state *hs, const
 		xm_stat_inc(hs->st.cx_connect_fail);
 		/* fall through */
 	case XM_HOST_RESET:
-		if (od && cluster__streak(&hs->consecutive_gateway_fail, cfg->od_consecutive_gateway_failure))
-			cluster__eject(cfg, hs, now_ms, "consecutive gateway failures");
+		if (!od)
+			break;
+		cluster__od_get(cs, cfg, &p);
+		if (cluster__streak(&hs->consecutive_gateway_fail, p.consecutive_gateway_failure))
+			cluster__eject(&p, hs, now_ms, "consecutive gateway failures");
 		break;
 	case XM_HOST_RESPONSE_OK:
 		xm_stat_inc(hs->st.rq_total);
@@ -451,8 +488,11 @@ void xm_host_report(struct xm_cluster_state *cs, struct xm_host_state *hs, const
 	case XM_HOST_RESPONSE_ERROR:
 		xm_stat_inc(hs->st.rq_total);
 		xm_stat_inc(hs->st.rq_error);
-		if (od && cluster__streak(&hs->consecutive_5xx, cfg->od_consecutive_5xx))
-			cluster__eject(cfg, hs, now_ms, "consecutive 5xx");
+		if (!od)
+			break;
+		cluster__od_get(cs, cfg, &p);
+		if (cluster__streak(&hs->consecutive_5xx, p.consecutive_5xx))
+			cluster__eject(&p, hs, now_ms, "consecutive 5xx");
 		break;
 	}
 }

@@ -36,11 +36,12 @@ enum xm_lb_policy {
 
 /* What a session tells the cluster about a host, for outlier detection and stats. */
 enum xm_host_result {
-	XM_HOST_CONNECT_OK = 0,
+	XM_HOST_CONNECT_OK = 0, /* counted; does not end a failure streak (a reset may follow) */
 	XM_HOST_CONNECT_FAIL,   /* refused / unreachable / connect timeout: a gateway failure */
 	XM_HOST_RESET,          /* reset mid-stream: a gateway failure */
 	XM_HOST_RESPONSE_OK,    /* L7: a successful response (resets 5xx streak) */
 	XM_HOST_RESPONSE_ERROR, /* L7: a 5xx-equivalent response */
+	XM_HOST_SESSION_OK,     /* L4: a connection that ended without a reset (ends the gateway streak) */
 };
 
 #define XM_HOST_F_UNHEALTHY 0x1u /* failed active health check / set by the control core */
@@ -84,6 +85,8 @@ struct xm_cluster_cfg {
 	uint32_t maglev_table_size;           /* 0 -> 65537; must be prime */
 	uint32_t per_connection_buffer_limit; /* 0 -> 1 MiB */
 	uint32_t least_request_choices;       /* 0 -> 2 */
+	int subset;                           /* a subset view (route metadata_match) of the cluster of the same
+					       * name: shares its state and leaves its persistent settings alone */
 };
 
 /* ---- persistent state ---- */
@@ -111,6 +114,16 @@ struct xm_cluster_stats {
 	struct xm_hist *upstream_cx_length_ms;    /* microseconds */
 };
 
+/* Outlier detection settings, defaults applied. A copy lives in the persistent cluster state
+ * so that reports arriving after the snapshot that started a session (a reset long after
+ * connect, an x_proxy response) are judged by the current settings. */
+struct xm_od_params {
+	uint32_t enabled;
+	uint32_t consecutive_gateway_failure, consecutive_5xx;
+	uint32_t base_ejection_time_ms, max_ejection_time_ms, max_ejection_percent;
+	uint32_t nhosts;                  /* for max_ejection_percent */
+};
+
 struct xm_cluster_state {
 	char *name;
 	int refcnt;                /* atomic */
@@ -126,6 +139,7 @@ struct xm_cluster_state {
 	struct xm_cluster_state *reg_next; /* registry hash chain (registry mutex) */
 	uint64_t reg_hash;
 	uint64_t health_gen;       /* atomic: bumped on every host availability change (LB panic cache) */
+	struct xm_od_params od;    /* each field atomic: written by the latest (non-subset) build */
 };
 
 struct xm_host_stats {
@@ -220,7 +234,8 @@ const struct xm_host *xm_lb_pick(struct xm_cluster *c, unsigned worker, uint64_t
 int xm_host_available(const struct xm_host *h, uint64_t now_ms);
 
 /* Feed outlier detection and host stats (cx_total / cx_connect_fail on connect results,
- * rq_total / rq_error on responses); cluster-level counters are the caller's. */
+ * rq_total / rq_error on responses); cluster-level counters are the caller's. cfg may be
+ * NULL: the settings of the latest snapshot (kept in cs) apply. */
 void xm_host_report(struct xm_cluster_state *cs, struct xm_host_state *hs, const struct xm_cluster *cfg,
 		    enum xm_host_result r, uint64_t now_ms);
 

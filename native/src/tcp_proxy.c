@@ -179,8 +179,12 @@ static void tp__end(struct tp_session *s, enum xm_end_reason why, enum xm_close_
 
 	if (s->state == TP_CLOSED)
 		return;
-	if (why == XM_END_UPSTREAM_RESET && s->hs && s->cs && s->table && s->cluster)
-		xm_host_report(s->cs, s->hs, s->cluster, XM_HOST_RESET, w->loop.now_ms);
+	/* After connect the session no longer holds its table, so the view is gone; the
+	 * persistent cluster state carries the current outlier settings. */
+	if (s->hs && s->cs && s->state == TP_OPEN &&
+	    (why == XM_END_UPSTREAM_RESET || why == XM_END_DOWNSTREAM_CLOSE || why == XM_END_UPSTREAM_CLOSE))
+		xm_host_report(s->cs, s->hs, s->table ? s->cluster : NULL,
+			       why == XM_END_UPSTREAM_RESET ? XM_HOST_RESET : XM_HOST_SESSION_OK, w->loop.now_ms);
 	s->state = TP_CLOSED;
 	xm_timer_stop(&w->loop, &s->timer);
 	xm_conn_close(&s->down, down_mode);

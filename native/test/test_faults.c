@@ -191,6 +191,77 @@ static void test_outlier_ejection(void)
 	t_echo_stop(&back);
 }
 
+/* A server that accepts, reads the first bytes, then resets the connection: a reset after
+ * connect, which must count as a gateway failure for outlier detection even though the
+ * tcp_proxy session no longer holds the snapshot it started on. */
+struct t_resetter {
+	int fd;
+	uint16_t port;
+	int stop;
+	unsigned long accepted;
+	pthread_t th;
+};
+
+static void *t__resetter_main(void *arg)
+{
+	struct t_resetter *r = arg;
+	while (!__atomic_load_n(&r->stop, __ATOMIC_RELAXED)) {
+		struct pollfd p = { .fd = r->fd, .events = POLLIN };
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		int c = accept(r->fd, NULL, NULL);
+		if (c < 0)
+			continue;
+		__atomic_add_fetch(&r->accepted, 1, __ATOMIC_RELAXED);
+		char b[256];
+		struct pollfd pc = { .fd = c, .events = POLLIN };
+		if (poll(&pc, 1, 2000) > 0)
+			(void)read(c, b, sizeof(b));
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(c);
+	}
+	return NULL;
+}
+
+static void test_outlier_reset_after_connect(void)
+{
+	struct t_server live;
+	struct t_resetter rs = { 0 };
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	struct xm_dp *dp = t__dp(1);
+
+	rs.fd = socket(AF_INET, SOCK_STREAM, 0);
+	T_CHECK_EQ(bind(rs.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	T_CHECK_EQ(listen(rs.fd, 64), 0);
+	getsockname(rs.fd, (struct sockaddr *)&sa, &sl);
+	rs.port = ntohs(sa.sin_port);
+	T_CHECK_EQ(pthread_create(&rs.th, NULL, t__resetter_main, &rs), 0);
+	T_CHECK_EQ(t_echo_start(&live), 0);
+	uint16_t ports[2] = { live.port, rs.port };
+	struct t_snap_opts o = { .version = 1, .ports = ports, .nports = 2, .outlier = 1, .od_consecutive = 2,
+				 .od_base_ms = 30000, .od_max_percent = 50 };
+	T_CHECK_EQ(t__apply(dp, &o), 0);
+	uint16_t port = t_listener_port(dp, "l");
+	int fails = 0;
+	for (int i = 0; i < 30; i++) {
+		int intact = 0;
+		if (t_roundtrip(port, 100, 3000, &intact) != 100 || !intact)
+			fails++;
+	}
+	unsigned long got = __atomic_load_n(&rs.accepted, __ATOMIC_RELAXED);
+	fprintf(stderr, "  %d of 30 failed; the resetting host accepted %lu\n", fails, got);
+	T_CHECK_EQ(t_stat(dp, "cluster.{cluster=c}.outlier_detection_ejections_total"), 1);
+	T_CHECK_EQ(got, 2);
+	T_CHECK_EQ(fails, 2);
+	xm_dp_free(dp);
+	__atomic_store_n(&rs.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(rs.th, NULL);
+	close(rs.fd);
+	t_echo_stop(&live);
+}
+
 /* The max_connections breaker refuses new sessions beyond the limit, counted as overflow. */
 static void test_circuit_breaker(void)
 {
@@ -410,6 +481,7 @@ T_MAIN_BEGIN
 	T_RUN("100 snapshot swaps under constant load lose no connection", test_swap_under_load);
 	T_RUN("fd exhaustion sheds connections without spinning and recovers", test_fd_exhaustion);
 	T_RUN("an ejected host receives nothing until its ejection ends", test_outlier_ejection);
+	T_RUN("a reset after connect counts toward outlier ejection", test_outlier_reset_after_connect);
 	T_RUN("max_connections breaker refuses and counts overflow", test_circuit_breaker);
 	T_RUN("resets are propagated as resets in both directions", test_reset_propagation);
 	T_RUN("an upstream that never answers the handshake ends in connect_timeout", test_connect_timeout);
