@@ -60,13 +60,13 @@ static void table__xproxy_free(struct xm_xproxy_cfg *x)
 	for (uint32_t v = 0; v < x->nvhosts; v++) {
 		struct xm_xvhost *vh = &x->vhosts[v];
 		for (uint32_t d = 0; d < vh->ndomains; d++)
-			free(vh->domains[d].s);
+			xm_str_match_free(&vh->domains[d]);
 		for (uint32_t r = 0; r < vh->nroutes; r++) {
 			struct xm_xroute *rt = &vh->routes[r];
-			free(rt->method.s);
+			xm_str_match_free(&rt->method);
 			for (uint32_t m = 0; m < rt->nmetas; m++) {
 				free(rt->metas[m].name);
-				free(rt->metas[m].m.s);
+				xm_str_match_free(&rt->metas[m].m);
 			}
 			free(rt->metas);
 			free(rt->wclusters);
@@ -95,6 +95,12 @@ void xm_table_free(struct xm_dp *dp, struct xm_table *t)
 	}
 	for (uint32_t i = 0; i < t->nclusters; i++)
 		xm_cluster_free(t->clusters[i]);
+	for (uint32_t i = 0; i < t->nsubsets; i++) {
+		xm_cluster_free(t->subsets[i].c);
+		free(t->subsets[i].base);
+		free(t->subsets[i].key);
+	}
+	free(t->subsets);
 	free(t->listeners);
 	free(t->clusters);
 	free(t->wrefs);
@@ -112,21 +118,44 @@ static void table__keepalive(struct xm_keepalive *ka, const Xmesh__Dataplane__V1
 	ka->interval_s = (uint16_t)(pk->keepalive_interval_s > 65535 ? 65535 : pk->keepalive_interval_s);
 }
 
-static int table__build_cluster(struct xm_dp *dp, const pb_cluster *pc, struct xm_cluster **out, char *err, size_t errlen)
+typedef Xmesh__Dataplane__V1__XRoute__MetadataMatchEntry pb_kv;
+
+/* 1 if endpoint metadata has every pair of match. */
+static int table__ep_matches(const Xmesh__Dataplane__V1__Endpoint *pe, pb_kv *const *match, size_t nmatch)
+{
+	for (size_t k = 0; k < nmatch; k++) {
+		size_t m;
+		for (m = 0; m < pe->n_metadata; m++)
+			if (strcmp(pe->metadata[m]->key, match[k]->key) == 0 && strcmp(pe->metadata[m]->value, match[k]->value) == 0)
+				break;
+		if (m == pe->n_metadata)
+			return 0;
+	}
+	return 1;
+}
+
+/* Build the cluster view of pc; with match, a subset view of the endpoints that carry every
+ * pair (the persistent cluster and host states are shared with the full view). */
+static int table__build_cluster(struct xm_dp *dp, const pb_cluster *pc, pb_kv *const *match, size_t nmatch,
+				struct xm_cluster **out, char *err, size_t errlen)
 {
 	struct xm_cluster_cfg cfg = { 0 };
 	struct xm_endpoint_cfg *eps = calloc(pc->n_endpoints ? pc->n_endpoints : 1, sizeof(*eps));
 	int rc;
+	uint32_t n = 0;
 
 	if (!eps)
 		return -ENOMEM;
 	cfg.name = pc->name;
+	cfg.subset = match != NULL;
 	cfg.lb_policy = (enum xm_lb_policy)pc->lb_policy;
 	cfg.connect_timeout_ms = pc->connect_timeout_ms;
-	cfg.nendpoints = (uint32_t)pc->n_endpoints;
 	cfg.endpoints = eps;
-	for (size_t i = 0; i < pc->n_endpoints; i++) {
-		const Xmesh__Dataplane__V1__Endpoint *pe = pc->endpoints[i];
+	for (size_t j = 0; j < pc->n_endpoints; j++) {
+		const Xmesh__Dataplane__V1__Endpoint *pe = pc->endpoints[j];
+		if (match && !table__ep_matches(pe, match, nmatch))
+			continue;
+		uint32_t i = n++;
 		eps[i].address = pe->address ? pe->address->address : "";
 		eps[i].port = (uint16_t)(pe->address ? pe->address->port : 0);
 		eps[i].weight = pe->weight ? pe->weight : 1;
@@ -151,6 +180,7 @@ static int table__build_cluster(struct xm_dp *dp, const pb_cluster *pc, struct x
 			eps[i].meta_values = vals;
 		}
 	}
+	cfg.nendpoints = n;
 	if (pc->circuit_breakers) {
 		cfg.max_connections = pc->circuit_breakers->max_connections;
 		cfg.max_pending_requests = pc->circuit_breakers->max_pending_requests;
@@ -176,7 +206,7 @@ static int table__build_cluster(struct xm_dp *dp, const pb_cluster *pc, struct x
 	if (rc < 0)
 		snprintf(err, errlen, "cluster '%s': %s", pc->name, rc == -EINVAL ? "invalid endpoint address or settings" : strerror(-rc));
 out:
-	for (size_t i = 0; i < pc->n_endpoints; i++) {
+	for (size_t i = 0; i < n; i++) {
 		free((void *)eps[i].meta_keys);
 		free((void *)eps[i].meta_values);
 	}
@@ -269,7 +299,8 @@ static int table__build_tcp_proxy(struct xm_dp *dp, struct xm_table *t, struct x
 	return 0;
 }
 
-static int table__str_match(struct xm_str_match *m, const Xmesh__Dataplane__V1__XStringMatch *pm)
+static int table__str_match(struct xm_str_match *m, const Xmesh__Dataplane__V1__XStringMatch *pm, char *err,
+			    size_t errlen)
 {
 	const char *s = NULL;
 
@@ -288,6 +319,8 @@ static int table__str_match(struct xm_str_match *m, const Xmesh__Dataplane__V1__
 	case XMESH__DATAPLANE__V1__XSTRING_MATCH__KIND_PRESENT:
 		m->kind = XM_MATCH_PRESENT;
 		return 0;
+	case XMESH__DATAPLANE__V1__XSTRING_MATCH__KIND_SAFE_REGEX:
+		return xm_str_match_regex(m, pm->safe_regex, err, errlen);
 	default:
 		return 0;
 	}
@@ -295,6 +328,85 @@ static int table__str_match(struct xm_str_match *m, const Xmesh__Dataplane__V1__
 		return -ENOMEM;
 	m->len = (uint16_t)strlen(s);
 	return 0;
+}
+
+static int table__cmp_kv(const void *a, const void *b)
+{
+	return strcmp((*(pb_kv *const *)a)->key, (*(pb_kv *const *)b)->key);
+}
+
+/* The subset view of cluster name for a route's metadata_match: built once per table and
+ * shared by every route with the same pairs. */
+static int table__subset(struct xm_dp *dp, struct xm_table *t, const pb_snapshot *pb, const char *name,
+			 const Xmesh__Dataplane__V1__XRoute *pr, struct xm_cluster **out, char *err, size_t errlen)
+{
+	pb_kv **kv = calloc(pr->n_metadata_match, sizeof(*kv));
+	char *key = NULL;
+	size_t klen = 0;
+	FILE *f;
+	int rc = -ENOMEM;
+
+	if (!kv)
+		return -ENOMEM;
+	memcpy(kv, pr->metadata_match, pr->n_metadata_match * sizeof(*kv));
+	qsort(kv, pr->n_metadata_match, sizeof(*kv), table__cmp_kv);
+	if (!(f = open_memstream(&key, &klen)))
+		goto out;
+	for (size_t i = 0; i < pr->n_metadata_match; i++)
+		fprintf(f, "%s=%s\n", kv[i]->key, kv[i]->value);
+	fclose(f);
+	for (uint32_t i = 0; i < t->nsubsets; i++)
+		if (strcmp(t->subsets[i].base, name) == 0 && strcmp(t->subsets[i].key, key) == 0) {
+			*out = t->subsets[i].c;
+			rc = 0;
+			goto out;
+		}
+	const pb_cluster *pc = NULL;
+	for (size_t i = 0; i < pb->n_clusters && !pc; i++)
+		if (strcmp(pb->clusters[i]->name, name) == 0)
+			pc = pb->clusters[i];
+	if (!pc) {
+		rc = -ENOENT;
+		goto out;
+	}
+	struct xm_table_subset *ns = realloc(t->subsets, (t->nsubsets + 1) * sizeof(*ns));
+	if (!ns)
+		goto out;
+	t->subsets = ns;
+	ns = &t->subsets[t->nsubsets];
+	memset(ns, 0, sizeof(*ns));
+	if (!(ns->base = strdup(name)))
+		goto out;
+	rc = table__build_cluster(dp, pc, kv, pr->n_metadata_match, &ns->c, err, errlen);
+	if (rc < 0) {
+		free(ns->base);
+		goto out;
+	}
+	ns->key = key;
+	key = NULL;
+	t->nsubsets++;
+	*out = ns->c;
+out:
+	free(key);
+	free(kv);
+	return rc;
+}
+
+/* The cluster a route sends to: the full view, or its subset for metadata_match. */
+static int table__route_cluster(struct xm_dp *dp, struct xm_table *t, const pb_snapshot *pb, const char *lname,
+				const Xmesh__Dataplane__V1__XRoute *pr, const char *name, struct xm_cluster **out,
+				char *err, size_t errlen)
+{
+	int rc = 0;
+
+	*out = xm_table_cluster(t, name);
+	if (*out && pr->n_metadata_match)
+		rc = table__subset(dp, t, pb, name, pr, out, err, errlen);
+	if (!*out || rc == -ENOENT) {
+		snprintf(err, errlen, "listener '%s': x_proxy route cluster '%s' not found", lname, name);
+		return -ENOENT;
+	}
+	return rc;
 }
 
 /* Domains are service names: "*" any, "*suffix", "prefix*", else exact. */
@@ -324,7 +436,7 @@ static int table__domain(struct xm_str_match *m, const char *d)
 	return 0;
 }
 
-static int table__build_xproxy(struct xm_dp *dp, struct xm_table *t, struct xm_listener_cfg *lc,
+static int table__build_xproxy(struct xm_dp *dp, struct xm_table *t, const pb_snapshot *pb, struct xm_listener_cfg *lc,
 			       const Xmesh__Dataplane__V1__XProxy *px, char *err, size_t errlen)
 {
 	struct xm_xproxy_cfg *x = &lc->x;
@@ -359,18 +471,27 @@ static int table__build_xproxy(struct xm_dp *dp, struct xm_table *t, struct xm_l
 		for (size_t r = 0; r < pv->n_routes; r++) {
 			const Xmesh__Dataplane__V1__XRoute *pr = pv->routes[r];
 			struct xm_xroute *rt = &vh->routes[vh->nroutes++];
-			if (table__str_match(&rt->method, pr->method) < 0)
-				return -ENOMEM;
+			int rc = table__str_match(&rt->method, pr->method, err, errlen);
+			if (rc < 0)
+				return rc;
 			rt->timeout_ms = pr->timeout_ms;
+			if (pr->retry_policy && pr->retry_policy->num_retries) {
+				rt->retry.num_retries = pr->retry_policy->num_retries;
+				rt->retry.on_connect_failure = pr->retry_policy->on_connect_failure;
+				/* Validated in the control core; asserted here: a request lost in flight is
+				 * sent again only where the config says that is harmless. */
+				rt->retry.on_reset = pr->retry_policy->on_reset && pr->idempotent;
+			}
 			if (pr->n_metas) {
 				rt->metas = calloc(pr->n_metas, sizeof(*rt->metas));
 				if (!rt->metas)
 					return -ENOMEM;
 				for (size_t m = 0; m < pr->n_metas; m++) {
 					struct xm_xmeta_match *mm = &rt->metas[rt->nmetas++];
-					if (!(mm->name = strdup(pr->metas[m]->name)) ||
-					    table__str_match(&mm->m, pr->metas[m]->match) < 0)
+					if (!(mm->name = strdup(pr->metas[m]->name)))
 						return -ENOMEM;
+					if ((rc = table__str_match(&mm->m, pr->metas[m]->match, err, errlen)) < 0)
+						return rc;
 					mm->name_len = (uint16_t)strlen(mm->name);
 					if (mm->m.kind == XM_MATCH_ANY)
 						mm->m.kind = XM_MATCH_PRESENT;
@@ -383,19 +504,16 @@ static int table__build_xproxy(struct xm_dp *dp, struct xm_table *t, struct xm_l
 					return -ENOMEM;
 				uint32_t cum = 0;
 				for (size_t i = 0; i < pr->n_weighted_clusters; i++) {
-					rt->wclusters[i] = xm_table_cluster(t, pr->weighted_clusters[i]->cluster);
-					if (!rt->wclusters[i]) {
-						snprintf(err, errlen, "listener '%s': x_proxy route cluster '%s' not found", lc->name,
-							 pr->weighted_clusters[i]->cluster);
-						return -ENOENT;
-					}
+					rc = table__route_cluster(dp, t, pb, lc->name, pr, pr->weighted_clusters[i]->cluster,
+								  &rt->wclusters[i], err, errlen);
+					if (rc < 0)
+						return rc;
 					cum += pr->weighted_clusters[i]->weight ? pr->weighted_clusters[i]->weight : 1;
 					rt->wcum[i] = cum;
 				}
 				rt->nwclusters = (uint32_t)pr->n_weighted_clusters;
-			} else if (!(rt->cluster = xm_table_cluster(t, pr->cluster))) {
-				snprintf(err, errlen, "listener '%s': x_proxy route cluster '%s' not found", lc->name, pr->cluster);
-				return -ENOENT;
+			} else if ((rc = table__route_cluster(dp, t, pb, lc->name, pr, pr->cluster, &rt->cluster, err, errlen)) < 0) {
+				return rc;
 			}
 		}
 	}
@@ -431,7 +549,7 @@ int xm_table_build(struct xm_dp *dp, const void *buf, size_t len, struct xm_tabl
 	}
 	memset(t->wrefs, 0, sizeof(*t->wrefs) * dp->nworkers);
 	for (size_t i = 0; i < pb->n_clusters; i++) {
-		rc = table__build_cluster(dp, pb->clusters[i], &t->clusters[t->nclusters], err, errlen);
+		rc = table__build_cluster(dp, pb->clusters[i], NULL, 0, &t->clusters[t->nclusters], err, errlen);
 		if (rc < 0)
 			goto out;
 		t->nclusters++;
@@ -462,7 +580,7 @@ int xm_table_build(struct xm_dp *dp, const void *buf, size_t len, struct xm_tabl
 			rc = table__build_tcp_proxy(dp, t, lc, pl->tcp_proxy, err, errlen);
 			break;
 		case XMESH__DATAPLANE__V1__LISTENER__FILTER_X_PROXY:
-			rc = table__build_xproxy(dp, t, lc, pl->x_proxy, err, errlen);
+			rc = table__build_xproxy(dp, t, pb, lc, pl->x_proxy, err, errlen);
 			break;
 		default:
 			snprintf(err, errlen, "listener '%s': no network filter", pl->name);

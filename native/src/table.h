@@ -26,13 +26,21 @@ enum xm_str_match_kind {
 	XM_MATCH_PREFIX,
 	XM_MATCH_SUFFIX,      /* domains only: "*suffix" */
 	XM_MATCH_PRESENT,
+	XM_MATCH_REGEX,       /* whole-string PCRE2 match */
 };
 
 struct xm_str_match {
 	enum xm_str_match_kind kind;
 	char *s;
 	uint16_t len;
+	void *re;             /* XM_MATCH_REGEX: compiled pcre2_code (JIT when available) */
 };
+
+/* Compile pattern into m (kind XM_MATCH_REGEX). 0, or -EINVAL with the reason in err. */
+int xm_str_match_regex(struct xm_str_match *m, const char *pattern, char *err, size_t errlen);
+void xm_str_match_free(struct xm_str_match *m);
+/* 1 if s (len bytes, not NUL-terminated) matches. */
+int xm_str_match(const struct xm_str_match *m, const char *s, size_t len);
 
 struct xm_xmeta_match {
 	char *name;
@@ -40,7 +48,16 @@ struct xm_xmeta_match {
 	struct xm_str_match m;
 };
 
-/* One x_proxy route: method and meta matchers, then a cluster (or weighted clusters). */
+/* Retries of an x_proxy route. A request is re-routed from its own bytes (held by reference,
+ * never copied) and goes to another host when the cluster has one. */
+struct xm_xretry {
+	uint32_t num_retries;       /* 0 = none */
+	uint8_t on_connect_failure; /* the request never reached the upstream: always safe */
+	uint8_t on_reset;           /* lost in flight: only set for idempotent routes */
+};
+
+/* One x_proxy route: method and meta matchers, then a cluster (or weighted clusters).
+ * With metadata_match the clusters are subset views (table-owned, see xm_table.subsets). */
 struct xm_xroute {
 	struct xm_str_match method;
 	struct xm_xmeta_match *metas;
@@ -50,6 +67,7 @@ struct xm_xroute {
 	uint32_t *wcum;
 	uint32_t nwclusters;
 	uint32_t timeout_ms;
+	struct xm_xretry retry;
 };
 
 struct xm_xvhost_stats;
@@ -100,6 +118,14 @@ struct xm_listener_cfg {
 	struct xm_xproxy_cfg x;
 };
 
+/* A cluster restricted to the endpoints whose metadata has every pair of key (a canonical
+ * "k=v\n..." string of the sorted pairs); shares the base cluster's persistent state. */
+struct xm_table_subset {
+	char *base;
+	char *key;
+	struct xm_cluster *c;
+};
+
 /* Per-worker count of sessions still using this table (connect in progress), padded. */
 struct xm_table_wref {
 	int64_t n;
@@ -112,6 +138,8 @@ struct xm_table {
 	uint32_t nlisteners;
 	struct xm_cluster **clusters;    /* sorted by name */
 	uint32_t nclusters;
+	struct xm_table_subset *subsets; /* subset views built for routes' metadata_match */
+	uint32_t nsubsets;
 	unsigned nworkers;
 	struct xm_table_wref *wrefs;
 	struct xm_table *retired_next;   /* dp's list of tables waiting to be freed */

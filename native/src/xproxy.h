@@ -2,6 +2,7 @@
 #ifndef XM_XPROXY_H
 #define XM_XPROXY_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -13,6 +14,8 @@ struct xm_worker;
 struct xm_listener_cfg;
 struct xm_xproxy_cfg;
 struct xm_route_info;
+
+#define XM_XSTATUS__COUNT 7 /* enum xm_status values, for responses counted by status */
 
 /* Per x_proxy stat_prefix, persistent for the data plane's lifetime. */
 struct xm_xproxy_stats {
@@ -30,6 +33,8 @@ struct xm_xproxy_stats {
 	uint64_t *upstream_rs_error;          /* responses mapped to a server error */
 	uint64_t *upstream_rs_dropped;        /* late responses (after a timeout) or unknown ids */
 	uint64_t *upstream_cx_total;          /* multiplexed upstream connections opened */
+	uint64_t *upstream_rq_retry;          /* requests sent again (retry_policy) */
+	uint64_t *downstream_rs[XM_XSTATUS__COUNT]; /* responses to clients by status (forwarded or generated) */
 	uint64_t *bytes_copied;               /* payload bytes copied: stays 0 */
 	uint64_t *decode_error[XM_CODEC_E__COUNT];
 	int64_t *downstream_cx_active;
@@ -37,10 +42,31 @@ struct xm_xproxy_stats {
 	int64_t *upstream_cx_active;
 	struct xm_hist *rq_time_ms;           /* request -> response as seen by the sidecar; values in us like every histogram */
 };
+/* Per method of a virtual host, created on the first request that names it. */
+struct xm_xmethod_stats {
+	char *name;
+	uint16_t len;
+	uint64_t *rq_total;
+	uint64_t *rs[XM_XSTATUS__COUNT];      /* responses to clients by status */
+	struct xm_hist *rq_time_ms;           /* values in us */
+};
+
+/* Methods are counted one by one up to this many per virtual host (names come from the
+ * wire, so the set must be bounded); the rest share the method "_other". */
+#define XM_XMETHODS_MAX 64
+#define XM_XMETHOD_SLOTS 128
+
 /* Per virtual host (= per service) of an x_proxy, persistent like the above. */
 struct xm_xvhost_stats {
 	char *key;                            /* prefix \0-joined with the virtual host name */
 	struct xm_xvhost_stats *next;
+	struct xm_stats *stats;
+	/* Method table: open addressing, slots published with release stores and read
+	 * lock-free; inserts (once per method) take mlock. */
+	struct xm_xmethod_stats *mslots[XM_XMETHOD_SLOTS];
+	uint32_t nmethods;
+	struct xm_xmethod_stats *mother;
+	pthread_mutex_t mlock;
 	uint64_t *rq_total;
 	uint64_t *rs_error;
 	uint64_t *rq_timeout;
@@ -52,6 +78,10 @@ struct xm_xvhost_stats {
 struct xm_xproxy_stats *xm_xproxy_stats_get(struct xm_dp *dp, const char *prefix);
 struct xm_xvhost_stats *xm_xvhost_stats_get(struct xm_dp *dp, const char *prefix, const char *vhost);
 void xm_xproxy_stats_free_all(struct xm_dp *dp);
+/* Stats of method (len bytes, from the wire) in vst; NULL only when out of memory. */
+struct xm_xmethod_stats *xm_xmethod_stats_get(struct xm_xvhost_stats *vst, const char *method, size_t len);
+/* Count one response to a client with status st (ms may be NULL). */
+void xm_xproxy_count_rs(struct xm_xproxy_stats *st, struct xm_xmethod_stats *ms, enum xm_status status);
 
 /* Route a request: first virtual host whose domains match the service, then the first
  * route whose matchers all match. NULL = no route; *vhost (if non-NULL) gets the host. */

@@ -39,9 +39,16 @@ struct xp_rq {
 	struct xm_frame f;           /* split facts of the request, for a later hijack (timeout, lost upstream) */
 	struct xm_timer timer;
 	uint64_t start_us;
-	struct xm_cluster_state *cs; /* reference held */
+	struct xm_cluster_state *cs; /* reference held, with one slot of its request breaker */
 	struct xm_host_state *hs;    /* reference held */
 	struct xm_xvhost_stats *vst; /* persistent */
+	struct xm_xmethod_stats *mst;/* persistent */
+	/* Retries: the request's own bytes, held by reference (never copied) while a
+	 * retry may still need them. */
+	struct xm_iovq frame;
+	uint32_t retries_left;
+	uint8_t retry_on_connect_failure, retry_on_reset;
+	uint8_t retry_slot;          /* holds a slot of cs's retry breaker */
 };
 
 struct xp_down {
@@ -118,6 +125,10 @@ void xp_rq_free(struct xp_down *down, struct xp_rq *rq);
 void xp_down_close(struct xp_down *d, enum xm_close_mode mode);
 void xp_down_maybe_finish(struct xp_down *d);
 void xp_down_process(struct xp_down *d);
+/* rq's upstream connection was lost (connected: after the request may have been sent).
+ * Sends it again on another connection if its route's retry policy allows; 1 if it did,
+ * 0 if the caller must fail it. rq->up must already be detached. */
+int xp_rq_retry(struct xp_rq *rq, int connected);
 
 /* Upstream pools (xproxy_up.c): a multiplexed connection to host h of cluster c. */
 struct xp_up *xp_up_get(struct xm_worker *w, const struct xm_xproxy_cfg *cfg, struct xm_cluster *c,

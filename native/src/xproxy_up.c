@@ -28,8 +28,9 @@ static void xp__up_free(struct xm_defer *d)
 	free(xm_container_of(d, struct xp_up, defer));
 }
 
-/* Close an upstream connection: every request in flight on it fails with UNAVAILABLE
- * (a protocol-correct error to its client), and it leaves its pool. */
+/* Close an upstream connection: it leaves its pool, and every request in flight on it is
+ * retried where its route allows, else fails with UNAVAILABLE (a protocol-correct error
+ * to its client). */
 static void xp__up_close(struct xp_up *up, int failed)
 {
 	struct xm_worker *w = up->w;
@@ -38,26 +39,41 @@ static void xp__up_close(struct xp_up *up, int failed)
 		return;
 	up->closed = 1;
 	xm_timer_stop(&w->loop, &up->timer);
-	for (uint32_t i = 0; i < up->pending.cap; i++) {
-		struct xp_rq *rq = up->pending.vals[i];
+	struct xp_hostpool *hp = up->hp;
+	for (uint32_t i = 0; hp && i < hp->n; i++)
+		if (hp->ups[i] == up) {
+			hp->ups[i] = hp->ups[--hp->n];
+			break;
+		}
+	/* Its queued output goes first: a retry rewrites the request id in the very bytes
+	 * this connection may still have queued. */
+	xm_conn_close(&up->conn, failed ? XM_CLOSE_RESET : XM_CLOSE_FIN);
+	if (failed && up->cs)
+		xm_host_report(up->cs, up->hs, NULL, up->connected ? XM_HOST_RESET : XM_HOST_CONNECT_FAIL, w->loop.now_ms);
+	struct xp_pmap pm = up->pending;
+	up->pending = (struct xp_pmap){ 0 };
+	for (uint32_t i = 0; i < pm.cap; i++) {
+		struct xp_rq *rq = pm.vals[i];
 		if (!rq)
 			continue;
 		struct xp_down *d = rq->down;
+		rq->up = NULL; /* this map is private now */
+		if (failed && xp_rq_retry(rq, up->connected))
+			continue;
 		uint8_t out[XP__GEN_MAX];
 		struct xm_iview empty = { 0 };
 		ssize_t n = d->codec->ops->hijack(d->codec, &empty, &rq->f, XM_STATUS_UNAVAILABLE,
 						  "xmesh: upstream connection lost", out, sizeof(out));
 		xm_stat_inc(d->st->downstream_rq_unavailable);
 		xm_stat_inc(rq->vst->rq_unavailable);
-		rq->up = NULL; /* the map is being torn down below */
+		xm_xproxy_count_rs(d->st, rq->mst, XM_STATUS_UNAVAILABLE);
 		xp_rq_free(d, rq);
 		if (n > 0 && !d->closed)
 			xp_send_generated(w, &d->conn, out, (size_t)n);
 		xp_down_maybe_finish(d);
 	}
-	free(up->pending.keys);
-	free(up->pending.vals);
-	up->pending = (struct xp_pmap){ 0 };
+	free(pm.keys);
+	free(pm.vals);
 	/* Clients paused on this connection may go on (their next request picks another). */
 	while (up->paused.next != &up->paused) {
 		struct xp_down *d = xm_container_of(up->paused.next, struct xp_down, pause_link);
@@ -65,15 +81,6 @@ static void xp__up_close(struct xp_up *up, int failed)
 		if (!d->closed)
 			xm_conn_read_start(&d->conn);
 	}
-	if (failed && up->cs)
-		xm_host_report(up->cs, up->hs, NULL, up->connected ? XM_HOST_RESET : XM_HOST_CONNECT_FAIL, w->loop.now_ms);
-	struct xp_hostpool *hp = up->hp;
-	for (uint32_t i = 0; hp && i < hp->n; i++)
-		if (hp->ups[i] == up) {
-			hp->ups[i] = hp->ups[--hp->n];
-			break;
-		}
-	xm_conn_close(&up->conn, failed ? XM_CLOSE_RESET : XM_CLOSE_FIN);
 	xm_iovq_clear(&up->in);
 	xm_gauge_add(up->st->upstream_cx_active, -1);
 	xm_gauge_add(up->cs->st.upstream_cx_active, -1);
@@ -194,8 +201,11 @@ static void xp__up_response(struct xp_up *up, const struct xm_iview *v, const st
 	xm_host_report(rq->cs, rq->hs, NULL,
 		       f->status == XM_STATUS_OK ? XM_HOST_RESPONSE_OK : XM_HOST_RESPONSE_ERROR, up->w->loop.now_ms);
 	uint64_t took = xm_now_us() - rq->start_us;
-	xm_hist_record(up->st->rq_time_ms, took);
+	xm_hist_record(d->st->rq_time_ms, took);
 	xm_hist_record(rq->vst->rq_time_ms, took);
+	if (rq->mst)
+		xm_hist_record(rq->mst->rq_time_ms, took);
+	xm_xproxy_count_rs(d->st, rq->mst, f->status);
 	xp_put_id(v, f, rq->down_id);
 	if (up->codec->ops->id_rewritten)
 		up->codec->ops->id_rewritten(up->codec, v, f);
