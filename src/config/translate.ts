@@ -1,10 +1,10 @@
 /** Compiles a validated bootstrap (plus resolved DNS answers) into the data-plane SnapshotMsg; a pure function. */
 import { dnsKey, familyOf, type ResolvedAddresses } from '../cluster/dns-targets';
-import type { ClusterMsg, EndpointMsg, LbPolicy, ListenerMsg, SnapshotMsg, TcpKeepaliveMsg, TcpProxyMsg, XProxyMsg, XStringMatchMsg } from '../dataplane/types';
+import type { ClusterMsg, EndpointMsg, LbPolicy, ListenerMsg, SnapshotMsg, TcpKeepaliveMsg, TcpProxyMsg, XProxyMsg, XRetryPolicyMsg, XStringMatchMsg } from '../dataplane/types';
 import { hostPort, isIpLiteral } from './addresses';
 import { durationMs } from './durations';
 import type { ConfigIssue } from './errors';
-import { X_PROXY_NAME, type BootstrapCfg, type ClusterCfg, type LbEndpointCfg, type ListenerCfg, type TcpKeepaliveCfg, type TcpProxyCfg, type XProxyCfg, type XStringMatchCfg } from './types';
+import { X_PROXY_NAME, type BootstrapCfg, type ClusterCfg, type LbEndpointCfg, type ListenerCfg, type TcpKeepaliveCfg, type TcpProxyCfg, type XProxyCfg, type XRouteCfg, type XStringMatchCfg } from './types';
 
 /** Envoy's defaults, applied here so the snapshot is explicit about what is in force. */
 export const DEFAULTS = {
@@ -56,7 +56,14 @@ function stringMatch(m: XStringMatchCfg | undefined): XStringMatchMsg | undefine
   if (!m) return undefined;
   if (m.exact !== undefined) return { exact: m.exact };
   if (m.prefix !== undefined) return { prefix: m.prefix };
+  if (m.safe_regex !== undefined) return { safe_regex: m.safe_regex.regex };
   return { present: true };
+}
+
+function retryPolicy(r: XRouteCfg['route']['retry_policy']): XRetryPolicyMsg | undefined {
+  if (!r) return undefined;
+  const on = new Set(r.retry_on.split(',').map((s) => s.trim()));
+  return { num_retries: r.num_retries ?? 1, on_connect_failure: on.has('connect-failure'), on_reset: on.has('reset') };
 }
 
 function translateXProxy(x: XProxyCfg): XProxyMsg {
@@ -76,6 +83,9 @@ function translateXProxy(x: XProxyCfg): XProxyMsg {
           cluster: r.route.cluster,
           weighted_clusters: r.route.weighted_clusters?.clusters.map((w) => ({ cluster: w.name, weight: w.weight })),
           timeout_ms: r.route.timeout === undefined ? undefined : durationMs(r.route.timeout, 0),
+          idempotent: r.route.idempotent,
+          retry_policy: retryPolicy(r.route.retry_policy),
+          metadata_match: lbPairs(r.route.metadata_match?.filter_metadata?.['envoy.lb']),
         }),
       ),
     })),
@@ -135,7 +145,11 @@ function keepalive(k: TcpKeepaliveCfg | undefined): TcpKeepaliveMsg | undefined 
 }
 
 function endpointMetadata(e: LbEndpointCfg): Record<string, string> | undefined {
-  const lb = e.metadata?.filter_metadata?.['envoy.lb'];
+  return lbPairs(e.metadata?.filter_metadata?.['envoy.lb']);
+}
+
+/** envoy.lb metadata as the string pairs the data plane matches. */
+function lbPairs(lb: Record<string, unknown> | undefined): Record<string, string> | undefined {
   if (!lb) return undefined;
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(lb)) out[k] = String(v);

@@ -46,12 +46,24 @@ export interface XStringMatchCfg {
   exact?: string;
   prefix?: string;
   present?: boolean;
+  safe_regex?: { regex: string };
 }
 
 export interface XRouteCfg {
   match?: { method?: XStringMatchCfg; metas?: Array<XStringMatchCfg & { name: string }> };
-  route: { cluster?: string; weighted_clusters?: { clusters: WeightedClusterCfg[] }; timeout?: DurationValue };
+  route: {
+    cluster?: string;
+    weighted_clusters?: { clusters: WeightedClusterCfg[] };
+    timeout?: DurationValue;
+    /** xmesh extension: requests on this route may be sent twice (allows retry_on "reset"). */
+    idempotent?: boolean;
+    retry_policy?: { num_retries?: number; retry_on: string };
+    metadata_match?: { filter_metadata?: Record<string, Record<string, unknown>> };
+  };
 }
+
+/** retry_on conditions x_proxy understands (Envoy names). */
+export const X_RETRY_ON = ['connect-failure', 'reset'] as const;
 
 export interface XProxyCfg {
   '@type': string;

@@ -1,9 +1,23 @@
 /** Validation of the `xmesh.x_proxy` network filter: protocol, limits and its route configuration. */
 import { at, idx, type Checker } from './checker';
-import { X_PROTOCOLS, X_PROXY_TYPE } from './types';
+import { X_PROTOCOLS, X_PROXY_TYPE, X_RETRY_ON } from './types';
 import { checkClusterTarget, type ListenerRefs } from './validate-listener';
 
-const MATCH_KINDS = ['exact', 'prefix', 'present'] as const;
+const MATCH_KINDS = ['exact', 'prefix', 'present', 'safe_regex'] as const;
+
+/** A pattern the data plane compiles with PCRE2 (whole-string match). It is also checked
+ * here with the ECMAScript engine so that a mistake is reported with its config path;
+ * use the syntax both share (no possessive quantifiers or atomic groups). */
+function checkRegex(c: Checker, v: unknown, path: string): void {
+  const o = c.object(v, path, { required: ['regex'], known: ['regex'], ignored: ['google_re2'] });
+  const r = o && c.optional(o, 'regex', (x) => c.string(x, at(path, 'regex'), { nonEmpty: true }));
+  if (r === undefined) return;
+  try {
+    new RegExp(`^(?:${r})$`, 'u');
+  } catch (e) {
+    c.error(at(path, 'regex'), `invalid regular expression: ${(e as Error).message}`);
+  }
+}
 
 function checkStringMatch(c: Checker, v: unknown, path: string, extraKnown: string[] = []): void {
   const o = c.object(v, path, { known: [...MATCH_KINDS, ...extraKnown] });
@@ -14,6 +28,36 @@ function checkStringMatch(c: Checker, v: unknown, path: string, extraKnown: stri
   c.optional(o, 'prefix', (x) => c.string(x, at(path, 'prefix'), { nonEmpty: true }));
   c.optional(o, 'present', (x) => c.bool(x, at(path, 'present')));
   if (o.present === false) c.error(at(path, 'present'), 'only "present: true" is supported');
+  c.optional(o, 'safe_regex', (x) => checkRegex(c, x, at(path, 'safe_regex')));
+}
+
+function checkRetryPolicy(c: Checker, v: unknown, path: string, idempotent: boolean): void {
+  const o = c.object(v, path, { required: ['retry_on'], known: ['retry_on', 'num_retries'], ignored: ['per_try_timeout', 'retry_back_off'] });
+  if (!o) return;
+  c.optional(o, 'num_retries', (x) => c.uint(x, at(path, 'num_retries'), { min: 1, max: 10 }));
+  const on = c.optional(o, 'retry_on', (x) => c.string(x, at(path, 'retry_on'), { nonEmpty: true }));
+  if (on === undefined) return;
+  for (const cond of on.split(',').map((s) => s.trim())) {
+    if (!(X_RETRY_ON as readonly string[]).includes(cond)) {
+      c.error(at(path, 'retry_on'), `unsupported retry condition "${cond}" (supported: ${X_RETRY_ON.join(', ')})`);
+    } else if (cond === 'reset' && !idempotent) {
+      c.error(at(path, 'retry_on'), '"reset" sends again a request the upstream may already have processed; set route.idempotent: true for routes where that is harmless');
+    }
+  }
+}
+
+/** Route metadata_match (Envoy shape): the pairs under filter_metadata["envoy.lb"] select the
+ * endpoints whose envoy.lb metadata carries all of them. */
+function checkMetadataMatch(c: Checker, v: unknown, path: string): void {
+  const o = c.object(v, path, { required: ['filter_metadata'], known: ['filter_metadata'] });
+  const fm = o && o.filter_metadata !== undefined ? c.object(o.filter_metadata, at(path, 'filter_metadata'), { required: ['envoy.lb'], known: ['envoy.lb'] }) : undefined;
+  const lbp = at(at(path, 'filter_metadata'), 'envoy.lb');
+  const lb = fm && fm['envoy.lb'] !== undefined ? c.anyObject(fm['envoy.lb'], lbp) : undefined;
+  if (!lb) return;
+  if (Object.keys(lb).length === 0) c.error(lbp, 'list at least one key: value pair');
+  for (const [k, mv] of Object.entries(lb)) {
+    if (mv === null || typeof mv === 'object') c.error(at(lbp, k), 'values must be strings, numbers or booleans (they are matched as strings)');
+  }
 }
 
 export function checkXProxy(c: Checker, v: unknown, path: string, refs: ListenerRefs): void {
@@ -68,9 +112,14 @@ export function checkXProxy(c: Checker, v: unknown, path: string, refs: Listener
         });
       });
       const ap = at(rpth, 'route');
-      const action = ro.route === undefined ? undefined : c.object(ro.route, ap, { known: ['cluster', 'weighted_clusters', 'timeout'] });
+      const action = ro.route === undefined ? undefined : c.object(ro.route, ap, {
+        known: ['cluster', 'weighted_clusters', 'timeout', 'idempotent', 'retry_policy', 'metadata_match'],
+      });
       if (!action) return;
       c.optional(action, 'timeout', (x) => c.duration(x, at(ap, 'timeout'), { minMs: 1 }));
+      const idem = c.optional(action, 'idempotent', (x) => c.bool(x, at(ap, 'idempotent')));
+      c.optional(action, 'retry_policy', (x) => checkRetryPolicy(c, x, at(ap, 'retry_policy'), idem === true));
+      c.optional(action, 'metadata_match', (x) => checkMetadataMatch(c, x, at(ap, 'metadata_match')));
       checkClusterTarget(c, action, ap, refs);
     });
   });

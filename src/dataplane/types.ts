@@ -36,6 +36,13 @@ export interface XStringMatchMsg {
   exact?: string;
   prefix?: string;
   present?: boolean;
+  safe_regex?: string;
+}
+
+export interface XRetryPolicyMsg {
+  num_retries: number;
+  on_connect_failure: boolean;
+  on_reset: boolean;
 }
 
 export interface XRouteMsg {
@@ -44,6 +51,9 @@ export interface XRouteMsg {
   cluster?: string;
   weighted_clusters?: WeightedClusterMsg[];
   timeout_ms?: number;
+  retry_policy?: XRetryPolicyMsg;
+  idempotent?: boolean;
+  metadata_match?: Record<string, string>;
 }
 
 export interface XProxyMsg {

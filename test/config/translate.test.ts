@@ -113,6 +113,10 @@ const cases: Array<{ desc: string; mutate: (c: any) => void; check: (s: ReturnTy
                 routes: [
                   { match: { method: { exact: 'get' }, metas: [{ name: 'zone', prefix: 'eu' }, { name: 'canary', present: true }] }, route: { cluster: 'c', timeout: '500ms' } },
                   { route: { weighted_clusters: { clusters: [{ name: 'c', weight: 4 }] } } },
+                  {
+                    match: { method: { safe_regex: { regex: 'list.*' } } },
+                    route: { cluster: 'c', idempotent: true, retry_policy: { retry_on: 'reset, connect-failure' }, metadata_match: { filter_metadata: { 'envoy.lb': { version: 2, canary: true } } } },
+                  },
                 ],
               },
             ],
@@ -135,6 +139,13 @@ const cases: Array<{ desc: string; mutate: (c: any) => void; check: (s: ReturnTy
             routes: [
               { method: { exact: 'get' }, metas: [{ name: 'zone', match: { prefix: 'eu' } }, { name: 'canary', match: { present: true } }], cluster: 'c', timeout_ms: 500 },
               { weighted_clusters: [{ cluster: 'c', weight: 4 }] },
+              {
+                method: { safe_regex: 'list.*' },
+                cluster: 'c',
+                idempotent: true,
+                retry_policy: { num_retries: 1, on_connect_failure: true, on_reset: true },
+                metadata_match: { version: '2', canary: 'true' },
+              },
             ],
           },
         ],
