@@ -128,6 +128,7 @@ void xp_down_close(struct xp_down *d, enum xm_close_mode mode)
 	}
 	if (d->pause_link.next != &d->pause_link)
 		xm_link_del(&d->pause_link);
+	xm_timer_stop(&d->w->loop, &d->detect_timer);
 	xm_conn_close(&d->conn, mode);
 	xm_iovq_clear(&d->in);
 	xm_gauge_add(d->st->downstream_cx_active, -1);
@@ -155,7 +156,7 @@ static void xp__hijack(struct xp_down *d, const struct xm_iview *v, const struct
 		xp_send_generated(d->w, &d->conn, out, (size_t)n);
 }
 
-static const struct xm_xproxy_cfg *xp__cfg(struct xp_down *d)
+const struct xm_xproxy_cfg *xp_down_cfg(struct xp_down *d)
 {
 	struct xm_table *t = d->w->table;
 	if (t != d->lcfg_table) {
@@ -300,7 +301,7 @@ static int xp__request(struct xp_down *d, const struct xm_xproxy_cfg *cfg, const
 
 void xp_down_process(struct xp_down *d)
 {
-	const struct xm_xproxy_cfg *cfg = xp__cfg(d);
+	const struct xm_xproxy_cfg *cfg = xp_down_cfg(d);
 	struct xm_iview v;
 	struct xm_frame f;
 
@@ -358,7 +359,10 @@ static void xp__down_read(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, 
 		xp_down_close(d, XM_CLOSE_RESET);
 		return;
 	}
-	xp_down_process(d);
+	if (xm_unlikely(!d->codec))
+		xp_detect_input(d);
+	else
+		xp_down_process(d);
 }
 
 void xp_down_maybe_finish(struct xp_down *d)
@@ -372,6 +376,10 @@ static void xp__down_eof(struct xm_conn *c)
 {
 	struct xp_down *d = xm_container_of(c, struct xp_down, conn);
 	d->eof = 1;
+	if (xm_unlikely(!d->codec)) {
+		xp_detect_input(d);
+		return;
+	}
 	xp_down_maybe_finish(d);
 }
 
@@ -408,6 +416,7 @@ void xm_xproxy_accept(struct xm_worker *w, const struct xm_listener_cfg *lcfg, i
 	xm_iovq_init(&d->in);
 	xm_link_init(&d->pending);
 	xm_link_init(&d->pause_link);
+	xm_timer_init(&d->detect_timer, NULL);
 	xm_link_add(&w->sessions, &d->base.link);
 	w->nsessions++;
 	xm_stat_inc(d->st->downstream_cx_total);
@@ -419,5 +428,9 @@ void xm_xproxy_accept(struct xm_worker *w, const struct xm_listener_cfg *lcfg, i
 		return;
 	}
 	xm_conn_set_keepalive(&d->conn, &lcfg->keepalive);
+	if (d->codec)
+		xm_stat_inc(lcfg->x.cx_protocol[0]); /* one protocol, known at accept: the fast path */
+	else
+		xp_detect_start(d, &lcfg->x);
 	xm_conn_read_start(&d->conn);
 }
