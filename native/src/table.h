@@ -118,6 +118,7 @@ struct xm_table_wref {
 
 struct xm_table {
 	uint64_t version;
+	uint64_t gen;                    /* unique per data plane (1, 2, ...): a freed table's address may come back, its gen never does */
 	struct xm_listener_cfg *listeners;
 	uint32_t nlisteners;
 	struct xm_cluster **clusters;    /* sorted by name */

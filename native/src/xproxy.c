@@ -159,9 +159,12 @@ static void xp__hijack(struct xp_down *d, const struct xm_iview *v, const struct
 const struct xm_xproxy_cfg *xp_down_cfg(struct xp_down *d)
 {
 	struct xm_table *t = d->w->table;
-	if (t != d->lcfg_table) {
+	uint64_t gen = t ? t->gen : 0;
+	/* By generation, not address: the table d->lcfg points into may be freed and a later
+	 * one allocated at the same address. */
+	if (gen != d->lcfg_gen) {
 		d->lcfg = t ? xm_table_listener_for(t, d->l) : NULL;
-		d->lcfg_table = t;
+		d->lcfg_gen = gen;
 	}
 	return d->lcfg && d->lcfg->filter == XM_FILTER_X_PROXY ? &d->lcfg->x : NULL;
 }
@@ -410,7 +413,7 @@ void xm_xproxy_accept(struct xm_worker *w, const struct xm_listener_cfg *lcfg, i
 	d->w = w;
 	d->l = lcfg->l;
 	d->lcfg = lcfg;
-	d->lcfg_table = w->table;
+	d->lcfg_gen = w->table->gen;
 	d->codec = lcfg->x.codec;
 	d->st = lcfg->x.st;
 	xm_iovq_init(&d->in);

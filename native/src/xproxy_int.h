@@ -50,8 +50,8 @@ struct xp_down {
 	struct xm_defer defer;
 	struct xm_worker *w;
 	struct xm_listener *l;
-	const struct xm_listener_cfg *lcfg; /* valid for lcfg_table */
-	struct xm_table *lcfg_table;
+	const struct xm_listener_cfg *lcfg; /* valid while the worker's table has gen lcfg_gen */
+	uint64_t lcfg_gen;
 	const struct xm_codec *codec;      /* NULL while the protocol is being detected */
 	struct xm_xproxy_stats *st;
 	struct xm_iovq in;
