@@ -263,6 +263,19 @@ void xm_conn_close(struct xm_conn *c, enum xm_close_mode mode)
 	}
 }
 
+int xm_conn_release_fd(struct xm_conn *c)
+{
+	int fd = c->io.fd;
+
+	if (c->flags & XM_CONN_F_CLOSED)
+		return -1;
+	if (fd >= 0 && c->io.registered)
+		xm_io_del(&c->w->loop, &c->io);
+	c->io.fd = -1;
+	xm_conn_close(c, XM_CLOSE_FIN);
+	return fd;
+}
+
 int xm_conn_splice_start(struct xm_conn *src, struct xm_conn *dst)
 {
 	int p[2];

@@ -108,6 +108,11 @@ enum xm_close_mode {
  * its owner. */
 void xm_conn_close(struct xm_conn *c, enum xm_close_mode mode);
 
+/* Give the fd away without closing it (the connection changes owner, e.g. x_proxy
+ * detection handing it to tcp_proxy): it leaves the loop, c's buffers are released and c
+ * is closed. Unread bytes stay in the socket. Returns the fd, or -1 if c had none. */
+int xm_conn_release_fd(struct xm_conn *c);
+
 /* Switch src to splice mode towards dst (dst's output queue must be empty). Returns 0 or
  * -errno (then src simply stays in copy mode). */
 int xm_conn_splice_start(struct xm_conn *src, struct xm_conn *dst);

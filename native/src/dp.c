@@ -157,6 +157,7 @@ int xm_dp_apply(struct xm_dp *dp, const void *buf, size_t len, char *err, size_t
 		xm_stat_inc(dp->swap_failed_total);
 		goto out;
 	}
+	nt->gen = ++dp->table_gen;
 	ot = dp->table;
 	__atomic_store_n(&dp->table, nt, __ATOMIC_RELEASE);
 	for (unsigned i = 0; i < dp->nworkers; i++)

@@ -30,6 +30,7 @@ struct xm_dp {
 	struct xm_worker *workers;
 	struct xm_table *table;       /* published: atomic store-release / load-acquire */
 	struct xm_table *retired;     /* waiting for every worker to let go */
+	uint64_t table_gen;           /* last xm_table.gen handed out (under lock) */
 	pthread_mutex_t lock;         /* control side: apply, reclaim (held for a whole build) */
 	pthread_mutex_t info_lock;    /* the published listener summary, so info() never waits for a build */
 	struct xm_dp_listener_info *info;

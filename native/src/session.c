@@ -9,9 +9,6 @@
 #include "table.h"
 #include "xproxy.h"
 
-void xm_tcp_proxy_accept(struct xm_worker *w, const struct xm_listener_cfg *lcfg, int fd,
-			 const struct sockaddr_storage *peer, socklen_t plen);
-
 void xm_session_accept(struct xm_worker *w, const struct xm_listener_cfg *cfg, int fd,
 		       const struct sockaddr_storage *peer, socklen_t plen)
 {

@@ -63,6 +63,18 @@ struct xm_session {
 	void (*abort)(struct xm_session *s, enum xm_end_reason why);
 };
 
+/* The tcp_proxy filter (tcp_proxy.c): take an accepted fd on listener lcfg (lcfg->tcp). */
+void xm_tcp_proxy_accept(struct xm_worker *w, const struct xm_listener_cfg *lcfg, int fd,
+			 const struct sockaddr_storage *peer, socklen_t plen);
+/* Take over an accepted connection whose first bytes another filter already read (x_proxy
+ * protocol detection that recognised no codec) as a tcp_proxy session of lcfg->tcp: fd must
+ * be out of the worker's loop; pre's slices move to the session (pre is left empty) and go
+ * upstream first, by reference; eof: the client's FIN came too. LB, breakers, connect
+ * retries, stats and the access log apply as for any tcp_proxy session; the listener's
+ * accept counter is not bumped again. lcfg must belong to the worker's current table. */
+void xm_tcp_proxy_adopt(struct xm_worker *w, const struct xm_listener_cfg *lcfg, int fd, struct xm_iovq *pre,
+			int eof);
+
 /* Take ownership of an accepted fd. */
 void xm_session_accept(struct xm_worker *w, const struct xm_listener_cfg *cfg, int fd,
 		       const struct sockaddr_storage *peer, socklen_t plen);

@@ -251,12 +251,13 @@ static int table__open_listener(struct xm_dp *dp, const pb_listener *pl, struct 
 	return 0;
 }
 
+/* Fill lc->tcp from tp: the listener's tcp_proxy filter, or an x_proxy's fallback (what
+ * names it in error messages). */
 static int table__build_tcp_proxy(struct xm_dp *dp, struct xm_table *t, struct xm_listener_cfg *lc,
-				  const Xmesh__Dataplane__V1__TcpProxy *tp, char *err, size_t errlen)
+				  const Xmesh__Dataplane__V1__TcpProxy *tp, const char *what, char *err, size_t errlen)
 {
 	struct xm_tcp_proxy_cfg *c = &lc->tcp;
 
-	lc->filter = XM_FILTER_TCP_PROXY;
 	c->idle_timeout_ms = tp->idle_timeout_ms;
 	c->max_connect_attempts = tp->max_connect_attempts ? tp->max_connect_attempts : 1;
 	c->hash_key = tp->hash_policy && tp->hash_policy->key == XMESH__DATAPLANE__V1__HASH_POLICY__KEY__SOURCE_ADDRESS_PORT
@@ -272,7 +273,7 @@ static int table__build_tcp_proxy(struct xm_dp *dp, struct xm_table *t, struct x
 			const char *name = tp->weighted_clusters[i]->cluster;
 			c->wclusters[i] = xm_table_cluster(t, name);
 			if (!c->wclusters[i]) {
-				snprintf(err, errlen, "listener '%s': tcp_proxy weighted cluster '%s' not found", lc->name, name);
+				snprintf(err, errlen, "listener '%s': %s weighted cluster '%s' not found", lc->name, what, name);
 				return -ENOENT;
 			}
 			cum += tp->weighted_clusters[i]->weight ? tp->weighted_clusters[i]->weight : 1;
@@ -282,7 +283,7 @@ static int table__build_tcp_proxy(struct xm_dp *dp, struct xm_table *t, struct x
 	} else {
 		c->cluster = xm_table_cluster(t, tp->cluster);
 		if (!c->cluster) {
-			snprintf(err, errlen, "listener '%s': tcp_proxy cluster '%s' not found", lc->name, tp->cluster);
+			snprintf(err, errlen, "listener '%s': %s cluster '%s' not found", lc->name, what, tp->cluster);
 			return -ENOENT;
 		}
 	}
@@ -436,21 +437,69 @@ static int table__domain(struct xm_str_match *m, const char *d)
 	return 0;
 }
 
+/* A codec by the name an x_proxy gives it. Built-ins for now; descriptor codecs of the
+ * same XProxy will resolve here too. NULL if unknown. */
+static const struct xm_codec *table__codec_by_name(const Xmesh__Dataplane__V1__XProxy *px, const char *name)
+{
+	(void)px;
+	return xm_codec_builtin(name);
+}
+
+/* The codecs of an x_proxy (protocol, or protocols in detection order), its per-protocol
+ * counters, and the fallback tcp_proxy. One codec and no fallback is the fast path: a
+ * connection starts with its codec known; otherwise each connection is detected. */
+static int table__build_xproxy_codecs(struct xm_dp *dp, struct xm_table *t, struct xm_listener_cfg *lc,
+				      const Xmesh__Dataplane__V1__XProxy *px, const char *prefix, char *err,
+				      size_t errlen)
+{
+	struct xm_xproxy_cfg *x = &lc->x;
+	int has_one = px->protocol && px->protocol[0];
+	size_t n = has_one ? 1 : px->n_protocols;
+
+	if ((has_one && px->n_protocols > 0) || n == 0) {
+		snprintf(err, errlen, "listener '%s': x_proxy needs exactly one of protocol or protocols", lc->name);
+		return -EINVAL;
+	}
+	if (n > XM_XPROXY_MAX_CODECS) {
+		snprintf(err, errlen, "listener '%s': x_proxy lists %zu protocols (at most %d)", lc->name, n,
+			 XM_XPROXY_MAX_CODECS);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *name = has_one ? px->protocol : px->protocols[i];
+		const struct xm_codec *codec = table__codec_by_name(px, name);
+		if (!codec) {
+			snprintf(err, errlen, "listener '%s': x_proxy protocol '%s' is not supported", lc->name, name);
+			return -EINVAL;
+		}
+		x->codecs[x->ncodecs] = codec;
+		x->cx_protocol[x->ncodecs++] = xm_xproxy_protocol_counter(dp, prefix, codec->name);
+	}
+	x->detect_timeout_ms = px->detect_timeout_ms ? px->detect_timeout_ms : 15000;
+	if (px->fallback_tcp_proxy) {
+		int rc = table__build_tcp_proxy(dp, t, lc, px->fallback_tcp_proxy, "x_proxy fallback_tcp_proxy", err, errlen);
+		if (rc < 0)
+			return rc;
+		x->fallback = 1;
+	}
+	x->codec = x->ncodecs == 1 && !x->fallback ? x->codecs[0] : NULL;
+	return 0;
+}
+
 static int table__build_xproxy(struct xm_dp *dp, struct xm_table *t, const pb_snapshot *pb, struct xm_listener_cfg *lc,
 			       const Xmesh__Dataplane__V1__XProxy *px, char *err, size_t errlen)
 {
 	struct xm_xproxy_cfg *x = &lc->x;
+	const char *prefix = px->stat_prefix[0] ? px->stat_prefix : lc->name;
 
 	lc->filter = XM_FILTER_X_PROXY;
-	x->codec = xm_codec_builtin(px->protocol);
-	if (!x->codec) {
-		snprintf(err, errlen, "listener '%s': x_proxy protocol '%s' is not supported", lc->name, px->protocol);
-		return -EINVAL;
-	}
+	int rc = table__build_xproxy_codecs(dp, t, lc, px, prefix, err, errlen);
+	if (rc < 0)
+		return rc;
 	x->max_frame = px->max_frame_size ? px->max_frame_size : (16u << 20);
 	x->conns_per_host = px->upstream_connections_per_host ? px->upstream_connections_per_host : 1;
 	x->timeout_ms = px->request_timeout_ms ? px->request_timeout_ms : 15000;
-	x->st = xm_xproxy_stats_get(dp, px->stat_prefix[0] ? px->stat_prefix : lc->name);
+	x->st = xm_xproxy_stats_get(dp, prefix);
 	x->vhosts = calloc(px->n_virtual_hosts ? px->n_virtual_hosts : 1, sizeof(*x->vhosts));
 	if (!x->st || !x->vhosts)
 		return -ENOMEM;
@@ -458,7 +507,7 @@ static int table__build_xproxy(struct xm_dp *dp, struct xm_table *t, const pb_sn
 		const Xmesh__Dataplane__V1__XVirtualHost *pv = px->virtual_hosts[v];
 		struct xm_xvhost *vh = &x->vhosts[x->nvhosts++];
 		vh->name = strdup(pv->name);
-		vh->st = xm_xvhost_stats_get(dp, px->stat_prefix[0] ? px->stat_prefix : lc->name, pv->name);
+		vh->st = xm_xvhost_stats_get(dp, prefix, pv->name);
 		vh->domains = calloc(pv->n_domains ? pv->n_domains : 1, sizeof(*vh->domains));
 		vh->routes = calloc(pv->n_routes ? pv->n_routes : 1, sizeof(*vh->routes));
 		if (!vh->name || !vh->st || !vh->domains || !vh->routes)
@@ -577,7 +626,8 @@ int xm_table_build(struct xm_dp *dp, const void *buf, size_t len, struct xm_tabl
 			goto out;
 		switch (pl->filter_case) {
 		case XMESH__DATAPLANE__V1__LISTENER__FILTER_TCP_PROXY:
-			rc = table__build_tcp_proxy(dp, t, lc, pl->tcp_proxy, err, errlen);
+			lc->filter = XM_FILTER_TCP_PROXY;
+			rc = table__build_tcp_proxy(dp, t, lc, pl->tcp_proxy, "tcp_proxy", err, errlen);
 			break;
 		case XMESH__DATAPLANE__V1__LISTENER__FILTER_X_PROXY:
 			rc = table__build_xproxy(dp, t, pb, lc, pl->x_proxy, err, errlen);

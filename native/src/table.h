@@ -81,8 +81,18 @@ struct xm_xvhost {
 	uint32_t nroutes;
 };
 
+/* Codecs one x_proxy listener may detect. */
+#define XM_XPROXY_MAX_CODECS 8
+
 struct xm_xproxy_cfg {
+	/* The connection's codec when it is known at accept (one protocol, no fallback: the
+	 * fast path); NULL when every connection is detected from its first bytes. */
 	const struct xm_codec *codec;
+	const struct xm_codec *codecs[XM_XPROXY_MAX_CODECS]; /* detection order = config order */
+	uint64_t *cx_protocol[XM_XPROXY_MAX_CODECS];         /* persistent counter per codec */
+	uint32_t ncodecs;
+	uint32_t detect_timeout_ms;
+	uint8_t fallback;                /* 1: the listener's tcp (xm_listener_cfg.tcp) takes unknown protocols */
 	struct xm_xvhost *vhosts;
 	uint32_t nvhosts;
 	uint32_t max_frame;
@@ -114,7 +124,7 @@ struct xm_listener_cfg {
 	uint32_t buffer_limit;
 	struct xm_keepalive keepalive;   /* accepted sockets */
 	enum xm_filter_kind filter;
-	struct xm_tcp_proxy_cfg tcp;
+	struct xm_tcp_proxy_cfg tcp;     /* tcp_proxy, or an x_proxy's fallback_tcp_proxy (x.fallback) */
 	struct xm_xproxy_cfg x;
 };
 
@@ -134,6 +144,7 @@ struct xm_table_wref {
 
 struct xm_table {
 	uint64_t version;
+	uint64_t gen;                    /* unique per data plane (1, 2, ...): a freed table's address may come back, its gen never does */
 	struct xm_listener_cfg *listeners;
 	uint32_t nlisteners;
 	struct xm_cluster **clusters;    /* sorted by name */

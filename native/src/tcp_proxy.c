@@ -44,6 +44,10 @@ struct tp_session {
 	uint8_t breaker_held;
 	uint8_t last_fail;                 /* end reason of the last failed attempt */
 	uint8_t first_fin;                 /* end reason if both sides close cleanly: who sent FIN first */
+	uint8_t pre_eof;                   /* adopted: the client's FIN arrived with the pre-read bytes */
+	/* Adopted connections (protocol detection fell back): the client's bytes already read,
+	 * as slices of the chunks they were read into; sent upstream first, once connected. */
+	struct xm_iovq pre;
 	union {
 		struct sockaddr sa;
 		struct sockaddr_in in4;
@@ -206,6 +210,7 @@ static void tp__end(struct tp_session *s, enum xm_end_reason why, enum xm_close_
 		tp__access_log(s, why, dur_us);
 	tp__release_upstream(s);
 	tp__drop_table(s);
+	xm_iovq_clear(&s->pre);
 	xm_link_del(&s->base.link);
 	w->nsessions--;
 	xm_loop_defer(&w->loop, &s->defer, tp__free);
@@ -292,6 +297,29 @@ static void tp__connect_next(struct tp_session *s)
 	xm_timer_start(&w->loop, &s->timer, c->connect_timeout_ms);
 }
 
+static void tp__after_write(struct tp_session *s, struct xm_conn *from, struct xm_conn *to, int rc);
+
+/* Adopted connection, upstream just connected: send the bytes read during protocol
+ * detection, by reference (the slices move to the upstream's output, no copy). Returns
+ * XM_WRITE_OK, XM_WRITE_PAUSE (the client stays paused until the upstream drains), or -1
+ * when the session ended. */
+static int tp__send_pre(struct tp_session *s)
+{
+	int rc = XM_WRITE_OK;
+	uint64_t n = s->pre.bytes;
+
+	for (uint32_t i = 0; i < s->pre.n && rc >= 0; i++) {
+		const struct xm_slice *sl = &s->pre.s[(s->pre.head + i) & (s->pre.cap - 1)];
+		int r = xm_conn_write(&s->up, sl->c, sl->off, sl->len);
+		rc = r < 0 ? r : (r == XM_WRITE_PAUSE ? r : rc);
+	}
+	xm_iovq_clear(&s->pre);
+	xm_stat_add(s->st->downstream_cx_rx_bytes_total, n);
+	xm_stat_add(s->cs->st.upstream_cx_tx_bytes_total, n);
+	tp__after_write(s, &s->down, &s->up, rc);
+	return s->state == TP_CLOSED ? -1 : rc;
+}
+
 static void tp__on_connected(struct xm_conn *c, int err)
 {
 	struct tp_session *s = xm_container_of(c, struct tp_session, up);
@@ -308,10 +336,16 @@ static void tp__on_connected(struct xm_conn *c, int err)
 	/* From here on only persistent state is used: let the table go. */
 	tp__drop_table(s);
 	s->last_io_ms = w->loop.now_ms;
-	xm_conn_read_start(&s->down);
+	int pre = xm_unlikely(!xm_iovq_empty(&s->pre)) ? tp__send_pre(s) : XM_WRITE_OK;
+	if (pre < 0)
+		return;
+	if (pre == XM_WRITE_OK)
+		xm_conn_read_start(&s->down);
 	xm_conn_read_start(&s->up);
 	if (s->idle_timeout_ms)
 		xm_timer_start(&w->loop, &s->timer, s->idle_timeout_ms);
+	if (s->pre_eof)
+		tp__on_eof(&s->down); /* the client's FIN came with its first bytes: pass it on */
 }
 
 static void tp__on_timer(struct xm_timer *t)
@@ -479,17 +513,18 @@ static uint64_t tp__hash_peer(const struct tp_session *s, enum xm_hash_key key)
 	return xm_hash64(buf, key == XM_HASH_SOURCE_ADDRESS_PORT ? n + 2 : n);
 }
 
-void xm_tcp_proxy_accept(struct xm_worker *w, const struct xm_listener_cfg *lcfg, int fd,
-			 const struct sockaddr_storage *peer, socklen_t plen)
+/* A session for accepted fd on listener lcfg (its tcp config), with the downstream
+ * registered and no upstream yet; NULL when it ended already (fd closed, counted). */
+static struct tp_session *tp__session_new(struct xm_worker *w, const struct xm_listener_cfg *lcfg, int fd,
+					  const struct sockaddr_storage *peer, socklen_t plen)
 {
 	const struct xm_tcp_proxy_cfg *cfg = &lcfg->tcp;
 	struct tp_session *s = calloc(1, sizeof(*s));
 
-	xm_stat_inc(lcfg->l->st.downstream_cx_total);
 	if (!s) {
 		close(fd);
 		xm_stat_inc(cfg->st->end[XM_END_NO_MEMORY]);
-		return;
+		return NULL;
 	}
 	s->base.abort = tp__abort;
 	s->w = w;
@@ -522,8 +557,45 @@ void xm_tcp_proxy_accept(struct xm_worker *w, const struct xm_listener_cfg *lcfg
 		close(fd);
 		s->down.flags = XM_CONN_F_CLOSED;
 		tp__end(s, XM_END_NO_MEMORY, XM_CLOSE_FIN, XM_CLOSE_FIN);
+		return NULL;
+	}
+	return s;
+}
+
+void xm_tcp_proxy_accept(struct xm_worker *w, const struct xm_listener_cfg *lcfg, int fd,
+			 const struct sockaddr_storage *peer, socklen_t plen)
+{
+	xm_stat_inc(lcfg->l->st.downstream_cx_total);
+	struct tp_session *s = tp__session_new(w, lcfg, fd, peer, plen);
+	if (!s)
+		return;
+	xm_conn_set_keepalive(&s->down, &lcfg->keepalive);
+	tp__connect_next(s);
+}
+
+void xm_tcp_proxy_adopt(struct xm_worker *w, const struct xm_listener_cfg *lcfg, int fd, struct xm_iovq *pre,
+			int eof)
+{
+	struct sockaddr_storage peer;
+	socklen_t plen = sizeof(peer);
+
+	/* The peer address is asked for only here: x_proxy connections do not keep it. */
+	if (getpeername(fd, (struct sockaddr *)&peer, &plen) < 0) {
+		memset(&peer, 0, sizeof(peer));
+		peer.ss_family = AF_INET;
+		plen = sizeof(struct sockaddr_in);
+	}
+	struct tp_session *s = tp__session_new(w, lcfg, fd, &peer, plen);
+	if (!s) {
+		xm_iovq_clear(pre);
 		return;
 	}
-	xm_conn_set_keepalive(&s->down, &lcfg->keepalive);
+	/* Already counted by the listener when x_proxy accepted it. The slices move over. */
+	s->pre = *pre;
+	xm_iovq_init(pre);
+	s->down.rx_bytes = s->pre.bytes;
+	s->pre_eof = (uint8_t)(eof != 0);
+	if (eof)
+		s->down.flags |= XM_CONN_F_EOF;
 	tp__connect_next(s);
 }

@@ -168,6 +168,7 @@ void xp_down_close(struct xp_down *d, enum xm_close_mode mode)
 	}
 	if (d->pause_link.next != &d->pause_link)
 		xm_link_del(&d->pause_link);
+	xm_timer_stop(&d->w->loop, &d->detect_timer);
 	xm_conn_close(&d->conn, mode);
 	xm_iovq_clear(&d->in);
 	xm_gauge_add(d->st->downstream_cx_active, -1);
@@ -197,12 +198,15 @@ static void xp__hijack(struct xp_down *d, const struct xm_iview *v, const struct
 		xp_send_generated(d->w, &d->conn, out, (size_t)n);
 }
 
-static const struct xm_xproxy_cfg *xp__cfg(struct xp_down *d)
+const struct xm_xproxy_cfg *xp_down_cfg(struct xp_down *d)
 {
 	struct xm_table *t = d->w->table;
-	if (t != d->lcfg_table) {
+	uint64_t gen = t ? t->gen : 0;
+	/* By generation, not address: the table d->lcfg points into may be freed and a later
+	 * one allocated at the same address. */
+	if (gen != d->lcfg_gen) {
 		d->lcfg = t ? xm_table_listener_for(t, d->l) : NULL;
-		d->lcfg_table = t;
+		d->lcfg_gen = gen;
 	}
 	return d->lcfg && d->lcfg->filter == XM_FILTER_X_PROXY ? &d->lcfg->x : NULL;
 }
@@ -370,7 +374,7 @@ int xp_rq_retry(struct xp_rq *rq, int connected)
 	int done = 0;
 
 	if (d->closed || rq->retries_left == 0 || xm_iovq_empty(&rq->frame) ||
-	    !(connected ? rq->retry_on_reset : rq->retry_on_connect_failure) || !(cfg = xp__cfg(d)))
+	    !(connected ? rq->retry_on_reset : rq->retry_on_connect_failure) || !(cfg = xp_down_cfg(d)))
 		return 0;
 	/* A view of its own: the worker's scratch iovecs may be in use by our caller. */
 	v.iov = malloc(sizeof(*v.iov) * rq->frame.n);
@@ -434,7 +438,7 @@ out:
 
 void xp_down_process(struct xp_down *d)
 {
-	const struct xm_xproxy_cfg *cfg = xp__cfg(d);
+	const struct xm_xproxy_cfg *cfg = xp_down_cfg(d);
 	struct xm_iview v;
 	struct xm_frame f;
 
@@ -492,7 +496,10 @@ static void xp__down_read(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, 
 		xp_down_close(d, XM_CLOSE_RESET);
 		return;
 	}
-	xp_down_process(d);
+	if (xm_unlikely(!d->codec))
+		xp_detect_input(d);
+	else
+		xp_down_process(d);
 }
 
 void xp_down_maybe_finish(struct xp_down *d)
@@ -506,6 +513,10 @@ static void xp__down_eof(struct xm_conn *c)
 {
 	struct xp_down *d = xm_container_of(c, struct xp_down, conn);
 	d->eof = 1;
+	if (xm_unlikely(!d->codec)) {
+		xp_detect_input(d);
+		return;
+	}
 	xp_down_maybe_finish(d);
 }
 
@@ -536,12 +547,13 @@ void xm_xproxy_accept(struct xm_worker *w, const struct xm_listener_cfg *lcfg, i
 	d->w = w;
 	d->l = lcfg->l;
 	d->lcfg = lcfg;
-	d->lcfg_table = w->table;
+	d->lcfg_gen = w->table->gen;
 	d->codec = lcfg->x.codec;
 	d->st = lcfg->x.st;
 	xm_iovq_init(&d->in);
 	xm_link_init(&d->pending);
 	xm_link_init(&d->pause_link);
+	xm_timer_init(&d->detect_timer, NULL);
 	xm_link_add(&w->sessions, &d->base.link);
 	w->nsessions++;
 	xm_stat_inc(d->st->downstream_cx_total);
@@ -553,5 +565,9 @@ void xm_xproxy_accept(struct xm_worker *w, const struct xm_listener_cfg *lcfg, i
 		return;
 	}
 	xm_conn_set_keepalive(&d->conn, &lcfg->keepalive);
+	if (d->codec)
+		xm_stat_inc(lcfg->x.cx_protocol[0]); /* one protocol, known at accept: the fast path */
+	else
+		xp_detect_start(d, &lcfg->x);
 	xm_conn_read_start(&d->conn);
 }

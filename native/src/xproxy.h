@@ -16,6 +16,15 @@ struct xm_xproxy_cfg;
 struct xm_route_info;
 
 #define XM_XSTATUS__COUNT 7 /* enum xm_status values, for responses counted by status */
+/* Why protocol detection gave up on a connection: it then goes to the fallback tcp_proxy,
+ * or is closed; counted per reason either way. */
+enum xm_detect_end {
+	XM_DETECT_UNKNOWN = 0,       /* no codec recognises the first bytes (or none decided within the sniff limit) */
+	XM_DETECT_TIMEOUT,           /* the client sent too little before detect_timeout_ms */
+	XM_DETECT_CLIENT_CLOSE,      /* the client closed (FIN) before a codec was recognised */
+	XM_DETECT__COUNT
+};
+const char *xm_detect_end_name(enum xm_detect_end r); /* "unknown_protocol", ... */
 
 /* Per x_proxy stat_prefix, persistent for the data plane's lifetime. */
 struct xm_xproxy_stats {
@@ -37,6 +46,8 @@ struct xm_xproxy_stats {
 	uint64_t *downstream_rs[XM_XSTATUS__COUNT]; /* responses to clients by status (forwarded or generated) */
 	uint64_t *bytes_copied;               /* payload bytes copied: stays 0 */
 	uint64_t *decode_error[XM_CODEC_E__COUNT];
+	uint64_t *downstream_cx_fallback[XM_DETECT__COUNT];       /* handed to the fallback tcp_proxy */
+	uint64_t *downstream_cx_detect_failed[XM_DETECT__COUNT];  /* closed: no codec and no fallback */
 	int64_t *downstream_cx_active;
 	int64_t *downstream_rq_active;
 	int64_t *upstream_cx_active;
@@ -91,6 +102,9 @@ const struct xm_xroute *xm_xroute_find(const struct xm_xproxy_cfg *cfg, const st
 
 void xm_xproxy_accept(struct xm_worker *w, const struct xm_listener_cfg *lcfg, int fd,
 		      const struct sockaddr_storage *peer, socklen_t plen);
+/* Persistent counter of connections of codec `protocol` on x_proxy `prefix` (control side,
+ * table build). */
+uint64_t *xm_xproxy_protocol_counter(struct xm_dp *dp, const char *prefix, const char *protocol);
 /* Worker teardown: free the worker's upstream pool index (sessions are closed already). */
 void xm_xproxy_worker_free(struct xm_worker *w);
 

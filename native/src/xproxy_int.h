@@ -57,11 +57,12 @@ struct xp_down {
 	struct xm_defer defer;
 	struct xm_worker *w;
 	struct xm_listener *l;
-	const struct xm_listener_cfg *lcfg; /* valid for lcfg_table */
-	struct xm_table *lcfg_table;
-	const struct xm_codec *codec;
+	const struct xm_listener_cfg *lcfg; /* valid while the worker's table has gen lcfg_gen */
+	uint64_t lcfg_gen;
+	const struct xm_codec *codec;      /* NULL while the protocol is being detected */
 	struct xm_xproxy_stats *st;
 	struct xm_iovq in;
+	struct xm_timer detect_timer;      /* detection only: gives up after detect_timeout_ms */
 	struct xm_link pending;            /* xp_rq.down_link */
 	struct xm_link pause_link;         /* in an up's paused list while backpressured */
 	uint32_t npending;
@@ -121,6 +122,9 @@ int xp_forward(struct xm_iovq *in, uint32_t len, struct xm_conn *dst);
 int xp_send_generated(struct xm_worker *w, struct xm_conn *c, const uint8_t *buf, size_t n);
 
 /* Downstream side (xproxy.c). */
+/* The connection's x_proxy config in the worker's current table (d->lcfg refreshed), or
+ * NULL when its listener left the configuration. */
+const struct xm_xproxy_cfg *xp_down_cfg(struct xp_down *d);
 void xp_rq_free(struct xp_down *down, struct xp_rq *rq);
 void xp_down_close(struct xp_down *d, enum xm_close_mode mode);
 void xp_down_maybe_finish(struct xp_down *d);
@@ -129,6 +133,12 @@ void xp_down_process(struct xp_down *d);
  * Sends it again on another connection if its route's retry policy allows; 1 if it did,
  * 0 if the caller must fail it. rq->up must already be detached. */
 int xp_rq_retry(struct xp_rq *rq, int connected);
+
+/* Protocol detection (xproxy_detect.c), for connections accepted with d->codec NULL. */
+void xp_detect_start(struct xp_down *d, const struct xm_xproxy_cfg *cfg);
+/* New bytes (or the client's FIN, d->eof) arrived while detecting: pick the codec and go on
+ * with xp_down_process, wait for more, or give up (fallback tcp_proxy, else close). */
+void xp_detect_input(struct xp_down *d);
 
 /* Upstream pools (xproxy_up.c): a multiplexed connection to host h of cluster c. */
 struct xp_up *xp_up_get(struct xm_worker *w, const struct xm_xproxy_cfg *cfg, struct xm_cluster *c,

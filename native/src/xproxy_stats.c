@@ -57,10 +57,33 @@ struct xm_xproxy_stats *xm_xproxy_stats_get(struct xm_dp *dp, const char *prefix
 	for (int i = 0; i < XM_XSTATUS__COUNT; i++)
 		t->downstream_rs[i] = xm_stats_counterf(s, "xproxy.{stat_prefix=%s}.downstream_rs.{status=%s}", prefix,
 							 xp__status_name[i]);
+	for (int r = 0; r < XM_DETECT__COUNT; r++) {
+		const char *why = xm_detect_end_name((enum xm_detect_end)r);
+		t->downstream_cx_fallback[r] =
+			xm_stats_counterf(s, "xproxy.{stat_prefix=%s}.downstream_cx_fallback.{reason=%s}", prefix, why);
+		t->downstream_cx_detect_failed[r] =
+			xm_stats_counterf(s, "xproxy.{stat_prefix=%s}.downstream_cx_detect_failed.{reason=%s}", prefix, why);
+	}
 	t->rq_time_ms = xm_stats_histf(s, "xproxy.{stat_prefix=%s}.rq_time_ms", prefix);
 	t->next = dp->xproxy_stats;
 	dp->xproxy_stats = t;
 	return t;
+}
+
+const char *xm_detect_end_name(enum xm_detect_end r)
+{
+	static const char *const names[XM_DETECT__COUNT] = {
+		[XM_DETECT_UNKNOWN] = "unknown_protocol",
+		[XM_DETECT_TIMEOUT] = "detect_timeout",
+		[XM_DETECT_CLIENT_CLOSE] = "downstream_close",
+	};
+	return (unsigned)r < XM_DETECT__COUNT ? names[r] : "other";
+}
+
+uint64_t *xm_xproxy_protocol_counter(struct xm_dp *dp, const char *prefix, const char *protocol)
+{
+	return xm_stats_counterf(dp->stats, "xproxy.{stat_prefix=%s}.downstream_cx_protocol.{protocol=%s}", prefix,
+				 protocol);
 }
 
 struct xm_xvhost_stats *xm_xvhost_stats_get(struct xm_dp *dp, const char *prefix, const char *vhost)

@@ -41,10 +41,19 @@ uint16_t t_closed_port(void)
 }
 
 /* One thread per echo connection: simple and bounded by the tests' sizes. */
+struct t__echo_arg {
+	int fd;
+	const char *banner;
+};
+
 static void *t__echo_conn(void *arg)
 {
-	int fd = (int)(intptr_t)arg;
+	struct t__echo_arg a = *(struct t__echo_arg *)arg;
+	int fd = a.fd;
 	char buf[65536];
+	free(arg);
+	if (a.banner && write(fd, a.banner, strlen(a.banner)) != (ssize_t)strlen(a.banner))
+		goto out;
 	for (;;) {
 		ssize_t n = read(fd, buf, sizeof(buf));
 		if (n <= 0)
@@ -74,28 +83,44 @@ static void *t__echo_accept(void *arg)
 			continue;
 		__atomic_add_fetch(&s->accepted, 1, __ATOMIC_RELAXED);
 		pthread_t th;
-		if (pthread_create(&th, NULL, t__echo_conn, (void *)(intptr_t)fd) == 0)
+		struct t__echo_arg *a = malloc(sizeof(*a));
+		if (a)
+			*a = (struct t__echo_arg){ fd, s->banner };
+		if (a && pthread_create(&th, NULL, t__echo_conn, a) == 0) {
 			pthread_detach(th);
-		else
+		} else {
+			free(a);
 			close(fd);
+		}
 	}
 	return NULL;
 }
 
-int t_echo_start(struct t_server *s)
-{
-	return t_echo_start_on(s, 0);
-}
-
-int t_echo_start_on(struct t_server *s, uint16_t port)
+static int t__echo_start(struct t_server *s, uint16_t port, const char *banner)
 {
 	memset(s, 0, sizeof(*s));
+	s->banner = banner;
 	s->port = port;
 	s->fd = t__listen(&s->port);
 	if (s->fd < 0)
 		return -1;
 	s->thread = malloc(sizeof(pthread_t));
 	return pthread_create((pthread_t *)s->thread, NULL, t__echo_accept, s);
+}
+
+int t_echo_start(struct t_server *s)
+{
+	return t__echo_start(s, 0, NULL);
+}
+
+int t_echo_start_on(struct t_server *s, uint16_t port)
+{
+	return t__echo_start(s, port, NULL);
+}
+
+int t_echo_start_banner(struct t_server *s, const char *banner)
+{
+	return t__echo_start(s, 0, banner);
 }
 
 void t_echo_stop(struct t_server *s)

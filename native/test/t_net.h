@@ -15,9 +15,12 @@ struct t_server {
 	int stop;
 	int nthreads;
 	unsigned long accepted;
+	const char *banner;  /* sent on accept, before echoing (a server-speaks-first protocol) */
 	void *thread; /* pthread_t storage */
 };
 int t_echo_start(struct t_server *s);
+/* An echo server that greets each connection with banner first. */
+int t_echo_start_banner(struct t_server *s, const char *banner);
 /* Same, on a given port (0 = ephemeral). */
 int t_echo_start_on(struct t_server *s, uint16_t port);
 void t_echo_stop(struct t_server *s);

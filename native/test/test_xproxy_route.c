@@ -9,7 +9,7 @@
 
 #include "dp.h"
 #include "t.h"
-#include "t_bolt.h"
+#include "t_rpc.h"
 #include "t_net.h"
 #include "xmesh/dataplane/v1/snapshot.pb-c.h"
 
@@ -164,11 +164,11 @@ static struct xm_dp *t__dp(const struct t_cl *cs, int ncs, const struct t_rt *rs
 
 static void test_regex(void)
 {
-	struct t_bolt_srv a = { 0 }, b = { 0 };
-	struct t_bolt_resp r;
+	struct t_rpc_srv a = { 0 }, b = { 0 };
+	struct t_resp r;
 
-	t_bolt_srv_start(&a, 'A');
-	t_bolt_srv_start(&b, 'B');
+	t_rpc_srv_start(&a, 'A');
+	t_rpc_srv_start(&b, 'B');
 	struct t_cl cs[] = { { "a", { { a.port } }, 1 }, { "b", { { b.port } }, 1 } };
 	struct t_rt rs[] = {
 		{ .method_regex = "get(Book|Author)s?", .cluster = "b" },
@@ -204,18 +204,18 @@ static void test_regex(void)
 	fprintf(stderr, "  bad regex: %s\n", err);
 	T_CHECK(strstr(err, "regex 'get('") != NULL);
 	xm_dp_free(dp2);
-	t_bolt_srv_stop(&a);
-	t_bolt_srv_stop(&b);
+	t_rpc_srv_stop(&a);
+	t_rpc_srv_stop(&b);
 }
 
 /* metadata_match sends only to endpoints carrying the pair; no such endpoint is UNAVAILABLE. */
 static void test_subset(void)
 {
-	struct t_bolt_srv v1 = { 0 }, v2 = { 0 };
-	struct t_bolt_resp r;
+	struct t_rpc_srv v1 = { 0 }, v2 = { 0 };
+	struct t_resp r;
 
-	t_bolt_srv_start(&v1, '1');
-	t_bolt_srv_start(&v2, '2');
+	t_rpc_srv_start(&v1, '1');
+	t_rpc_srv_start(&v2, '2');
 	struct t_cl cs[] = { { "svc", { { v1.port, "version", "1.0" }, { v2.port, "version", "2.0" } }, 2 } };
 	struct t_rt rs[] = {
 		{ .method_exact = "v2", .cluster = "svc", .mm_key = "version", .mm_val = "2.0" },
@@ -246,18 +246,18 @@ static void test_subset(void)
 	usleep(20000);
 	T_CHECK_EQ(t_stat(dp, "cluster.{cluster=svc}.upstream_rq_total"), 80);
 	xm_dp_free(dp);
-	t_bolt_srv_stop(&v1);
-	t_bolt_srv_stop(&v2);
+	t_rpc_srv_stop(&v1);
+	t_rpc_srv_stop(&v2);
 }
 
 /* Retries on connect failure go to another host; every call succeeds. */
 static void test_retry_connect_failure(void)
 {
-	struct t_bolt_srv a = { 0 };
-	struct t_bolt_resp r;
+	struct t_rpc_srv a = { 0 };
+	struct t_resp r;
 	uint16_t dead = t_closed_port();
 
-	t_bolt_srv_start(&a, 'A');
+	t_rpc_srv_start(&a, 'A');
 	struct t_cl cs[] = { { "c", { { dead }, { a.port } }, 2 } };
 	struct t_rt rs[] = { { .cluster = "c", .retries = 2, .on_connect_failure = 1 } };
 	struct xm_dp *dp = t__dp(cs, 1, rs, 1);
@@ -276,19 +276,17 @@ static void test_retry_connect_failure(void)
 	T_CHECK_EQ(t_stat(dp, "xproxy.{stat_prefix=rpc}.downstream_rs.{status=ok}"), 10);
 	T_CHECK_EQ(t_stat(dp, "xproxy.{stat_prefix=rpc}.downstream_rs.{status=unavailable}"), 0);
 	xm_dp_free(dp);
-	t_bolt_srv_stop(&a);
+	t_rpc_srv_stop(&a);
 }
 
 /* A request lost in flight is sent again only on an idempotent route. */
 static void test_retry_reset(void)
 {
-	struct t_bolt_srv x = { 0 }, y = { 0 };
-	struct t_bolt_resp r;
+	struct t_rpc_srv x = { 0 }, y = { 0 };
+	struct t_resp r;
 
-	x.die_method = "flaky";     /* x drops the connection on "flaky"; y answers it */
-	y.die_method = "never";
-	t_bolt_srv_start(&x, 'X');
-	t_bolt_srv_start(&y, 'Y');
+	t_rpc_srv_start_dying(&x, 'X', "flaky"); /* x drops the connection on "flaky"; y answers it */
+	t_rpc_srv_start_dying(&y, 'Y', "never");
 	struct t_cl cs[] = { { "c", { { x.port }, { y.port } }, 2 } };
 	struct t_rt rs[] = {
 		{ .meta = "service", .meta_regex = "idem\\..*", .cluster = "c", .retries = 1, .on_reset = 1, .idempotent = 1 },
@@ -316,19 +314,19 @@ static void test_retry_reset(void)
 	usleep(20000);
 	T_CHECK(t_stat(dp, "xproxy.{stat_prefix=rpc}.upstream_rq_retry") >= 3);
 	xm_dp_free(dp);
-	t_bolt_srv_stop(&x);
-	t_bolt_srv_stop(&y);
+	t_rpc_srv_stop(&x);
+	t_rpc_srv_stop(&y);
 }
 
 /* Per-method stats: requests, responses by status, latency; hostile names are sanitised
  * and the number of methods per virtual host is bounded. */
 static void test_method_stats(void)
 {
-	struct t_bolt_srv a = { 0 };
-	struct t_bolt_resp r;
+	struct t_rpc_srv a = { 0 };
+	struct t_resp r;
 	char m[32];
 
-	t_bolt_srv_start(&a, 'A');
+	t_rpc_srv_start(&a, 'A');
 	struct t_cl cs[] = { { "a", { { a.port } }, 1 } };
 	struct t_rt rs[] = { { .cluster = "a" } };
 	struct xm_dp *dp = t__dp(cs, 1, rs, 1);
@@ -356,7 +354,7 @@ static void test_method_stats(void)
 	T_CHECK_EQ(t_stat(dp, MK("_other", "rq_total")), 9);
 #undef MK
 	xm_dp_free(dp);
-	t_bolt_srv_stop(&a);
+	t_rpc_srv_stop(&a);
 }
 
 T_MAIN_BEGIN

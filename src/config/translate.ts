@@ -70,6 +70,9 @@ function translateXProxy(x: XProxyCfg): XProxyMsg {
   return compact<XProxyMsg>({
     stat_prefix: x.stat_prefix,
     protocol: x.protocol,
+    protocols: x.protocols,
+    fallback_tcp_proxy: x.fallback_tcp_proxy ? translateTcpProxy(x.fallback_tcp_proxy) : undefined,
+    detect_timeout_ms: x.detect_timeout === undefined ? undefined : durationMs(x.detect_timeout, 15_000),
     max_frame_size: x.max_frame_size,
     upstream_connections_per_host: x.upstream_connections_per_host,
     request_timeout_ms: x.request_timeout === undefined ? undefined : durationMs(x.request_timeout, 15_000),
@@ -92,7 +95,7 @@ function translateXProxy(x: XProxyCfg): XProxyMsg {
   });
 }
 
-function translateTcpProxy(t: TcpProxyCfg): TcpProxyMsg {
+function translateTcpProxy(t: Omit<TcpProxyCfg, '@type'>): TcpProxyMsg {
   return compact<TcpProxyMsg>({
     stat_prefix: t.stat_prefix,
     cluster: t.cluster,

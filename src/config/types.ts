@@ -68,7 +68,14 @@ export const X_RETRY_ON = ['connect-failure', 'reset'] as const;
 export interface XProxyCfg {
   '@type': string;
   stat_prefix: string;
-  protocol: XProtocol;
+  /** Exactly one of protocol / protocols. */
+  protocol?: XProtocol;
+  /** Several protocols on one listener, detected from each connection's first bytes (in this order). */
+  protocols?: XProtocol[];
+  /** Connections no listed protocol recognises are proxied as plain TCP (shape of the tcp_proxy filter's typed_config; @type optional). */
+  fallback_tcp_proxy?: Omit<TcpProxyCfg, '@type'> & { '@type'?: string };
+  /** How long detection waits for a client's first bytes (default 15s). */
+  detect_timeout?: DurationValue;
   max_frame_size?: number;
   upstream_connections_per_host?: number;
   request_timeout?: DurationValue;

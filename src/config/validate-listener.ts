@@ -83,9 +83,10 @@ function checkNetworkFilter(c: Checker, v: unknown, path: string, refs: Listener
   if (o.typed_config !== undefined) checkTcpProxy(c, o.typed_config, at(path, 'typed_config'), refs);
 }
 
-function checkTcpProxy(c: Checker, v: unknown, path: string, refs: ListenerRefs): void {
+/** The tcp_proxy filter's typed_config; also an x_proxy's fallback_tcp_proxy, where @type may be left out. */
+export function checkTcpProxy(c: Checker, v: unknown, path: string, refs: ListenerRefs, opts: { typeRequired?: boolean } = {}): void {
   const o = c.object(v, path, {
-    required: ['@type', 'stat_prefix'],
+    required: opts.typeRequired === false ? ['stat_prefix'] : ['@type', 'stat_prefix'],
     known: ['@type', 'stat_prefix', 'cluster', 'weighted_clusters', 'idle_timeout', 'max_connect_attempts', 'access_log', 'hash_policy'],
     ignored: ['downstream_idle_timeout', 'upstream_idle_timeout', 'max_downstream_connection_duration', 'access_log_flush_interval', 'flush_access_log_on_connected', 'access_log_options'],
   });

@@ -1,7 +1,7 @@
 /** Validation of the `xmesh.x_proxy` network filter: protocol, limits and its route configuration. */
 import { at, idx, type Checker } from './checker';
 import { X_PROTOCOLS, X_PROXY_TYPE, X_RETRY_ON } from './types';
-import { checkClusterTarget, type ListenerRefs } from './validate-listener';
+import { checkClusterTarget, checkTcpProxy, type ListenerRefs } from './validate-listener';
 
 const MATCH_KINDS = ['exact', 'prefix', 'present', 'safe_regex'] as const;
 
@@ -60,16 +60,44 @@ function checkMetadataMatch(c: Checker, v: unknown, path: string): void {
   }
 }
 
+/** Most protocols one listener may detect (native XM_XPROXY_MAX_CODECS). */
+export const X_MAX_PROTOCOLS = 8;
+
+/** protocol xor protocols; the detection settings (fallback_tcp_proxy, detect_timeout). */
+function checkProtocols(c: Checker, o: Record<string, unknown>, path: string, refs: ListenerRefs): void {
+  const hasOne = o.protocol !== undefined;
+  const hasList = o.protocols !== undefined;
+  if (hasOne && hasList) c.error(path, 'set exactly one of protocol or protocols, not both');
+  if (!hasOne && !hasList) c.error(at(path, 'protocol'), 'required field is missing (or set protocols)');
+  c.optional(o, 'protocol', (x) => c.enumOf(x, at(path, 'protocol'), X_PROTOCOLS));
+  const lp = at(path, 'protocols');
+  const list = hasList ? c.array(o.protocols, lp, { minItems: 1 }) : undefined;
+  if (list && list.length > X_MAX_PROTOCOLS) c.error(lp, `at most ${X_MAX_PROTOCOLS} protocols per listener, got ${list.length}`);
+  const seen = new Set<string>();
+  list?.forEach((p, i) => {
+    const name = c.enumOf(p, idx(lp, i), X_PROTOCOLS);
+    if (name === undefined) return;
+    if (seen.has(name)) c.error(idx(lp, i), `protocol "${name}" listed twice`);
+    seen.add(name);
+  });
+  if (o.fallback_tcp_proxy !== undefined) checkTcpProxy(c, o.fallback_tcp_proxy, at(path, 'fallback_tcp_proxy'), refs, { typeRequired: false });
+  c.optional(o, 'detect_timeout', (x) => c.duration(x, at(path, 'detect_timeout'), { minMs: 1 }));
+  const detecting = (list !== undefined && list.length > 1) || o.fallback_tcp_proxy !== undefined;
+  if (o.detect_timeout !== undefined && !detecting) {
+    c.warn(at(path, 'detect_timeout'), 'ignored: protocols are detected only with several protocols or a fallback_tcp_proxy');
+  }
+}
+
 export function checkXProxy(c: Checker, v: unknown, path: string, refs: ListenerRefs): void {
   const o = c.object(v, path, {
-    required: ['@type', 'stat_prefix', 'protocol', 'route_config'],
-    known: ['@type', 'stat_prefix', 'protocol', 'max_frame_size', 'upstream_connections_per_host', 'request_timeout', 'route_config'],
+    required: ['@type', 'stat_prefix', 'route_config'],
+    known: ['@type', 'stat_prefix', 'protocol', 'protocols', 'fallback_tcp_proxy', 'detect_timeout', 'max_frame_size', 'upstream_connections_per_host', 'request_timeout', 'route_config'],
   });
   if (!o) return;
   const t = c.optional(o, '@type', (x) => c.string(x, at(path, '@type')));
   if (t !== undefined && t !== X_PROXY_TYPE) c.error(at(path, '@type'), `expected "${X_PROXY_TYPE}", got "${t}"`);
   c.optional(o, 'stat_prefix', (x) => c.string(x, at(path, 'stat_prefix'), { nonEmpty: true }));
-  c.optional(o, 'protocol', (x) => c.enumOf(x, at(path, 'protocol'), X_PROTOCOLS));
+  checkProtocols(c, o, path, refs);
   c.optional(o, 'max_frame_size', (x) => c.uint(x, at(path, 'max_frame_size'), { min: 64, max: 256 * 1024 * 1024 }));
   c.optional(o, 'upstream_connections_per_host', (x) => c.uint(x, at(path, 'upstream_connections_per_host'), { min: 1, max: 16 }));
   c.optional(o, 'request_timeout', (x) => c.duration(x, at(path, 'request_timeout'), { minMs: 1 }));

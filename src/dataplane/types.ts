@@ -58,11 +58,15 @@ export interface XRouteMsg {
 
 export interface XProxyMsg {
   stat_prefix: string;
-  protocol: string;
+  /** Exactly one of protocol / protocols. */
+  protocol?: string;
+  protocols?: string[];
   virtual_hosts: Array<{ name: string; domains: string[]; routes: XRouteMsg[] }>;
   max_frame_size?: number;
   upstream_connections_per_host?: number;
   request_timeout_ms?: number;
+  fallback_tcp_proxy?: TcpProxyMsg;
+  detect_timeout_ms?: number;
 }
 
 export interface ListenerMsg {

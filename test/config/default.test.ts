@@ -34,10 +34,12 @@ test('examples/full.yaml is valid and only warns about what xmesh ignores', () =
   assert.equal(config.static_resources?.clusters?.length, 8);
 });
 
-test('examples/rpc.yaml (x_proxy Bolt and Dubbo listeners) is valid and translates', () => {
+test('examples/rpc.yaml (x_proxy Bolt, Dubbo and detecting listeners) is valid and translates', () => {
   const { config, warnings } = loadConfigFile(join(examples, 'rpc.yaml'));
   assert.deepEqual(warnings, []);
   const snap = translate(config, new Map(), 1).snapshot;
-  assert.deepEqual(snap.listeners.map((l) => l.x_proxy?.protocol), ['bolt', 'dubbo']);
+  assert.deepEqual(snap.listeners.map((l) => l.x_proxy?.protocol), ['bolt', 'dubbo', undefined]);
   assert.equal(snap.listeners[0].x_proxy?.virtual_hosts[0].routes.length, 3);
+  const mixed = snap.listeners[2].x_proxy!;
+  assert.deepEqual([mixed.protocols, mixed.detect_timeout_ms, mixed.fallback_tcp_proxy?.cluster], [['bolt', 'dubbo'], 3000, 'legacy']);
 });

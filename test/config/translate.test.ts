@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { dnsKey } from '../../src/cluster/dns-targets';
 import { translate } from '../../src/config/translate';
+import { decodeSnapshot, encodeSnapshot } from '../../src/dataplane/snapshot';
 import { validateConfig } from '../../src/config/validate';
 import type { BootstrapCfg } from '../../src/config/types';
 import { baseConfig } from './helpers';
@@ -150,6 +151,32 @@ const cases: Array<{ desc: string; mutate: (c: any) => void; check: (s: ReturnTy
           },
         ],
       });
+    },
+  },
+  {
+    desc: 'x_proxy detection: protocols in order, fallback_tcp_proxy translated like a tcp_proxy filter, detect timeout',
+    mutate: (c) => {
+      c.static_resources.listeners[0].filter_chains[0].filters[0] = {
+        name: 'xmesh.x_proxy',
+        typed_config: {
+          '@type': 'type.googleapis.com/xmesh.filters.network.x_proxy.v1.XProxy',
+          stat_prefix: 'mix',
+          protocols: ['dubbo', 'bolt'],
+          detect_timeout: '750ms',
+          fallback_tcp_proxy: { stat_prefix: 'raw', cluster: 'c', max_connect_attempts: 3 },
+          route_config: { virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ route: { cluster: 'c' } }] }] },
+        },
+      };
+    },
+    check: (s) => {
+      const x = s.listeners[0].x_proxy!;
+      assert.equal(x.protocol, undefined);
+      assert.deepEqual(x.protocols, ['dubbo', 'bolt']);
+      assert.equal(x.detect_timeout_ms, 750);
+      assert.deepEqual(x.fallback_tcp_proxy, { stat_prefix: 'raw', cluster: 'c', idle_timeout_ms: 3_600_000, max_connect_attempts: 3 });
+      // The contract carries it: protobufjs encodes and decodes every field.
+      const back = decodeSnapshot(encodeSnapshot(s)).listeners[0].x_proxy!;
+      assert.deepEqual([back.protocols, back.detect_timeout_ms, back.fallback_tcp_proxy?.cluster, back.fallback_tcp_proxy?.max_connect_attempts], [['dubbo', 'bolt'], 750, 'c', 3]);
     },
   },
   {

@@ -34,6 +34,23 @@ const invalid: Array<{ desc: string; mutate: Mutate; errors: Array<[string, RegE
   { desc: 'x_proxy method regex that does not compile', mutate: (c) => xproxy(c, (x) => (x.route_config.virtual_hosts[0].routes[0].match = { method: { safe_regex: { regex: 'get(' } } })), errors: [[`${XR}.match.method.safe_regex.regex`, /invalid regular expression/]] },
   { desc: 'x_proxy retry on reset without idempotent, and an unknown condition', mutate: (c) => xproxy(c, (x) => (x.route_config.virtual_hosts[0].routes[0].route.retry_policy = { retry_on: 'reset,5xx', num_retries: 11 })), errors: [[`${XR}.route.retry_policy.num_retries`, /out of range/], [`${XR}.route.retry_policy.retry_on`, /set route.idempotent: true/], [`${XR}.route.retry_policy.retry_on`, /unsupported retry condition "5xx"/]] },
   { desc: 'x_proxy metadata_match with a nested value and no envoy.lb pairs', mutate: (c) => xproxy(c, (x) => { x.route_config.virtual_hosts[0].routes[0].route.metadata_match = { filter_metadata: { 'envoy.lb': { version: { x: 1 } } } }; }), errors: [[`${XR}.route.metadata_match.filter_metadata.envoy.lb.version`, /values must be strings/]] },
+  { desc: 'x_proxy with both protocol and protocols', mutate: (c) => xproxy(c, (x) => (x.protocols = ['bolt', 'dubbo'])), errors: [[XP, /set exactly one of protocol or protocols, not both/]] },
+  { desc: 'x_proxy with neither protocol nor protocols', mutate: (c) => xproxy(c, (x) => delete x.protocol), errors: [[`${XP}.protocol`, /required field is missing \(or set protocols\)/]] },
+  { desc: 'x_proxy protocols with a duplicate and an unknown name', mutate: (c) => xproxy(c, (x) => { delete x.protocol; x.protocols = ['bolt', 'dubbo', 'bolt', 'thrift']; }), errors: [[`${XP}.protocols[2]`, /protocol "bolt" listed twice/], [`${XP}.protocols[3]`, /unknown value "thrift" \(expected one of bolt, dubbo\)/]] },
+  { desc: 'x_proxy with an empty protocols list', mutate: (c) => xproxy(c, (x) => { delete x.protocol; x.protocols = []; }), errors: [[`${XP}.protocols`, /at least 1/]] },
+  {
+    desc: 'x_proxy fallback_tcp_proxy validated like the tcp_proxy filter, errors at its path',
+    mutate: (c) => xproxy(c, (x) => { x.fallback_tcp_proxy = { stat_prefix: 'raw', cluster: 'nope', max_connect_attempts: 0, idle_timeout: 'later', bogus: 1 }; }),
+    errors: [
+      [`${XP}.fallback_tcp_proxy.bogus`, /unknown field/],
+      [`${XP}.fallback_tcp_proxy.idle_timeout`, /later/],
+      [`${XP}.fallback_tcp_proxy.max_connect_attempts`, /out of range/],
+      [`${XP}.fallback_tcp_proxy.cluster`, /unknown cluster "nope"/],
+    ],
+  },
+  { desc: 'x_proxy fallback_tcp_proxy without stat_prefix or cluster', mutate: (c) => xproxy(c, (x) => (x.fallback_tcp_proxy = {})), errors: [[`${XP}.fallback_tcp_proxy.stat_prefix`, /required/], [`${XP}.fallback_tcp_proxy.cluster`, /required/]] },
+  { desc: 'x_proxy fallback_tcp_proxy with a wrong @type', mutate: (c) => xproxy(c, (x) => (x.fallback_tcp_proxy = { '@type': 'type.googleapis.com/x.Y', stat_prefix: 'raw', cluster: 'c' })), errors: [[`${XP}.fallback_tcp_proxy.@type`, /expected "type.googleapis.com\/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"/]] },
+  { desc: 'x_proxy detect_timeout not a duration', mutate: (c) => xproxy(c, (x) => { delete x.protocol; x.protocols = ['bolt', 'dubbo']; x.detect_timeout = 'soon'; }), errors: [[`${XP}.detect_timeout`, /soon/]] },
   { desc: 'document is not an object', mutate: (c) => { for (const k of Object.keys(c)) delete c[k]; c.x = 1; }, errors: [['x', /unknown field/]] },
   { desc: 'unknown top-level field', mutate: (c) => (c.static_resourcez = {}), errors: [['static_resourcez', /unknown field \(known fields: admin, static_resources/]] },
   { desc: 'unknown lb_policy value', mutate: (c) => (c.static_resources.clusters[0].lb_policy = 'FOO'), errors: [[`${C}.lb_policy`, /unknown value "FOO" \(expected one of ROUND_ROBIN, RANDOM, LEAST_REQUEST/]] },
@@ -106,6 +123,9 @@ const valid: Array<{ desc: string; mutate: Mutate; warnings?: string[] }> = [
   { desc: 'an x_proxy (bolt) listener', mutate: (c) => xproxy(c) },
   { desc: 'x_proxy routes with regex matchers, retries on idempotent routes and subsets', mutate: (c) => xproxy(c, (x) => { x.route_config.virtual_hosts[0].routes = [{ match: { method: { safe_regex: { regex: 'get(Book|Author)s?' } }, metas: [{ name: 'version', safe_regex: { regex: '2\\..*' } }] }, route: { cluster: 'c', idempotent: true, retry_policy: { retry_on: 'connect-failure,reset', num_retries: 2 }, metadata_match: { filter_metadata: { 'envoy.lb': { version: '2.0.0' } } } } }]; }) },
   { desc: 'x_proxy routes with method/meta matchers, weights and timeouts', mutate: (c) => xproxy(c, (x) => { x.protocol = 'dubbo'; x.upstream_connections_per_host = 2; x.request_timeout = '3s'; x.route_config.virtual_hosts[0].routes = [{ match: { method: { prefix: 'get' }, metas: [{ name: 'version', exact: '2.0.0' }, { name: 'group', present: true }] }, route: { weighted_clusters: { clusters: [{ name: 'c', weight: 80 }] }, timeout: '250ms' } }, { route: { cluster: 'c' } }]; }) },
+  { desc: 'x_proxy detecting bolt and dubbo with a tcp_proxy fallback and a detect timeout', mutate: (c) => xproxy(c, (x) => { delete x.protocol; x.protocols = ['dubbo', 'bolt']; x.detect_timeout = '500ms'; x.fallback_tcp_proxy = { stat_prefix: 'raw', weighted_clusters: { clusters: [{ name: 'c', weight: 1 }] }, idle_timeout: '10s', max_connect_attempts: 2, access_log: [{ name: 'envoy.access_loggers.file', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog', path: '/tmp/a.log' } }] }; }) },
+  { desc: 'x_proxy: one protocol with a fallback (its @type may be given)', mutate: (c) => xproxy(c, (x) => (x.fallback_tcp_proxy = { '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', stat_prefix: 'raw', cluster: 'c' })) },
+  { desc: 'x_proxy detect_timeout without detection only warns', mutate: (c) => xproxy(c, (x) => (x.detect_timeout = '1s')), warnings: [`${XP}.detect_timeout`] },
   { desc: 'a prime maglev table', mutate: (c) => { c.static_resources.clusters[0].lb_policy = 'MAGLEV'; c.static_resources.clusters[0].maglev_lb_config = { table_size: 65537 }; } },
 ];
 for (const c of valid) {

@@ -9,6 +9,8 @@ export interface XmeshProcess {
   child: ChildProcess;
   /** Bound port of the first listener, from the "xmesh ready" log line. */
   port: number;
+  /** Admin "host:port" from the same line ("disabled" without an admin block). */
+  admin: string;
   stderr(): string;
   /** SIGTERM and wait for the exit. */
   stop(): Promise<void>;
@@ -22,6 +24,7 @@ export async function startXmesh(dir: string, cfg: unknown, workers = 2): Promis
   let err = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (d: string) => (err += d));
+  let admin = 'disabled';
   const port = await new Promise<number>((res, rej) => {
     const t = setTimeout(() => rej(new Error(`xmesh not ready: ${err}`)), 15_000);
     const check = () => {
@@ -29,7 +32,9 @@ export async function startXmesh(dir: string, cfg: unknown, workers = 2): Promis
       if (!line) return;
       clearTimeout(t);
       child.stderr!.off('data', check);
-      res(Number(String(JSON.parse(line).listeners[0]).split(':').pop()));
+      const ready = JSON.parse(line);
+      admin = String(ready.admin);
+      res(Number(String(ready.listeners[0]).split(':').pop()));
     };
     child.stderr!.on('data', check);
     child.on('exit', (code) => rej(new Error(`xmesh exited ${code}: ${err}`)));
@@ -37,6 +42,7 @@ export async function startXmesh(dir: string, cfg: unknown, workers = 2): Promis
   return {
     child,
     port,
+    admin,
     stderr: () => err,
     async stop() {
       if (child.exitCode !== null) return;
