@@ -104,8 +104,8 @@ static int desc__validate(const struct xm_descriptor *d, char *err, size_t errle
 
 	if (nl == 0 || nl == sizeof(d->name))
 		return desc__err(err, errlen, "name: must be 1..%zu characters", sizeof(d->name) - 1);
-	if (d->header_len == 0 || d->header_len > 65536)
-		return desc__err(err, errlen, "header_len: must be 1..65536");
+	if (d->header_len == 0 || d->header_len > XM_DESC_HEADER_MAX)
+		return desc__err(err, errlen, "header_len: must be 1..%d", XM_DESC_HEADER_MAX);
 	if (d->magic_len > sizeof(d->magic))
 		return desc__err(err, errlen, "magic_len: must be 0..%zu", sizeof(d->magic));
 	if (d->magic_len && (uint64_t)d->magic_offset + d->magic_len > d->header_len)
@@ -165,6 +165,10 @@ static int desc__validate(const struct xm_descriptor *d, char *err, size_t errle
 		for (int i = 0; i < 8; i++)
 			if (d->status_for[i] > sm)
 				return desc__err(err, errlen, "status_for[%d]: does not fit status.size", i);
+		/* an error reply carrying the success value would read as a success */
+		for (int i = XM_STATUS_NO_ROUTE; i <= XM_STATUS_CODEC_ERROR; i++)
+			if (d->status_for[i] == d->status_ok)
+				return desc__err(err, errlen, "status_for[%d]: same value as status_ok", i);
 	}
 	if ((r = desc__check_loc("service", &d->service, err, errlen)) < 0 ||
 	    (r = desc__check_loc("method", &d->method, err, errlen)) < 0)
@@ -244,10 +248,12 @@ static ssize_t desc_split(const struct xm_codec *c, const struct xm_iview *in, u
 		f->status = XM_STATUS_SERVER_ERROR;
 		if (st == d->status_ok) {
 			f->status = XM_STATUS_OK;
-		} else {
-			/* a status the descriptor hijacks with maps back to its generic meaning */
+		} else if (st != d->status_for[XM_STATUS_SERVER_ERROR]) {
+			/* a status the descriptor hijacks with maps back to its generic meaning; a
+			 * value several outcomes share (a protocol with one error code) stays a
+			 * server error */
 			for (int i = XM_STATUS_NO_ROUTE; i <= XM_STATUS_CODEC_ERROR; i++)
-				if (d->status_for[i] == st && st != d->status_ok) {
+				if (d->status_for[i] == st) {
 					f->status = (enum xm_status)i;
 					break;
 				}
