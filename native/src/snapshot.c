@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "desc_intern.h"
 #include "dp.h"
 #include "listener.h"
 #include "session.h"
@@ -77,6 +78,7 @@ static void table__xproxy_free(struct xm_xproxy_cfg *x)
 		free(vh->routes);
 	}
 	free(x->vhosts);
+	free(x->descs);
 }
 
 /* Free a table no worker uses any more (dp lock held). */
@@ -324,15 +326,62 @@ static int table__domain(struct xm_str_match *m, const char *d)
 	return 0;
 }
 
+/* A codec name as an x_proxy filter resolves it: its own descriptors first, then the
+ * built-ins. NULL when unknown. (One lookup for protocol and, later, a protocols list.) */
+static const struct xm_codec *table__codec_by_name(const struct xm_xproxy_cfg *x, const char *name)
+{
+	for (uint32_t i = 0; i < x->ndescs; i++)
+		if (strcmp(x->descs[i]->name, name) == 0)
+			return x->descs[i];
+	return xm_codec_builtin(name);
+}
+
+/* The filter's descriptor codecs, interned in the dp (see desc_intern.c: they outlive
+ * this table because connections and upstream pools keep their codec). */
+static int table__xproxy_descs(struct xm_dp *dp, struct xm_listener_cfg *lc, const Xmesh__Dataplane__V1__XProxy *px,
+			       char *err, size_t errlen)
+{
+	struct xm_xproxy_cfg *x = &lc->x;
+	char why[192];
+	int rc;
+
+	if (px->n_descriptors == 0)
+		return 0;
+	x->descs = calloc(px->n_descriptors, sizeof(*x->descs));
+	if (!x->descs)
+		return -ENOMEM;
+	for (size_t i = 0; i < px->n_descriptors; i++) {
+		const char *name = px->descriptors[i]->name;
+		if (table__codec_by_name(x, name)) {
+			snprintf(err, errlen, "listener '%s': x_proxy descriptors[%zu] '%s': name: already a codec name", lc->name,
+				 i, name);
+			return -EINVAL;
+		}
+		why[0] = 0;
+		rc = xm_desc_intern_get(dp, px->descriptors[i], &x->descs[x->ndescs], why, sizeof(why));
+		if (rc < 0) {
+			snprintf(err, errlen, "listener '%s': x_proxy descriptors[%zu] '%s': %s", lc->name, i, name,
+				 why[0] ? why : strerror(-rc));
+			return rc;
+		}
+		x->ndescs++;
+	}
+	return 0;
+}
+
 static int table__build_xproxy(struct xm_dp *dp, struct xm_table *t, struct xm_listener_cfg *lc,
 			       const Xmesh__Dataplane__V1__XProxy *px, char *err, size_t errlen)
 {
 	struct xm_xproxy_cfg *x = &lc->x;
+	int rc;
 
 	lc->filter = XM_FILTER_X_PROXY;
-	x->codec = xm_codec_builtin(px->protocol);
+	if ((rc = table__xproxy_descs(dp, lc, px, err, errlen)) < 0)
+		return rc;
+	x->codec = table__codec_by_name(x, px->protocol);
 	if (!x->codec) {
-		snprintf(err, errlen, "listener '%s': x_proxy protocol '%s' is not supported", lc->name, px->protocol);
+		snprintf(err, errlen, "listener '%s': x_proxy protocol '%s' is not supported (neither built in nor a descriptor)",
+			 lc->name, px->protocol);
 		return -EINVAL;
 	}
 	x->max_frame = px->max_frame_size ? px->max_frame_size : (16u << 20);

@@ -65,6 +65,8 @@ struct xm_xvhost {
 
 struct xm_xproxy_cfg {
 	const struct xm_codec *codec;
+	const struct xm_codec **descs;   /* the filter's descriptor codecs (interned in the dp, not owned) */
+	uint32_t ndescs;
 	struct xm_xvhost *vhosts;
 	uint32_t nvhosts;
 	uint32_t max_frame;
