@@ -1,6 +1,7 @@
 /** Validation of the `xmesh.x_proxy` network filter: protocol, limits and its route configuration. */
 import { at, idx, type Checker } from './checker';
-import { X_PROTOCOLS, X_PROXY_TYPE } from './types';
+import { X_PROXY_TYPE } from './types';
+import { checkDescriptors, checkProtocolName } from './validate-descriptor';
 import { checkClusterTarget, type ListenerRefs } from './validate-listener';
 
 const MATCH_KINDS = ['exact', 'prefix', 'present'] as const;
@@ -19,14 +20,16 @@ function checkStringMatch(c: Checker, v: unknown, path: string, extraKnown: stri
 export function checkXProxy(c: Checker, v: unknown, path: string, refs: ListenerRefs): void {
   const o = c.object(v, path, {
     required: ['@type', 'stat_prefix', 'protocol', 'route_config'],
-    known: ['@type', 'stat_prefix', 'protocol', 'max_frame_size', 'upstream_connections_per_host', 'request_timeout', 'route_config'],
+    known: ['@type', 'stat_prefix', 'protocol', 'descriptors', 'max_frame_size', 'upstream_connections_per_host', 'request_timeout', 'route_config'],
   });
   if (!o) return;
   const t = c.optional(o, '@type', (x) => c.string(x, at(path, '@type')));
   if (t !== undefined && t !== X_PROXY_TYPE) c.error(at(path, '@type'), `expected "${X_PROXY_TYPE}", got "${t}"`);
   c.optional(o, 'stat_prefix', (x) => c.string(x, at(path, 'stat_prefix'), { nonEmpty: true }));
-  c.optional(o, 'protocol', (x) => c.enumOf(x, at(path, 'protocol'), X_PROTOCOLS));
-  c.optional(o, 'max_frame_size', (x) => c.uint(x, at(path, 'max_frame_size'), { min: 64, max: 256 * 1024 * 1024 }));
+  const maxFrame = c.optional(o, 'max_frame_size', (x) => c.uint(x, at(path, 'max_frame_size'), { min: 64, max: 256 * 1024 * 1024 }));
+  // Descriptors first: protocol may name one of them.
+  const names = c.optional(o, 'descriptors', (x) => checkDescriptors(c, x, at(path, 'descriptors'), maxFrame ?? 16 * 1024 * 1024)) ?? [];
+  c.optional(o, 'protocol', (x) => checkProtocolName(c, x, at(path, 'protocol'), names));
   c.optional(o, 'upstream_connections_per_host', (x) => c.uint(x, at(path, 'upstream_connections_per_host'), { min: 1, max: 16 }));
   c.optional(o, 'request_timeout', (x) => c.duration(x, at(path, 'request_timeout'), { minMs: 1 }));
   const rp = at(path, 'route_config');
