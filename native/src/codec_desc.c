@@ -15,6 +15,9 @@ struct desc_codec {
 
 #define DESC(c) (&((const struct desc_codec *)(c)->ctx)->d)
 
+/* f->priv layout, recorded by split: the raw kind field (its flag bits go back in replies). */
+enum { DESC_P_KIND_LO, DESC_P_KIND_HI };
+
 static int desc__err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -223,7 +226,10 @@ static ssize_t desc_split(const struct xm_codec *c, const struct xm_iview *in, u
 		return 0;
 
 	memset(f, 0, sizeof(*f));
-	kind = desc__get(in, &d->kind_field) & d->kind_mask;
+	uint64_t raw_kind = desc__get(in, &d->kind_field);
+	f->priv[DESC_P_KIND_LO] = (uint32_t)raw_kind;
+	f->priv[DESC_P_KIND_HI] = (uint32_t)(raw_kind >> 32);
+	kind = raw_kind & d->kind_mask;
 	if (kind == d->kind_request)
 		f->kind = XM_FRAME_REQUEST;
 	else if (kind == d->kind_response)
@@ -339,18 +345,26 @@ static int desc_route_info(const struct xm_codec *c, const struct xm_iview *fram
 	return 0;
 }
 
-/* Header-only reply: the request's header with kind, length and status rewritten. */
+/* Header-only reply: the request's header with kind, length, id and status rewritten. When
+ * the request's bytes are gone (a timeout, a lost upstream: the frame went upstream), it is
+ * built from the split facts alone: magic, kind with the request's flag bits, id, length and
+ * status, other header bytes zero. */
 static ssize_t desc__reply(const struct xm_descriptor *d, const struct xm_iview *frame, const struct xm_frame *f,
 			   uint64_t kind, int with_status, uint64_t status, uint8_t *out, size_t cap)
 {
-	uint64_t k;
+	uint64_t k = (uint64_t)f->priv[DESC_P_KIND_HI] << 32 | f->priv[DESC_P_KIND_LO];
 
 	if (cap < d->header_len)
 		return -ENOSPC;
-	if (frame->len < d->header_len || xm_iview_copy(frame, 0, out, d->header_len) < 0)
-		return -EINVAL;
-	k = desc__get(frame, &d->kind_field);
+	if (frame->len >= d->header_len) {
+		if (xm_iview_copy(frame, 0, out, d->header_len) < 0)
+			return -EINVAL;
+	} else {
+		memset(out, 0, d->header_len);
+		memcpy(out + d->magic_offset, d->magic, d->magic_len);
+	}
 	desc__put(out, &d->kind_field, (k & ~d->kind_mask) | kind);
+	desc__put(out, &d->request_id, f->id);
 	desc__put(out, &d->length, (uint64_t)((int64_t)d->header_len - d->length_adjust));
 	if (with_status && d->status.size)
 		desc__put(out, &d->status, status);

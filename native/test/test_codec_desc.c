@@ -309,6 +309,16 @@ static void test_replies(void)
 		T_CHECK_EQ(rf.raw_status, tinyrpc.status_for[sts[i]]);
 		T_CHECK_EQ(rf.status, sts[i]);
 	}
+	/* a timeout or a lost upstream: the request's bytes are gone, only the split facts remain */
+	len = tiny(buf, 0x80, 0, 0xabcdef01, "getBook", "acme.Books", 10);
+	view(&v, buf, len, 3);
+	T_CHECK_EQ(c->ops->split(c, &v, 1 << 20, &f), (ssize_t)len);
+	memset(buf, 0xee, sizeof(buf)); /* the frame's memory is reused */
+	struct xm_iview empty = { 0 };
+	n = c->ops->hijack(c, &empty, &f, XM_STATUS_TIMEOUT, NULL, out, sizeof(out));
+	T_CHECK_EQ(n, 12);
+	static const uint8_t want[12] = { 'T', 'R', 0x81, 2, 0xab, 0xcd, 0xef, 0x01, 0, 0, 0, 0 };
+	T_CHECK(n == 12 && memcmp(out, want, 12) == 0);
 	T_CHECK_EQ(c->ops->hijack(c, &v, &f, XM_STATUS_OK, NULL, out, sizeof(out)), -EINVAL);
 	T_CHECK_EQ(c->ops->heartbeat_reply(c, &v, &f, out, sizeof(out)), -EINVAL);
 	c->ops->destroy(c);
