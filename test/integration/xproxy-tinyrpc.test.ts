@@ -2,8 +2,8 @@
  * A protocol added by configuration alone: tinyrpc, which xmesh knows only through a
  * descriptor in its config, between a client and servers written from the protocol's
  * definition (test/fixtures/tinyrpc.ts), through a real `xmesh run`: routing by service and
- * method, the protocol's own no-route status, heartbeats answered by the sidecar, upstream
- * error statuses counted, 2,000 in-flight requests with colliding ids from 20 connections on
+ * method, the protocol's own no-route / timeout / unavailable statuses, heartbeats answered
+ * by the sidecar, upstream error statuses counted, 2,000 in-flight requests with colliding ids from 20 connections on
  * <= 4 upstream connections, and malformed frames closing only their connection, counted.
  * Then the config side: bad descriptor fields refused with their paths (at start and on
  * SIGHUP, keeping the running config), and descriptor codecs kept across reloads.
@@ -45,7 +45,15 @@ function tinyConfig(ports: { a: number; b: number }, extra: Record<string, unkno
                     upstream_connections_per_host: 2,
                     route_config: {
                       virtual_hosts: [
-                        { name: 'books', domains: [BOOKS], routes: [{ match: { method: { exact: 'update' } }, route: { cluster: 'b' } }, { route: { cluster: 'a' } }] },
+                        {
+                          name: 'books',
+                          domains: [BOOKS],
+                          routes: [
+                            { match: { method: { exact: 'update' } }, route: { cluster: 'b' } },
+                            { match: { method: { exact: 'hang' } }, route: { cluster: 'a', timeout: '300ms' } },
+                            { route: { cluster: 'a' } },
+                          ],
+                        },
                         { name: 'users', domains: ['acme.User*'], routes: [{ route: { cluster: 'b' } }] },
                       ],
                     },
@@ -136,6 +144,26 @@ describe('x_proxy with a descriptor-defined protocol (tinyrpc) through xmesh', (
     const s = await adminStats(xmesh!.admin);
     assert.equal((s.get('xproxy.tiny.upstream_rs_error') ?? 0) - (statsBefore.get('xproxy.tiny.upstream_rs_error') ?? 0), 1);
     assert.equal((s.get('xproxy.tiny.downstream_rq_oneway') ?? 0) - (statsBefore.get('xproxy.tiny.downstream_rq_oneway') ?? 0), 1);
+  });
+
+  it('a timeout and a lost upstream connection are answered with the descriptor\'s timeout / unavailable statuses', async () => {
+    const c = await client();
+    const before = await adminStats(xmesh!.admin);
+    const t0 = Date.now();
+    const t = await c.call({ service: BOOKS, method: 'hang', payload: 'h' });
+    const took = Date.now() - t0;
+    assert.equal(t.kind, TinyKind.RESPONSE);
+    assert.equal(t.status, TinyStatus.TIMEOUT);
+    assert.ok(took >= 250 && took < 5000, `answered after ${took} ms (route timeout 300 ms)`);
+    const d = await c.call({ service: BOOKS, method: 'die', payload: 'd' }); // server A drops that upstream connection
+    assert.equal(d.kind, TinyKind.RESPONSE);
+    assert.equal(d.status, TinyStatus.UNAVAILABLE);
+    const ok = await c.call({ service: BOOKS, method: 'get', payload: 'again' });
+    assert.equal(ok.echo?.payload, 'again');
+    const s = await adminStats(xmesh!.admin);
+    for (const k of ['downstream_rq_timeout', 'downstream_rq_unavailable']) {
+      assert.equal((s.get(`xproxy.tiny.${k}`) ?? 0) - (before.get(`xproxy.tiny.${k}`) ?? 0), 1, k);
+    }
   });
 
   it('2,000 in-flight requests with colliding ids from 20 connections share <= 4 upstream connections', async () => {
