@@ -209,7 +209,13 @@ struct xm_descriptor {
 	enum xm_pool_mode pool_mode;
 };
 
+/* Largest header_len: the sidecar's own replies (heartbeat acks, hijacked errors) are
+ * header-only frames built in the stream layer's generated-frame buffer (XP__GEN_MAX). */
+#define XM_DESC_HEADER_MAX 4096
+
 /* Validate and compile a descriptor into a codec. err names the bad field. 0 or -EINVAL. */
 int xm_codec_descriptor_new(const struct xm_descriptor *d, struct xm_codec **out, char *err, size_t errlen);
+/* The descriptor a codec runs on, or NULL for a built-in. */
+const struct xm_descriptor *xm_codec_descriptor_of(const struct xm_codec *c);
 
 #endif

@@ -15,6 +15,9 @@ struct desc_codec {
 
 #define DESC(c) (&((const struct desc_codec *)(c)->ctx)->d)
 
+/* f->priv layout, recorded by split: the raw kind field (its flag bits go back in replies). */
+enum { DESC_P_KIND_LO, DESC_P_KIND_HI };
+
 static int desc__err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -104,8 +107,8 @@ static int desc__validate(const struct xm_descriptor *d, char *err, size_t errle
 
 	if (nl == 0 || nl == sizeof(d->name))
 		return desc__err(err, errlen, "name: must be 1..%zu characters", sizeof(d->name) - 1);
-	if (d->header_len == 0 || d->header_len > 65536)
-		return desc__err(err, errlen, "header_len: must be 1..65536");
+	if (d->header_len == 0 || d->header_len > XM_DESC_HEADER_MAX)
+		return desc__err(err, errlen, "header_len: must be 1..%d", XM_DESC_HEADER_MAX);
 	if (d->magic_len > sizeof(d->magic))
 		return desc__err(err, errlen, "magic_len: must be 0..%zu", sizeof(d->magic));
 	if (d->magic_len && (uint64_t)d->magic_offset + d->magic_len > d->header_len)
@@ -165,6 +168,10 @@ static int desc__validate(const struct xm_descriptor *d, char *err, size_t errle
 		for (int i = 0; i < 8; i++)
 			if (d->status_for[i] > sm)
 				return desc__err(err, errlen, "status_for[%d]: does not fit status.size", i);
+		/* an error reply carrying the success value would read as a success */
+		for (int i = XM_STATUS_NO_ROUTE; i <= XM_STATUS_CODEC_ERROR; i++)
+			if (d->status_for[i] == d->status_ok)
+				return desc__err(err, errlen, "status_for[%d]: same value as status_ok", i);
 	}
 	if ((r = desc__check_loc("service", &d->service, err, errlen)) < 0 ||
 	    (r = desc__check_loc("method", &d->method, err, errlen)) < 0)
@@ -219,7 +226,10 @@ static ssize_t desc_split(const struct xm_codec *c, const struct xm_iview *in, u
 		return 0;
 
 	memset(f, 0, sizeof(*f));
-	kind = desc__get(in, &d->kind_field) & d->kind_mask;
+	uint64_t raw_kind = desc__get(in, &d->kind_field);
+	f->priv[DESC_P_KIND_LO] = (uint32_t)raw_kind;
+	f->priv[DESC_P_KIND_HI] = (uint32_t)(raw_kind >> 32);
+	kind = raw_kind & d->kind_mask;
 	if (kind == d->kind_request)
 		f->kind = XM_FRAME_REQUEST;
 	else if (kind == d->kind_response)
@@ -244,10 +254,12 @@ static ssize_t desc_split(const struct xm_codec *c, const struct xm_iview *in, u
 		f->status = XM_STATUS_SERVER_ERROR;
 		if (st == d->status_ok) {
 			f->status = XM_STATUS_OK;
-		} else {
-			/* a status the descriptor hijacks with maps back to its generic meaning */
+		} else if (st != d->status_for[XM_STATUS_SERVER_ERROR]) {
+			/* a status the descriptor hijacks with maps back to its generic meaning; a
+			 * value several outcomes share (a protocol with one error code) stays a
+			 * server error */
 			for (int i = XM_STATUS_NO_ROUTE; i <= XM_STATUS_CODEC_ERROR; i++)
-				if (d->status_for[i] == st && st != d->status_ok) {
+				if (d->status_for[i] == st) {
 					f->status = (enum xm_status)i;
 					break;
 				}
@@ -333,18 +345,26 @@ static int desc_route_info(const struct xm_codec *c, const struct xm_iview *fram
 	return 0;
 }
 
-/* Header-only reply: the request's header with kind, length and status rewritten. */
+/* Header-only reply: the request's header with kind, length, id and status rewritten. When
+ * the request's bytes are gone (a timeout, a lost upstream: the frame went upstream), it is
+ * built from the split facts alone: magic, kind with the request's flag bits, id, length and
+ * status, other header bytes zero. */
 static ssize_t desc__reply(const struct xm_descriptor *d, const struct xm_iview *frame, const struct xm_frame *f,
 			   uint64_t kind, int with_status, uint64_t status, uint8_t *out, size_t cap)
 {
-	uint64_t k;
+	uint64_t k = (uint64_t)f->priv[DESC_P_KIND_HI] << 32 | f->priv[DESC_P_KIND_LO];
 
 	if (cap < d->header_len)
 		return -ENOSPC;
-	if (frame->len < d->header_len || xm_iview_copy(frame, 0, out, d->header_len) < 0)
-		return -EINVAL;
-	k = desc__get(frame, &d->kind_field);
+	if (frame->len >= d->header_len) {
+		if (xm_iview_copy(frame, 0, out, d->header_len) < 0)
+			return -EINVAL;
+	} else {
+		memset(out, 0, d->header_len);
+		memcpy(out + d->magic_offset, d->magic, d->magic_len);
+	}
 	desc__put(out, &d->kind_field, (k & ~d->kind_mask) | kind);
+	desc__put(out, &d->request_id, f->id);
 	desc__put(out, &d->length, (uint64_t)((int64_t)d->header_len - d->length_adjust));
 	if (with_status && d->status.size)
 		desc__put(out, &d->status, status);
@@ -407,4 +427,9 @@ int xm_codec_descriptor_new(const struct xm_descriptor *d, struct xm_codec **out
 	if (err && errlen)
 		err[0] = 0;
 	return 0;
+}
+
+const struct xm_descriptor *xm_codec_descriptor_of(const struct xm_codec *c)
+{
+	return c && c->ops == &desc__ops ? DESC(c) : NULL;
 }

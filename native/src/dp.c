@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "desc_intern.h"
 #include "listener.h"
 #include "session.h"
 #include "table.h"
@@ -218,6 +219,7 @@ void xm_dp_free(struct xm_dp *dp)
 	xm_tcp_stats_free_all(dp);
 	xm_xproxy_stats_free_all(dp);
 	xm_alog_free_all(dp);
+	xm_desc_intern_free_all(dp); /* after the workers: their connections and pools used them */
 	if (dp->reg)
 		xm_registry_free(dp->reg);
 	xm_events_free(dp->events);

@@ -24,6 +24,7 @@ struct xm_dp_opts {
 
 struct xm_tcp_stats;
 struct xm_xproxy_stats;
+struct xm_desc_ent;
 
 struct xm_dp {
 	unsigned nworkers;
@@ -44,6 +45,7 @@ struct xm_dp {
 	struct xm_xproxy_stats *xproxy_stats;
 	struct xm_xvhost_stats *xvhost_stats;
 	struct xm_alog *alogs;
+	struct xm_desc_ent *descs;    /* interned descriptor codecs (desc_intern.c), freed at teardown */
 	uint64_t *swaps_total, *swap_failed_total;
 	int64_t *snapshot_version;
 	struct xm_hist *swap_duration;  /* us, build + publish */

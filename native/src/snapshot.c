@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "desc_intern.h"
 #include "dp.h"
 #include "listener.h"
 #include "session.h"
@@ -77,6 +78,7 @@ static void table__xproxy_free(struct xm_xproxy_cfg *x)
 		free(vh->routes);
 	}
 	free(x->vhosts);
+	free(x->descs);
 }
 
 /* Free a table no worker uses any more (dp lock held). */
@@ -437,12 +439,47 @@ static int table__domain(struct xm_str_match *m, const char *d)
 	return 0;
 }
 
-/* A codec by the name an x_proxy gives it. Built-ins for now; descriptor codecs of the
- * same XProxy will resolve here too. NULL if unknown. */
-static const struct xm_codec *table__codec_by_name(const Xmesh__Dataplane__V1__XProxy *px, const char *name)
+/* A codec name as an x_proxy filter resolves it: its own descriptors first, then the
+ * built-ins. NULL when unknown. (One lookup for protocol and, later, a protocols list.) */
+static const struct xm_codec *table__codec_by_name(const struct xm_xproxy_cfg *x, const char *name)
 {
-	(void)px;
+	for (uint32_t i = 0; i < x->ndescs; i++)
+		if (strcmp(x->descs[i]->name, name) == 0)
+			return x->descs[i];
 	return xm_codec_builtin(name);
+}
+
+/* The filter's descriptor codecs, interned in the dp (see desc_intern.c: they outlive
+ * this table because connections and upstream pools keep their codec). */
+static int table__xproxy_descs(struct xm_dp *dp, struct xm_listener_cfg *lc, const Xmesh__Dataplane__V1__XProxy *px,
+			       char *err, size_t errlen)
+{
+	struct xm_xproxy_cfg *x = &lc->x;
+	char why[192];
+	int rc;
+
+	if (px->n_descriptors == 0)
+		return 0;
+	x->descs = calloc(px->n_descriptors, sizeof(*x->descs));
+	if (!x->descs)
+		return -ENOMEM;
+	for (size_t i = 0; i < px->n_descriptors; i++) {
+		const char *name = px->descriptors[i]->name;
+		if (table__codec_by_name(x, name)) {
+			snprintf(err, errlen, "listener '%s': x_proxy descriptors[%zu] '%s': name: already a codec name", lc->name,
+				 i, name);
+			return -EINVAL;
+		}
+		why[0] = 0;
+		rc = xm_desc_intern_get(dp, px->descriptors[i], &x->descs[x->ndescs], why, sizeof(why));
+		if (rc < 0) {
+			snprintf(err, errlen, "listener '%s': x_proxy descriptors[%zu] '%s': %s", lc->name, i, name,
+				 why[0] ? why : strerror(-rc));
+			return rc;
+		}
+		x->ndescs++;
+	}
+	return 0;
 }
 
 /* The codecs of an x_proxy (protocol, or protocols in detection order), its per-protocol
@@ -467,10 +504,20 @@ static int table__build_xproxy_codecs(struct xm_dp *dp, struct xm_table *t, stru
 	}
 	for (size_t i = 0; i < n; i++) {
 		const char *name = has_one ? px->protocol : px->protocols[i];
-		const struct xm_codec *codec = table__codec_by_name(px, name);
+		const struct xm_codec *codec = table__codec_by_name(x, name);
 		if (!codec) {
 			snprintf(err, errlen, "listener '%s': x_proxy protocol '%s' is not supported", lc->name, name);
 			return -EINVAL;
+		}
+		if (n > 1 || px->fallback_tcp_proxy) {
+			/* Detection asks each codec in turn; one that cannot tell its frames from
+			 * other bytes would claim every connection. */
+			const struct xm_descriptor *dd = xm_codec_descriptor_of(codec);
+			if (dd && dd->magic_len == 0) {
+				snprintf(err, errlen, "listener '%s': x_proxy protocol '%s' has no magic, so it cannot be detected among others",
+					 lc->name, name);
+				return -EINVAL;
+			}
 		}
 		x->codecs[x->ncodecs] = codec;
 		x->cx_protocol[x->ncodecs++] = xm_xproxy_protocol_counter(dp, prefix, codec->name);
@@ -491,10 +538,12 @@ static int table__build_xproxy(struct xm_dp *dp, struct xm_table *t, const pb_sn
 {
 	struct xm_xproxy_cfg *x = &lc->x;
 	const char *prefix = px->stat_prefix[0] ? px->stat_prefix : lc->name;
+	int rc;
 
 	lc->filter = XM_FILTER_X_PROXY;
-	int rc = table__build_xproxy_codecs(dp, t, lc, px, prefix, err, errlen);
-	if (rc < 0)
+	if ((rc = table__xproxy_descs(dp, lc, px, err, errlen)) < 0)
+		return rc;
+	if ((rc = table__build_xproxy_codecs(dp, t, lc, px, prefix, err, errlen)) < 0)
 		return rc;
 	x->max_frame = px->max_frame_size ? px->max_frame_size : (16u << 20);
 	x->conns_per_host = px->upstream_connections_per_host ? px->upstream_connections_per_host : 1;

@@ -93,6 +93,8 @@ struct xm_xproxy_cfg {
 	uint32_t ncodecs;
 	uint32_t detect_timeout_ms;
 	uint8_t fallback;                /* 1: the listener's tcp (xm_listener_cfg.tcp) takes unknown protocols */
+	const struct xm_codec **descs;   /* the filter's descriptor codecs (interned in the dp, not owned) */
+	uint32_t ndescs;
 	struct xm_xvhost *vhosts;
 	uint32_t nvhosts;
 	uint32_t max_frame;

@@ -27,6 +27,7 @@
 
 #define XP__MAX_IOV 1100 /* 16 MiB max frame / 16 KiB chunks, plus slack */
 #define XP__GEN_MAX 4096 /* generated frames (hijack, heartbeat replies) */
+_Static_assert(XP__GEN_MAX >= XM_DESC_HEADER_MAX, "descriptor codecs reply with header-only frames");
 
 struct xp_up;
 

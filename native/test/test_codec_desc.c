@@ -111,7 +111,10 @@ static void test_validation(void)
 		"length_adjust: header_len - length_adjust",
 		"status.size: must be 1, 2, 4 or 8 (or 0 for none)",
 		"magic_offset: magic is outside",
-		"header_len: must be 1..65536",
+		"header_len: must be 1..4096",
+		"header_len: must be 1..4096",
+		"status_for[1]: same value as status_ok",
+		"status_for[6]: same value as status_ok",
 	};
 	for (size_t i = 0; i < XM_ARRAY_SIZE(want); i++) {
 		struct xm_descriptor d = tinyrpc;
@@ -136,6 +139,9 @@ static void test_validation(void)
 		case 15: d.status.size = 3; break;
 		case 16: d.magic_offset = 11; break;
 		case 17: d.header_len = 0; break;
+		case 18: d.header_len = XM_DESC_HEADER_MAX + 1; break;
+		case 19: d.status_for[XM_STATUS_NO_ROUTE] = 0; break;
+		case 20: d.status_ok = 6; break;
 		}
 		int r = xm_codec_descriptor_new(&d, &c, err, sizeof(err));
 		if (r != -EINVAL || strncmp(err, want[i], strlen(want[i])) != 0)
@@ -303,8 +309,40 @@ static void test_replies(void)
 		T_CHECK_EQ(rf.raw_status, tinyrpc.status_for[sts[i]]);
 		T_CHECK_EQ(rf.status, sts[i]);
 	}
+	/* a timeout or a lost upstream: the request's bytes are gone, only the split facts remain */
+	len = tiny(buf, 0x80, 0, 0xabcdef01, "getBook", "acme.Books", 10);
+	view(&v, buf, len, 3);
+	T_CHECK_EQ(c->ops->split(c, &v, 1 << 20, &f), (ssize_t)len);
+	memset(buf, 0xee, sizeof(buf)); /* the frame's memory is reused */
+	struct xm_iview empty = { 0 };
+	n = c->ops->hijack(c, &empty, &f, XM_STATUS_TIMEOUT, NULL, out, sizeof(out));
+	T_CHECK_EQ(n, 12);
+	static const uint8_t want[12] = { 'T', 'R', 0x81, 2, 0xab, 0xcd, 0xef, 0x01, 0, 0, 0, 0 };
+	T_CHECK(n == 12 && memcmp(out, want, 12) == 0);
 	T_CHECK_EQ(c->ops->hijack(c, &v, &f, XM_STATUS_OK, NULL, out, sizeof(out)), -EINVAL);
 	T_CHECK_EQ(c->ops->heartbeat_reply(c, &v, &f, out, sizeof(out)), -EINVAL);
+	c->ops->destroy(c);
+}
+
+static void test_shared_error_code(void)
+{
+	/* a protocol with one error code: every outcome the sidecar answers uses it, and an
+	 * upstream response carrying it counts as a server error (not the first outcome) */
+	struct xm_descriptor d = tinyrpc;
+	for (int i = XM_STATUS_NO_ROUTE; i <= XM_STATUS_CODEC_ERROR; i++)
+		d.status_for[i] = 9;
+	struct xm_codec *c = make(&d);
+	if (!c)
+		return;
+	uint8_t buf[64];
+	struct xm_iview v;
+	struct xm_frame f;
+	size_t len = tiny(buf, 1, 9, 5, NULL, NULL, 0);
+	view(&v, buf, len, 0);
+	T_CHECK_EQ(c->ops->split(c, &v, 1 << 20, &f), (ssize_t)len);
+	T_CHECK_EQ(f.kind, XM_FRAME_RESPONSE);
+	T_CHECK_EQ(f.status, XM_STATUS_SERVER_ERROR);
+	T_CHECK_EQ(f.raw_status, 9);
 	c->ops->destroy(c);
 }
 
@@ -361,5 +399,6 @@ T_MAIN_BEGIN
 	T_RUN("tinyrpc frames split and route at every segment size", test_split_and_route);
 	T_RUN("tinyrpc malformed frames are refused by name", test_errors);
 	T_RUN("heartbeat replies and hijacks are header-only frames that map back", test_replies);
+	T_RUN("a status code shared by several outcomes maps back to a server error", test_shared_error_code);
 	T_RUN("little-endian 8-byte ids, TLV keys, no magic", test_variants);
 T_MAIN_END

@@ -1,10 +1,11 @@
 /** Compiles a validated bootstrap (plus resolved DNS answers) into the data-plane SnapshotMsg; a pure function. */
 import { dnsKey, familyOf, type ResolvedAddresses } from '../cluster/dns-targets';
-import type { ClusterMsg, EndpointMsg, LbPolicy, ListenerMsg, SnapshotMsg, TcpKeepaliveMsg, TcpProxyMsg, XProxyMsg, XRetryPolicyMsg, XStringMatchMsg } from '../dataplane/types';
+import type { ClusterMsg, EndpointMsg, LbPolicy, ListenerMsg, SnapshotMsg, TcpKeepaliveMsg, TcpProxyMsg, U64Msg, XCodecDescriptorMsg, XDescFieldMsg, XDescLocationMsg, XProxyMsg, XRetryPolicyMsg, XStringMatchMsg } from '../dataplane/types';
 import { hostPort, isIpLiteral } from './addresses';
 import { durationMs } from './durations';
 import type { ConfigIssue } from './errors';
-import { X_PROXY_NAME, type BootstrapCfg, type ClusterCfg, type LbEndpointCfg, type ListenerCfg, type TcpKeepaliveCfg, type TcpProxyCfg, type XProxyCfg, type XRouteCfg, type XStringMatchCfg } from './types';
+import { X_PROXY_NAME, type BootstrapCfg, type ClusterCfg, type LbEndpointCfg, type ListenerCfg, type TcpKeepaliveCfg, type TcpProxyCfg, type U64Cfg, type XCodecDescriptorCfg, type XDescFieldCfg, type XDescLocationCfg, type XProxyCfg, type XRouteCfg, type XStringMatchCfg } from './types';
+import { magicBytes, parseU64 } from './validate-descriptor';
 
 /** Envoy's defaults, applied here so the snapshot is explicit about what is in force. */
 export const DEFAULTS = {
@@ -66,6 +67,59 @@ function retryPolicy(r: XRouteCfg['route']['retry_policy']): XRetryPolicyMsg | u
   return { num_retries: r.num_retries ?? 1, on_connect_failure: on.has('connect-failure'), on_reset: on.has('reset') };
 }
 
+/** A validated uint64: a number when exact, else a decimal string (protobufjs reads both). */
+function u64(v: U64Cfg): U64Msg {
+  const b = parseU64(v)!;
+  return b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b.toString();
+}
+
+function descField(f: XDescFieldCfg): XDescFieldMsg {
+  return { offset: f.offset, size: f.size, little_endian: f.little_endian ?? false };
+}
+
+function descLocation(l: XDescLocationCfg | undefined): XDescLocationMsg | undefined {
+  if (!l) return undefined;
+  if (l.fixed) return { fixed: { offset: l.fixed.offset, length: l.fixed.length } };
+  if (l.length_prefixed) return { length_prefixed: { offset: l.length_prefixed.offset, length_size: l.length_prefixed.length_size } };
+  return { tlv: { offset: l.tlv!.offset, type: l.tlv!.type } };
+}
+
+/** The grouped YAML shape of a descriptor, flattened into the snapshot's XCodecDescriptor (= struct xm_descriptor). */
+export function translateDescriptor(d: XCodecDescriptorCfg): XCodecDescriptorMsg {
+  const k = d.kind;
+  const s = d.status;
+  const serverError = s ? u64(s.server_error) : 0;
+  const code = (v: U64Cfg | undefined): U64Msg => (v === undefined ? serverError : u64(v));
+  const magic = d.magic ? magicBytes(d.magic) : undefined;
+  return compact<XCodecDescriptorMsg>({
+    name: d.name,
+    magic: magic?.toString('base64'),
+    magic_offset: magic ? (d.magic!.offset ?? 0) : undefined,
+    length: descField(d.length),
+    length_adjust: d.length.adjust ?? 0,
+    header_len: d.header_len,
+    request_id: descField(d.request_id),
+    kind_field: descField(k),
+    kind_mask: k.mask === undefined ? u64(`0x${'ff'.repeat(k.size)}`) : u64(k.mask),
+    kind_request: u64(k.request),
+    kind_response: u64(k.response),
+    kind_oneway: k.oneway === undefined ? undefined : u64(k.oneway),
+    has_oneway: k.oneway === undefined ? undefined : true,
+    kind_heartbeat: k.heartbeat === undefined ? undefined : u64(k.heartbeat),
+    has_heartbeat: k.heartbeat === undefined ? undefined : true,
+    kind_heartbeat_ack: k.heartbeat_ack === undefined ? undefined : u64(k.heartbeat_ack),
+    has_heartbeat_ack: k.heartbeat_ack === undefined ? undefined : true,
+    status: s ? descField(s) : undefined,
+    status_ok: s ? u64(s.ok) : undefined,
+    status_codes: s
+      ? { no_route: code(s.no_route), timeout: code(s.timeout), overflow: code(s.overflow), unavailable: code(s.unavailable), server_error: serverError, codec_error: code(s.codec_error) }
+      : undefined,
+    service: descLocation(d.service),
+    method: descLocation(d.method),
+    pool_mode: 'MULTIPLEX',
+  });
+}
+
 function translateXProxy(x: XProxyCfg): XProxyMsg {
   return compact<XProxyMsg>({
     stat_prefix: x.stat_prefix,
@@ -73,6 +127,7 @@ function translateXProxy(x: XProxyCfg): XProxyMsg {
     protocols: x.protocols,
     fallback_tcp_proxy: x.fallback_tcp_proxy ? translateTcpProxy(x.fallback_tcp_proxy) : undefined,
     detect_timeout_ms: x.detect_timeout === undefined ? undefined : durationMs(x.detect_timeout, 15_000),
+    descriptors: x.descriptors?.map(translateDescriptor),
     max_frame_size: x.max_frame_size,
     upstream_connections_per_host: x.upstream_connections_per_host,
     request_timeout_ms: x.request_timeout === undefined ? undefined : durationMs(x.request_timeout, 15_000),

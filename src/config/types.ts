@@ -65,23 +65,58 @@ export interface XRouteCfg {
 /** retry_on conditions x_proxy understands (Envoy names). */
 export const X_RETRY_ON = ['connect-failure', 'reset'] as const;
 
+/** An unsigned value of a descriptor field: an integer, or a decimal / "0x..." string for values above 2^53. */
+export type U64Cfg = number | string;
+
+/** A fixed-width unsigned field of a descriptor's header. */
+export interface XDescFieldCfg {
+  offset: number;
+  size: 1 | 2 | 4 | 8;
+  little_endian?: boolean;
+}
+
+/** Where a routing key lives in a frame: exactly one of the three. */
+export interface XDescLocationCfg {
+  fixed?: { offset: number; length: number };
+  length_prefixed?: { offset: number; length_size: 1 | 2 | 4 };
+  tlv?: { offset: number; type: number };
+}
+
+/** A length-prefixed RPC protocol defined in configuration (x_proxy `descriptors[]`). */
+export interface XCodecDescriptorCfg {
+  name: string;
+  header_len: number;
+  magic?: { offset?: number; text?: string; hex?: string };
+  length: XDescFieldCfg & { adjust?: number };
+  request_id: XDescFieldCfg;
+  kind: XDescFieldCfg & { mask?: U64Cfg; request: U64Cfg; response: U64Cfg; oneway?: U64Cfg; heartbeat?: U64Cfg; heartbeat_ack?: U64Cfg };
+  status?: XDescFieldCfg & { ok: U64Cfg; server_error: U64Cfg } & Partial<Record<(typeof X_DESC_ERROR_STATUSES)[number], U64Cfg>>;
+  service?: XDescLocationCfg;
+  method?: XDescLocationCfg;
+}
+
+/** Outcomes the sidecar answers itself, in descriptor `status` (server_error is required, the rest default to it). */
+export const X_DESC_ERROR_STATUSES = ['no_route', 'timeout', 'overflow', 'unavailable', 'codec_error'] as const;
+
 export interface XProxyCfg {
   '@type': string;
   stat_prefix: string;
-  /** Exactly one of protocol / protocols. */
-  protocol?: XProtocol;
+  /** Exactly one of protocol / protocols: a built-in (X_PROTOCOLS) or the name of one of `descriptors`. */
+  protocol?: string;
   /** Several protocols on one listener, detected from each connection's first bytes (in this order). */
-  protocols?: XProtocol[];
+  protocols?: string[];
   /** Connections no listed protocol recognises are proxied as plain TCP (shape of the tcp_proxy filter's typed_config; @type optional). */
   fallback_tcp_proxy?: Omit<TcpProxyCfg, '@type'> & { '@type'?: string };
   /** How long detection waits for a client's first bytes (default 15s). */
   detect_timeout?: DurationValue;
+  descriptors?: XCodecDescriptorCfg[];
   max_frame_size?: number;
   upstream_connections_per_host?: number;
   request_timeout?: DurationValue;
   route_config: { name?: string; virtual_hosts: Array<{ name: string; domains: string[]; routes: XRouteCfg[] }> };
 }
 
+/** Built-in x-protocol codecs; a descriptor may not take one of these names. */
 export const X_PROTOCOLS = ['bolt', 'dubbo'] as const;
 export type XProtocol = (typeof X_PROTOCOLS)[number];
 

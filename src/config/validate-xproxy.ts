@@ -1,6 +1,7 @@
 /** Validation of the `xmesh.x_proxy` network filter: protocol, limits and its route configuration. */
 import { at, idx, type Checker } from './checker';
-import { X_PROTOCOLS, X_PROXY_TYPE, X_RETRY_ON } from './types';
+import { X_PROXY_TYPE, X_RETRY_ON } from './types';
+import { checkDescriptors, checkProtocolName } from './validate-descriptor';
 import { checkClusterTarget, checkTcpProxy, type ListenerRefs } from './validate-listener';
 
 const MATCH_KINDS = ['exact', 'prefix', 'present', 'safe_regex'] as const;
@@ -64,25 +65,39 @@ function checkMetadataMatch(c: Checker, v: unknown, path: string): void {
 export const X_MAX_PROTOCOLS = 8;
 
 /** protocol xor protocols; the detection settings (fallback_tcp_proxy, detect_timeout). */
-function checkProtocols(c: Checker, o: Record<string, unknown>, path: string, refs: ListenerRefs): void {
+/** Descriptors without magic: they cannot tell their frames from other bytes, so detection would give them every connection. */
+function magicless(o: Record<string, unknown>): Set<string> {
+  const out = new Set<string>();
+  if (Array.isArray(o.descriptors)) {
+    for (const d of o.descriptors as Array<Record<string, unknown>>) if (d && typeof d.name === 'string' && d.magic === undefined) out.add(d.name);
+  }
+  return out;
+}
+
+function checkProtocols(c: Checker, o: Record<string, unknown>, path: string, refs: ListenerRefs, descriptorNames: readonly string[]): void {
   const hasOne = o.protocol !== undefined;
   const hasList = o.protocols !== undefined;
   if (hasOne && hasList) c.error(path, 'set exactly one of protocol or protocols, not both');
   if (!hasOne && !hasList) c.error(at(path, 'protocol'), 'required field is missing (or set protocols)');
-  c.optional(o, 'protocol', (x) => c.enumOf(x, at(path, 'protocol'), X_PROTOCOLS));
+  c.optional(o, 'protocol', (x) => checkProtocolName(c, x, at(path, 'protocol'), descriptorNames));
   const lp = at(path, 'protocols');
   const list = hasList ? c.array(o.protocols, lp, { minItems: 1 }) : undefined;
   if (list && list.length > X_MAX_PROTOCOLS) c.error(lp, `at most ${X_MAX_PROTOCOLS} protocols per listener, got ${list.length}`);
   const seen = new Set<string>();
+  const noMagic = magicless(o);
+  const detecting = (list !== undefined && list.length > 1) || o.fallback_tcp_proxy !== undefined;
   list?.forEach((p, i) => {
-    const name = c.enumOf(p, idx(lp, i), X_PROTOCOLS);
+    const name = checkProtocolName(c, p, idx(lp, i), descriptorNames);
     if (name === undefined) return;
     if (seen.has(name)) c.error(idx(lp, i), `protocol "${name}" listed twice`);
     seen.add(name);
+    if (detecting && noMagic.has(name)) c.error(idx(lp, i), `descriptor "${name}" has no magic, so it cannot be detected among other protocols`);
   });
+  if (hasOne && detecting && typeof o.protocol === 'string' && noMagic.has(o.protocol)) {
+    c.error(at(path, 'protocol'), `descriptor "${o.protocol}" has no magic, so it cannot be told apart from the fallback's traffic`);
+  }
   if (o.fallback_tcp_proxy !== undefined) checkTcpProxy(c, o.fallback_tcp_proxy, at(path, 'fallback_tcp_proxy'), refs, { typeRequired: false });
   c.optional(o, 'detect_timeout', (x) => c.duration(x, at(path, 'detect_timeout'), { minMs: 1 }));
-  const detecting = (list !== undefined && list.length > 1) || o.fallback_tcp_proxy !== undefined;
   if (o.detect_timeout !== undefined && !detecting) {
     c.warn(at(path, 'detect_timeout'), 'ignored: protocols are detected only with several protocols or a fallback_tcp_proxy');
   }
@@ -91,14 +106,16 @@ function checkProtocols(c: Checker, o: Record<string, unknown>, path: string, re
 export function checkXProxy(c: Checker, v: unknown, path: string, refs: ListenerRefs): void {
   const o = c.object(v, path, {
     required: ['@type', 'stat_prefix', 'route_config'],
-    known: ['@type', 'stat_prefix', 'protocol', 'protocols', 'fallback_tcp_proxy', 'detect_timeout', 'max_frame_size', 'upstream_connections_per_host', 'request_timeout', 'route_config'],
+    known: ['@type', 'stat_prefix', 'protocol', 'protocols', 'descriptors', 'fallback_tcp_proxy', 'detect_timeout', 'max_frame_size', 'upstream_connections_per_host', 'request_timeout', 'route_config'],
   });
   if (!o) return;
   const t = c.optional(o, '@type', (x) => c.string(x, at(path, '@type')));
   if (t !== undefined && t !== X_PROXY_TYPE) c.error(at(path, '@type'), `expected "${X_PROXY_TYPE}", got "${t}"`);
   c.optional(o, 'stat_prefix', (x) => c.string(x, at(path, 'stat_prefix'), { nonEmpty: true }));
-  checkProtocols(c, o, path, refs);
-  c.optional(o, 'max_frame_size', (x) => c.uint(x, at(path, 'max_frame_size'), { min: 64, max: 256 * 1024 * 1024 }));
+  const maxFrame = c.optional(o, 'max_frame_size', (x) => c.uint(x, at(path, 'max_frame_size'), { min: 64, max: 256 * 1024 * 1024 }));
+  // Descriptors first: protocol(s) may name them.
+  const names = c.optional(o, 'descriptors', (x) => checkDescriptors(c, x, at(path, 'descriptors'), maxFrame ?? 16 * 1024 * 1024)) ?? [];
+  checkProtocols(c, o, path, refs, names);
   c.optional(o, 'upstream_connections_per_host', (x) => c.uint(x, at(path, 'upstream_connections_per_host'), { min: 1, max: 16 }));
   c.optional(o, 'request_timeout', (x) => c.duration(x, at(path, 'request_timeout'), { minMs: 1 }));
   const rp = at(path, 'route_config');

@@ -56,11 +56,54 @@ export interface XRouteMsg {
   metadata_match?: Record<string, string>;
 }
 
+/** A number, or a decimal string for uint64 values above 2^53 (protobufjs reads both). */
+export type U64Msg = number | string;
+
+export interface XDescFieldMsg {
+  offset: number;
+  size: number;
+  little_endian?: boolean;
+}
+
+export interface XDescLocationMsg {
+  fixed?: { offset: number; length: number };
+  length_prefixed?: { offset: number; length_size: number };
+  tlv?: { offset: number; type: number };
+}
+
+/** Mirrors struct xm_descriptor (native/src/codec.h). */
+export interface XCodecDescriptorMsg {
+  name: string;
+  magic?: string; // base64 (the JSON form of protobuf bytes)
+  magic_offset?: number;
+  length: XDescFieldMsg;
+  length_adjust?: number;
+  header_len: number;
+  request_id: XDescFieldMsg;
+  kind_field: XDescFieldMsg;
+  kind_mask: U64Msg;
+  kind_request: U64Msg;
+  kind_response: U64Msg;
+  kind_oneway?: U64Msg;
+  has_oneway?: boolean;
+  kind_heartbeat?: U64Msg;
+  has_heartbeat?: boolean;
+  kind_heartbeat_ack?: U64Msg;
+  has_heartbeat_ack?: boolean;
+  status?: XDescFieldMsg;
+  status_ok?: U64Msg;
+  status_codes?: { no_route: U64Msg; timeout: U64Msg; overflow: U64Msg; unavailable: U64Msg; server_error: U64Msg; codec_error: U64Msg };
+  service?: XDescLocationMsg;
+  method?: XDescLocationMsg;
+  pool_mode?: 'MULTIPLEX' | 'PINGPONG';
+}
+
 export interface XProxyMsg {
   stat_prefix: string;
   /** Exactly one of protocol / protocols. */
   protocol?: string;
   protocols?: string[];
+  descriptors?: XCodecDescriptorMsg[];
   virtual_hosts: Array<{ name: string; domains: string[]; routes: XRouteMsg[] }>;
   max_frame_size?: number;
   upstream_connections_per_host?: number;

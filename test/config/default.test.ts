@@ -4,7 +4,9 @@ import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { DEFAULT_CONFIG_YAML, loadDefaultConfig } from '../../src/config/default';
 import { loadConfigFile } from '../../src/config/load';
-import { translate } from '../../src/config/translate';
+import { translate, translateDescriptor } from '../../src/config/translate';
+import type { XCodecDescriptorCfg } from '../../src/config/types';
+import { TINYRPC_DESCRIPTOR } from '../fixtures/tinyrpc';
 
 const examples = resolve(__dirname, '../../../examples');
 
@@ -42,4 +44,12 @@ test('examples/rpc.yaml (x_proxy Bolt, Dubbo and detecting listeners) is valid a
   assert.equal(snap.listeners[0].x_proxy?.virtual_hosts[0].routes.length, 3);
   const mixed = snap.listeners[2].x_proxy!;
   assert.deepEqual([mixed.protocols, mixed.detect_timeout_ms, mixed.fallback_tcp_proxy?.cluster], [['bolt', 'dubbo'], 3000, 'legacy']);
+});
+
+test('examples/tinyrpc.yaml (a protocol defined by a descriptor) is valid and defines the tinyrpc of the real-peer tests', () => {
+  const { config, warnings } = loadConfigFile(join(examples, 'tinyrpc.yaml'));
+  assert.deepEqual(warnings, []);
+  const x = translate(config, new Map(), 1).snapshot.listeners[0].x_proxy!;
+  assert.equal(x.protocol, 'tinyrpc');
+  assert.deepEqual(x.descriptors, [translateDescriptor(TINYRPC_DESCRIPTOR as unknown as XCodecDescriptorCfg)]);
 });

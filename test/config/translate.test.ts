@@ -5,7 +5,10 @@ import { translate } from '../../src/config/translate';
 import { decodeSnapshot, encodeSnapshot } from '../../src/dataplane/snapshot';
 import { validateConfig } from '../../src/config/validate';
 import type { BootstrapCfg } from '../../src/config/types';
+import { TINYRPC_DESCRIPTOR } from '../fixtures/tinyrpc';
 import { baseConfig } from './helpers';
+import * as path from 'node:path';
+import * as protobuf from 'protobufjs';
 
 function valid(c: unknown): BootstrapCfg {
   const r = validateConfig(c);
@@ -239,4 +242,85 @@ test('translate: STRICT_DNS hostnames expand to every resolved address; unresolv
     '"gone.local" has no resolved addresses yet; the endpoint is left out',
     'duplicate endpoint 10.0.0.1:80; keeping the first',
   ]);
+});
+
+/** Listener 0 as an x_proxy with these descriptors (protocol: the first one's name). */
+function descriptorConfig(descriptors: unknown[]): any {
+  const cfg = baseConfig();
+  cfg.static_resources.listeners[0].filter_chains[0].filters[0] = {
+    name: 'xmesh.x_proxy',
+    typed_config: {
+      '@type': 'type.googleapis.com/xmesh.filters.network.x_proxy.v1.XProxy',
+      stat_prefix: 'rpc',
+      protocol: (descriptors[0] as { name: string }).name,
+      descriptors,
+      route_config: { virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ route: { cluster: 'c' } }] }] },
+    },
+  };
+  return cfg;
+}
+
+test('translate: a descriptor is flattened into the snapshot\'s XCodecDescriptor (= struct xm_descriptor)', () => {
+  const x = translate(valid(descriptorConfig([TINYRPC_DESCRIPTOR])), new Map(), 1).snapshot.listeners[0].x_proxy!;
+  assert.equal(x.protocol, 'tinyrpc');
+  assert.deepEqual(x.descriptors, [
+    {
+      name: 'tinyrpc',
+      magic: Buffer.from('TR').toString('base64'),
+      magic_offset: 0,
+      length: { offset: 8, size: 4, little_endian: false },
+      length_adjust: 12,
+      header_len: 12,
+      request_id: { offset: 4, size: 4, little_endian: false },
+      kind_field: { offset: 2, size: 1, little_endian: false },
+      kind_mask: 7,
+      kind_request: 0,
+      kind_response: 1,
+      kind_oneway: 2,
+      has_oneway: true,
+      kind_heartbeat: 3,
+      has_heartbeat: true,
+      kind_heartbeat_ack: 4,
+      has_heartbeat_ack: true,
+      status: { offset: 3, size: 1, little_endian: false },
+      status_ok: 0,
+      status_codes: { no_route: 1, timeout: 2, overflow: 3, unavailable: 4, server_error: 5, codec_error: 6 },
+      service: { length_prefixed: { offset: 28, length_size: 2 } },
+      method: { fixed: { offset: 12, length: 16 } },
+      pool_mode: 'MULTIPLEX',
+    },
+  ]);
+});
+
+test('translate: descriptor defaults (no magic, mask = the whole field, error codes = server_error) and 64-bit values survive encoding', () => {
+  const d = {
+    name: 'wide',
+    header_len: 32,
+    length: { offset: 0, size: 4, little_endian: true },
+    request_id: { offset: 4, size: 8 },
+    kind: { offset: 12, size: 8, request: 1, response: '0x8000000000000000' },
+    status: { offset: 20, size: 8, ok: 0, server_error: '18446744073709551615', timeout: 7 },
+    service: { tlv: { offset: 32, type: 1 } },
+  };
+  const x = translate(valid(descriptorConfig([d])), new Map(), 1).snapshot.listeners[0].x_proxy!;
+  const m = x.descriptors![0];
+  assert.equal(m.magic, undefined);
+  assert.equal(m.magic_offset, undefined);
+  assert.equal(m.length_adjust, 0);
+  assert.equal(m.kind_mask, '18446744073709551615');
+  assert.equal(m.kind_response, '9223372036854775808');
+  assert.equal(m.has_oneway, undefined);
+  assert.equal(m.has_heartbeat, undefined);
+  const big = '18446744073709551615';
+  assert.deepEqual(m.status_codes, { no_route: big, timeout: 7, overflow: big, unavailable: big, server_error: big, codec_error: big });
+  assert.equal(m.method, undefined);
+  assert.deepEqual(m.service, { tlv: { offset: 32, type: 1 } });
+  // The encoded snapshot carries the exact 64-bit values (decoded here with longs as strings).
+  const root = new protobuf.Root();
+  root.resolvePath = (_o, t) => path.join(__dirname, '../../../proto', t);
+  root.loadSync('xmesh/dataplane/v1/snapshot.proto', { keepCase: true });
+  const type = root.lookupType('xmesh.dataplane.v1.Snapshot');
+  const back = type.toObject(type.decode(encodeSnapshot(translate(valid(descriptorConfig([d])), new Map(), 1).snapshot)), { longs: String }) as any;
+  const bd = back.listeners[0].x_proxy.descriptors[0];
+  assert.deepEqual([bd.kind_mask, bd.kind_response, bd.status_codes.server_error, bd.status_codes.timeout], [big, '9223372036854775808', big, '7']);
 });

@@ -1,6 +1,7 @@
-/** Runs `xmesh run` as a real child process for integration tests and finds its first listener's port. */
+/** Runs `xmesh run` as a real child process for integration tests: its first listener's port, admin address, logs and stats. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import * as http from 'node:http';
 import { join, resolve } from 'node:path';
 
 const bin = resolve(__dirname, '../../../bin/xmesh.js');
@@ -11,7 +12,11 @@ export interface XmeshProcess {
   port: number;
   /** Admin "host:port" from the same line ("disabled" without an admin block). */
   admin: string;
+  /** The config file xmesh runs on (rewrite it, then SIGHUP, to reload). */
+  file: string;
   stderr(): string;
+  /** Wait (up to 10 s) until stderr from offset `from` matches re. */
+  waitLog(re: RegExp, from?: number): Promise<void>;
   /** SIGTERM and wait for the exit. */
   stop(): Promise<void>;
 }
@@ -38,12 +43,32 @@ export async function startXmesh(dir: string, cfg: unknown, workers = 2): Promis
     };
     child.stderr!.on('data', check);
     child.on('exit', (code) => rej(new Error(`xmesh exited ${code}: ${err}`)));
+  }).catch((e: unknown) => {
+    if (child.exitCode === null) child.kill('SIGKILL'); // never leave a half-started process behind
+    throw e;
   });
+  const waitLog = (re: RegExp, from = 0) =>
+    new Promise<void>((res, rej) => {
+      const check = () => {
+        if (!re.test(err.slice(from))) return;
+        clearTimeout(t);
+        child.stderr!.off('data', check);
+        res();
+      };
+      const t = setTimeout(() => {
+        child.stderr!.off('data', check);
+        rej(new Error(`timeout waiting for ${re}: ${err.slice(from)}`));
+      }, 10_000);
+      child.stderr!.on('data', check);
+      check();
+    });
   return {
     child,
     port,
     admin,
+    file,
     stderr: () => err,
+    waitLog,
     async stop() {
       if (child.exitCode !== null) return;
       const exited = new Promise((r) => child.on('exit', r));
@@ -51,4 +76,18 @@ export async function startXmesh(dir: string, cfg: unknown, workers = 2): Promis
       await exited;
     },
   };
+}
+
+/** Counters from the admin /stats text ("name: value" lines). */
+export function adminStats(admin: string): Promise<Map<string, number>> {
+  return new Promise((res, rej) => {
+    http
+      .get(`http://${admin}/stats`, (r) => {
+        let b = '';
+        r.setEncoding('utf8');
+        r.on('data', (d) => (b += d));
+        r.on('end', () => res(new Map(b.split('\n').map((l) => l.split(': ')).filter((kv) => kv.length === 2 && /^-?\d+$/.test(kv[1])).map(([k, v]) => [k, Number(v)]))));
+      })
+      .on('error', rej);
+  });
 }
