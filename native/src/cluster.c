@@ -89,6 +89,25 @@ uint64_t xm__hash64_seed(const void *data, size_t len, uint64_t seed)
 
 uint64_t xm_hash64(const void *data, size_t len) { return xm__hash64_seed(data, len, 0); }
 
+uint64_t xm_hash_peer(const struct sockaddr_storage *ss, int with_port)
+{
+	uint8_t buf[18];
+	size_t n;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in4 = (const struct sockaddr_in *)ss;
+		memcpy(buf, &in4->sin_addr, 4);
+		memcpy(buf + 4, &in4->sin_port, 2);
+		n = 4;
+	} else {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+		memcpy(buf, &in6->sin6_addr, 16);
+		memcpy(buf + 16, &in6->sin6_port, 2);
+		n = 16;
+	}
+	return xm_hash64(buf, with_port ? n + 2 : n);
+}
+
 /* ---- addresses ---- */
 
 int xm__addr_parse(const char *address, uint16_t port, struct sockaddr_storage *addr, socklen_t *addrlen,

@@ -257,5 +257,7 @@ void xm_cluster_state_unref(struct xm_cluster_state *cs);
 
 /* 64-bit hash for consistent hashing keys (stable across processes and versions). */
 uint64_t xm_hash64(const void *data, size_t len);
+/* Hash of a peer's IP address (and port when with_port): the source-address LB key. */
+uint64_t xm_hash_peer(const struct sockaddr_storage *ss, int with_port);
 
 #endif

@@ -20,6 +20,7 @@ void xm__table_xproxy_free(struct xm_xproxy_cfg *x)
 		for (uint32_t r = 0; r < vh->nroutes; r++) {
 			struct xm_xroute *rt = &vh->routes[r];
 			xm_str_match_free(&rt->method);
+			free(rt->hash_meta);
 			for (uint32_t m = 0; m < rt->nmetas; m++) {
 				free(rt->metas[m].name);
 				xm_str_match_free(&rt->metas[m].m);
@@ -308,6 +309,14 @@ int xm__table_build_xproxy(struct xm_dp *dp, struct xm_table *t, const pb_snapsh
 			if (rc < 0)
 				return rc;
 			rt->timeout_ms = pr->timeout_ms;
+			if (pr->hash_policy && pr->hash_policy->key_case == XMESH__DATAPLANE__V1__XHASH_POLICY__KEY_META) {
+				rt->hash_kind = XM_XHASH_META;
+				if (!(rt->hash_meta = strdup(pr->hash_policy->meta)))
+					return -ENOMEM;
+				rt->hash_meta_len = (uint16_t)strnlen(rt->hash_meta, 65535);
+			} else if (pr->hash_policy && pr->hash_policy->key_case == XMESH__DATAPLANE__V1__XHASH_POLICY__KEY_SOURCE_IP) {
+				rt->hash_kind = XM_XHASH_SOURCE_IP;
+			}
 			if (pr->retry_policy && pr->retry_policy->num_retries) {
 				rt->retry.num_retries = pr->retry_policy->num_retries;
 				rt->retry.on_connect_failure = pr->retry_policy->on_connect_failure;

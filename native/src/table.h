@@ -68,6 +68,11 @@ struct xm_xroute {
 	uint32_t nwclusters;
 	uint32_t timeout_ms;
 	struct xm_xretry retry;
+	/* LB key for ring hash / maglev: none (random per request), a meta's value, or the
+	 * client's address. */
+	enum { XM_XHASH_NONE = 0, XM_XHASH_META, XM_XHASH_SOURCE_IP } hash_kind;
+	char *hash_meta;
+	uint16_t hash_meta_len;
 };
 
 struct xm_xvhost_stats;

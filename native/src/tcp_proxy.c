@@ -498,19 +498,7 @@ static void tp__on_drained(struct xm_conn *c)
 
 static uint64_t tp__hash_peer(const struct tp_session *s, enum xm_hash_key key)
 {
-	uint8_t buf[18];
-	size_t n;
-
-	if (s->peer.sa.sa_family == AF_INET) {
-		memcpy(buf, &s->peer.in4.sin_addr, 4);
-		memcpy(buf + 4, &s->peer.in4.sin_port, 2);
-		n = 4;
-	} else {
-		memcpy(buf, &s->peer.in6.sin6_addr, 16);
-		memcpy(buf + 16, &s->peer.in6.sin6_port, 2);
-		n = 16;
-	}
-	return xm_hash64(buf, key == XM_HASH_SOURCE_ADDRESS_PORT ? n + 2 : n);
+	return xm_hash_peer((const struct sockaddr_storage *)&s->peer, key == XM_HASH_SOURCE_ADDRESS_PORT);
 }
 
 /* A session for accepted fd on listener lcfg (its tcp config), with the downstream

@@ -237,11 +237,26 @@ static void xp__rq_timeout(struct xm_timer *t)
 		xp_send_generated(d->w, &d->conn, out, (size_t)n);
 }
 
-/* A host of c (avoiding exclude when another is available) and a pooled connection to it. */
-static struct xp_up *xp__pick(struct xp_down *d, const struct xm_xproxy_cfg *cfg, struct xm_cluster *c,
+/* The LB key of a request on route rt (used by ring hash / maglev clusters). */
+static uint64_t xp__hash(struct xp_down *d, const struct xm_xroute *rt, const struct xm_route_info *ri)
+{
+	if (rt->hash_kind == XM_XHASH_SOURCE_IP)
+		return d->peer_hash;
+	if (rt->hash_kind == XM_XHASH_META) {
+		uint16_t vlen;
+		const char *v = xm_route_info_get(ri, rt->hash_meta, rt->hash_meta_len, &vlen);
+		if (v)
+			return xm_hash64(v, vlen);
+	}
+	return xm_worker_rand(d->w);
+}
+
+/* A host of c for LB key hash (avoiding exclude when another is available) and a pooled
+ * connection to it. */
+static struct xp_up *xp__pick(struct xp_down *d, const struct xm_xproxy_cfg *cfg, struct xm_cluster *c, uint64_t hash,
 			      const struct xm_host *exclude, const struct xm_host **h)
 {
-	*h = xm_lb_pick(c, d->w->id, 0, exclude, d->w->loop.now_ms);
+	*h = xm_lb_pick(c, d->w->id, hash, exclude, d->w->loop.now_ms);
 	return *h ? xp_up_get(d->w, cfg, c, *h, d->codec) : NULL;
 }
 
@@ -314,7 +329,7 @@ static int xp__request(struct xp_down *d, const struct xm_xproxy_cfg *cfg, const
 		return 0;
 	}
 	const struct xm_host *h;
-	struct xp_up *up = xp__pick(d, cfg, c, NULL, &h);
+	struct xp_up *up = xp__pick(d, cfg, c, xp__hash(d, rt, &ri), NULL, &h);
 	if (!up) {
 		xm_cluster_rq_release(c->st);
 		xm_stat_inc(d->st->downstream_rq_unavailable);
@@ -401,7 +416,7 @@ int xp_rq_retry(struct xp_rq *rq, int connected)
 		xm_cluster_rq_release(c->st);
 		goto out;
 	}
-	struct xp_up *up = xp__pick(d, cfg, c, exclude, &h);
+	struct xp_up *up = xp__pick(d, cfg, c, xp__hash(d, rt, &ri), exclude, &h);
 	if (!up) {
 		xm_cluster_retry_release(c->st);
 		xm_cluster_rq_release(c->st);
@@ -535,7 +550,6 @@ void xm_xproxy_accept(struct xm_worker *w, const struct xm_listener_cfg *lcfg, i
 		      const struct sockaddr_storage *peer, socklen_t plen)
 {
 	struct xp_down *d = calloc(1, sizeof(*d));
-	(void)peer;
 	(void)plen;
 
 	xm_stat_inc(lcfg->l->st.downstream_cx_total);
@@ -544,6 +558,7 @@ void xm_xproxy_accept(struct xm_worker *w, const struct xm_listener_cfg *lcfg, i
 		return;
 	}
 	d->base.abort = xp__down_abort;
+	d->peer_hash = xm_hash_peer(peer, 0);
 	d->w = w;
 	d->l = lcfg->l;
 	d->lcfg = lcfg;

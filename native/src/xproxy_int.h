@@ -61,6 +61,7 @@ struct xp_down {
 	const struct xm_listener_cfg *lcfg; /* valid while the worker's table has gen lcfg_gen */
 	uint64_t lcfg_gen;
 	const struct xm_codec *codec;      /* NULL while the protocol is being detected */
+	uint64_t peer_hash;                /* the client's address, for source_ip hash policies */
 	struct xm_xproxy_stats *st;
 	struct xm_iovq in;
 	struct xm_timer detect_timer;      /* detection only: gives up after detect_timeout_ms */

@@ -24,6 +24,7 @@ struct t_cl {
 	const char *name;
 	struct t_ep eps[4];
 	int neps;
+	int lb_policy;                   /* xmesh.dataplane.v1.Cluster.LbPolicy; 0 = round robin */
 };
 
 struct t_rt {
@@ -33,6 +34,7 @@ struct t_rt {
 	const char *mm_key, *mm_val;     /* metadata_match pair */
 	uint32_t retries;
 	int on_connect_failure, on_reset, idempotent;
+	const char *hash_meta;           /* hash policy: this meta's value */
 };
 
 typedef Xmesh__Dataplane__V1__XStringMatch pb_sm;
@@ -54,6 +56,7 @@ static int t__build(struct xm_dp *dp, const struct t_cl *cs, int ncs, const stru
 	pb_sm ms[8], mm[8];
 	Xmesh__Dataplane__V1__XMetaMatch meta[8], *metap[8];
 	Xmesh__Dataplane__V1__XRetryPolicy rpol[8];
+	Xmesh__Dataplane__V1__XHashPolicy hpol[8];
 	Xmesh__Dataplane__V1__XRoute__MetadataMatchEntry mme[8], *mmep[8];
 	Xmesh__Dataplane__V1__Cluster c[4], *cp[4];
 	Xmesh__Dataplane__V1__Endpoint e[4][4], *ep[4][4];
@@ -93,6 +96,12 @@ static int t__build(struct xm_dp *dp, const struct t_cl *cs, int ncs, const stru
 			r[i].retry_policy = &rpol[i];
 		}
 		r[i].idempotent = rs[i].idempotent;
+		if (rs[i].hash_meta) {
+			xmesh__dataplane__v1__xhash_policy__init(&hpol[i]);
+			hpol[i].key_case = XMESH__DATAPLANE__V1__XHASH_POLICY__KEY_META;
+			hpol[i].meta = (char *)rs[i].hash_meta;
+			r[i].hash_policy = &hpol[i];
+		}
 		if (rs[i].mm_key) {
 			xmesh__dataplane__v1__xroute__metadata_match_entry__init(&mme[i]);
 			mme[i].key = (char *)rs[i].mm_key;
@@ -106,6 +115,7 @@ static int t__build(struct xm_dp *dp, const struct t_cl *cs, int ncs, const stru
 		cp[i] = &c[i];
 		c[i].name = (char *)cs[i].name;
 		c[i].connect_timeout_ms = 1000;
+		c[i].lb_policy = (Xmesh__Dataplane__V1__Cluster__LbPolicy)cs[i].lb_policy;
 		for (int j = 0; j < cs[i].neps; j++) {
 			xmesh__dataplane__v1__endpoint__init(&e[i][j]);
 			xmesh__dataplane__v1__socket_address__init(&ea[i][j]);
@@ -357,6 +367,43 @@ static void test_method_stats(void)
 	t_rpc_srv_stop(&a);
 }
 
+/* A ring-hash cluster with a meta hash policy: each value sticks to one host, values spread. */
+static void test_hash_policy(void)
+{
+	struct t_rpc_srv srv[4];
+	struct t_resp r;
+	char m[16];
+
+	for (int i = 0; i < 4; i++)
+		t_rpc_srv_start(&srv[i], (char)('0' + i));
+	struct t_cl cs[] = { { "h", { { srv[0].port }, { srv[1].port }, { srv[2].port }, { srv[3].port } }, 4,
+			       XMESH__DATAPLANE__V1__CLUSTER__LB_POLICY__RING_HASH } };
+	struct t_rt rs[] = { { .cluster = "h", .hash_meta = "sofa_head_method_name" } };
+	struct xm_dp *dp = t__dp(cs, 1, rs, 1);
+	int fd = t_connect(t_listener_port(dp, "rpc"));
+	int sticky = 1, used[4] = { 0 };
+	for (int k = 0; k < 16; k++) {
+		char first = 0;
+		snprintf(m, sizeof(m), "method%d", k);
+		for (uint32_t i = 0; i < 5; i++) {
+			T_CHECK_EQ(t_bolt_call(fd, (uint32_t)(k * 10 + i + 1), "com.acme.S:1.0", m, "x", &r), 0);
+			if (!first)
+				first = r.content[0];
+			sticky &= r.content[0] == first;
+		}
+		if (first >= '0' && first <= '3')
+			used[first - '0'] = 1;
+	}
+	int nused = used[0] + used[1] + used[2] + used[3];
+	fprintf(stderr, "  16 keys x 5 calls: sticky %d, %d of 4 hosts used\n", sticky, nused);
+	T_CHECK(sticky);
+	T_CHECK(nused >= 2);
+	close(fd);
+	xm_dp_free(dp);
+	for (int i = 0; i < 4; i++)
+		t_rpc_srv_stop(&srv[i]);
+}
+
 T_MAIN_BEGIN
 	signal(SIGPIPE, SIG_IGN);
 	T_RUN("method and meta regex matches are whole-string; a bad pattern is refused", test_regex);
@@ -364,4 +411,5 @@ T_MAIN_BEGIN
 	T_RUN("retry on connect failure reaches another host", test_retry_connect_failure);
 	T_RUN("retry on reset only for idempotent routes", test_retry_reset);
 	T_RUN("per-method stats with responses by status, bounded and sanitised", test_method_stats);
+	T_RUN("hash policy on a meta: ring hash keeps each value on one host", test_hash_policy);
 T_MAIN_END

@@ -61,6 +61,12 @@ function stringMatch(m: XStringMatchCfg | undefined): XStringMatchMsg | undefine
   return { present: true };
 }
 
+function hashPolicy(h: XRouteCfg['route']['hash_policy']): { meta?: string; source_ip?: boolean } | undefined {
+  const p = h?.[0];
+  if (!p) return undefined;
+  return p.meta ? { meta: p.meta.name } : { source_ip: true };
+}
+
 function retryPolicy(r: XRouteCfg['route']['retry_policy']): XRetryPolicyMsg | undefined {
   if (!r) return undefined;
   const on = new Set(r.retry_on.split(',').map((s) => s.trim()));
@@ -144,6 +150,7 @@ function translateXProxy(x: XProxyCfg): XProxyMsg {
           idempotent: r.route.idempotent,
           retry_policy: retryPolicy(r.route.retry_policy),
           metadata_match: lbPairs(r.route.metadata_match?.filter_metadata?.['envoy.lb']),
+          hash_policy: hashPolicy(r.route.hash_policy),
         }),
       ),
     })),

@@ -59,6 +59,8 @@ export interface XRouteCfg {
     idempotent?: boolean;
     retry_policy?: { num_retries?: number; retry_on: string };
     metadata_match?: { filter_metadata?: Record<string, Record<string, unknown>> };
+    /** The LB key for ring hash / maglev clusters (one entry). */
+    hash_policy?: Array<{ meta?: { name: string }; connection_properties?: { source_ip: boolean } }>;
   };
 }
 

@@ -47,6 +47,27 @@ function checkRetryPolicy(c: Checker, v: unknown, path: string, idempotent: bool
   }
 }
 
+/** Route hash_policy: one entry, the value of a meta or the client's address. */
+function checkHashPolicy(c: Checker, v: unknown, path: string): void {
+  const list = c.array(v, path, { minItems: 1 });
+  if (!list) return;
+  if (list.length > 1) c.error(path, 'one hash policy per route (a meta or the source address)');
+  const p = idx(path, 0);
+  const o = c.object(list[0], p, { known: ['meta', 'connection_properties'], ignored: ['terminal'] });
+  if (!o) return;
+  if ((o.meta === undefined) === (o.connection_properties === undefined)) c.error(p, 'set exactly one of meta or connection_properties');
+  c.optional(o, 'meta', (x) => {
+    const m = c.object(x, at(p, 'meta'), { required: ['name'], known: ['name'] });
+    if (m) c.optional(m, 'name', (y) => c.string(y, at(at(p, 'meta'), 'name'), { nonEmpty: true }));
+  });
+  c.optional(o, 'connection_properties', (x) => {
+    const cp = at(p, 'connection_properties');
+    const m = c.object(x, cp, { required: ['source_ip'], known: ['source_ip'] });
+    const on = m && c.optional(m, 'source_ip', (y) => c.bool(y, at(cp, 'source_ip')));
+    if (on === false) c.error(at(cp, 'source_ip'), 'only "source_ip: true" is supported');
+  });
+}
+
 /** Route metadata_match (Envoy shape): the pairs under filter_metadata["envoy.lb"] select the
  * endpoints whose envoy.lb metadata carries all of them. */
 function checkMetadataMatch(c: Checker, v: unknown, path: string): void {
@@ -158,13 +179,14 @@ export function checkXProxy(c: Checker, v: unknown, path: string, refs: Listener
       });
       const ap = at(rpth, 'route');
       const action = ro.route === undefined ? undefined : c.object(ro.route, ap, {
-        known: ['cluster', 'weighted_clusters', 'timeout', 'idempotent', 'retry_policy', 'metadata_match'],
+        known: ['cluster', 'weighted_clusters', 'timeout', 'idempotent', 'retry_policy', 'metadata_match', 'hash_policy'],
       });
       if (!action) return;
       c.optional(action, 'timeout', (x) => c.duration(x, at(ap, 'timeout'), { minMs: 1 }));
       const idem = c.optional(action, 'idempotent', (x) => c.bool(x, at(ap, 'idempotent')));
       c.optional(action, 'retry_policy', (x) => checkRetryPolicy(c, x, at(ap, 'retry_policy'), idem === true));
       c.optional(action, 'metadata_match', (x) => checkMetadataMatch(c, x, at(ap, 'metadata_match')));
+      c.optional(action, 'hash_policy', (x) => checkHashPolicy(c, x, at(ap, 'hash_policy')));
       checkClusterTarget(c, action, ap, refs);
     });
   });

@@ -54,6 +54,7 @@ export interface XRouteMsg {
   retry_policy?: XRetryPolicyMsg;
   idempotent?: boolean;
   metadata_match?: Record<string, string>;
+  hash_policy?: { meta?: string; source_ip?: boolean };
 }
 
 /** A number, or a decimal string for uint64 values above 2^53 (protobufjs reads both). */

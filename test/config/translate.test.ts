@@ -119,7 +119,7 @@ const cases: Array<{ desc: string; mutate: (c: any) => void; check: (s: ReturnTy
                   { route: { weighted_clusters: { clusters: [{ name: 'c', weight: 4 }] } } },
                   {
                     match: { method: { safe_regex: { regex: 'list.*' } } },
-                    route: { cluster: 'c', idempotent: true, retry_policy: { retry_on: 'reset, connect-failure' }, metadata_match: { filter_metadata: { 'envoy.lb': { version: 2, canary: true } } } },
+                    route: { cluster: 'c', idempotent: true, retry_policy: { retry_on: 'reset, connect-failure' }, metadata_match: { filter_metadata: { 'envoy.lb': { version: 2, canary: true } } }, hash_policy: [{ meta: { name: 'uid' } }] },
                   },
                 ],
               },
@@ -149,6 +149,7 @@ const cases: Array<{ desc: string; mutate: (c: any) => void; check: (s: ReturnTy
                 idempotent: true,
                 retry_policy: { num_retries: 1, on_connect_failure: true, on_reset: true },
                 metadata_match: { version: '2', canary: 'true' },
+                hash_policy: { meta: 'uid' },
               },
             ],
           },
