@@ -172,6 +172,11 @@ void xp_down_close(struct xp_down *d, enum xm_close_mode mode)
 	xm_conn_close(&d->conn, mode);
 	xm_iovq_clear(&d->in);
 	xm_gauge_add(d->st->downstream_cx_active, -1);
+	xm_gauge_add(d->l->st.downstream_cx_active, -1); /* a fallback session counts itself again */
+	if (!d->handed_off) {
+		xm_stat_inc(d->l->st.downstream_cx_destroy);
+		xm_hist_record(d->l->st.downstream_cx_length_ms, xm_now_us() - d->start_us);
+	}
 	xm_link_del(&d->base.link);
 	d->w->nsessions--;
 	xm_loop_defer(&d->w->loop, &d->defer, xp__down_free);
@@ -559,6 +564,8 @@ void xm_xproxy_accept(struct xm_worker *w, const struct xm_listener_cfg *lcfg, i
 	}
 	d->base.abort = xp__down_abort;
 	d->peer_hash = xm_hash_peer(peer, 0);
+	d->start_us = xm_now_us();
+	xm_gauge_add(lcfg->l->st.downstream_cx_active, 1);
 	d->w = w;
 	d->l = lcfg->l;
 	d->lcfg = lcfg;

@@ -52,6 +52,7 @@ static void xp__fallback(struct xp_down *d, enum xm_detect_end why)
 	xm_stat_inc(d->st->downstream_cx_fallback[why]);
 	xm_iovq_init(&d->in);
 	int fd = xm_conn_release_fd(&d->conn);
+	d->handed_off = 1;
 	xp_down_close(d, XM_CLOSE_FIN); /* the x_proxy side's bookkeeping; the fd is no longer its */
 	if (fd < 0) {
 		xm_iovq_clear(&pre);

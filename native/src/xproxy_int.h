@@ -62,6 +62,7 @@ struct xp_down {
 	uint64_t lcfg_gen;
 	const struct xm_codec *codec;      /* NULL while the protocol is being detected */
 	uint64_t peer_hash;                /* the client's address, for source_ip hash policies */
+	uint64_t start_us;                 /* accepted at (listener connection length) */
 	struct xm_xproxy_stats *st;
 	struct xm_iovq in;
 	struct xm_timer detect_timer;      /* detection only: gives up after detect_timeout_ms */
@@ -69,6 +70,7 @@ struct xp_down {
 	struct xm_link pause_link;         /* in an up's paused list while backpressured */
 	uint32_t npending;
 	uint8_t closed, eof;
+	uint8_t handed_off;                /* the fd went to a fallback tcp_proxy session, which counts it from here */
 };
 
 /* Open addressing map: request id on the upstream connection -> request. */

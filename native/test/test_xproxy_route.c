@@ -363,6 +363,9 @@ static void test_method_stats(void)
 	}
 	close(fd);
 	usleep(20000);
+	/* x_proxy connections are counted on their listener too. */
+	T_CHECK_EQ(t_stat(dp, "listener.{listener=rpc}.downstream_cx_destroy"), 1);
+	T_CHECK_EQ(t_stat(dp, "listener.{listener=rpc}.downstream_cx_active"), 0);
 #define MK(meth, what) "xproxy.{stat_prefix=rpc}.vhost.{vhost=svc}.method.{method=" meth "}." what
 	T_CHECK_EQ(t_stat(dp, MK("getBook", "rq_total")), 3);
 	T_CHECK_EQ(t_stat(dp, MK("getBook", "rs.{status=ok}")), 3);
