@@ -44,6 +44,7 @@ struct xm_dp {
 	struct xm_tcp_stats *tcp_stats; /* persistent per stat_prefix */
 	struct xm_xproxy_stats *xproxy_stats;
 	struct xm_xvhost_stats *xvhost_stats;
+	struct xm_xproto_stats *xproto_stats;
 	struct xm_alog *alogs;
 	struct xm_desc_ent *descs;    /* interned descriptor codecs (desc_intern.c), freed at teardown */
 	uint64_t *swaps_total, *swap_failed_total;

@@ -256,7 +256,8 @@ static int xt__build_xproxy_codecs(struct xm_dp *dp, struct xm_table *t, struct 
 			}
 		}
 		x->codecs[x->ncodecs] = codec;
-		x->cx_protocol[x->ncodecs++] = xm_xproxy_protocol_counter(dp, prefix, codec->name);
+		if (!(x->pst[x->ncodecs++] = xm_xproto_stats_get(dp, prefix, codec->name)))
+			return -ENOMEM;
 	}
 	x->detect_timeout_ms = px->detect_timeout_ms ? px->detect_timeout_ms : 15000;
 	if (px->fallback_tcp_proxy) {

@@ -94,7 +94,7 @@ struct xm_xproxy_cfg {
 	 * fast path); NULL when every connection is detected from its first bytes. */
 	const struct xm_codec *codec;
 	const struct xm_codec *codecs[XM_XPROXY_MAX_CODECS]; /* detection order = config order */
-	uint64_t *cx_protocol[XM_XPROXY_MAX_CODECS];         /* persistent counter per codec */
+	struct xm_xproto_stats *pst[XM_XPROXY_MAX_CODECS];   /* persistent stats per codec */
 	uint32_t ncodecs;
 	uint32_t detect_timeout_ms;
 	uint8_t fallback;                /* 1: the listener's tcp (xm_listener_cfg.tcp) takes unknown protocols */

@@ -197,7 +197,7 @@ static void xp__hijack(struct xp_down *d, const struct xm_iview *v, const struct
 
 	if (f->kind != XM_FRAME_REQUEST)
 		return; /* oneway: nobody waits for an answer */
-	xm_xproxy_count_rs(d->st, ms, st);
+	xm_xproxy_count_rs(d->st, d->pst, ms, st);
 	ssize_t n = d->codec->ops->hijack(d->codec, v, f, st, msg, out, sizeof(out));
 	if (n > 0)
 		xp_send_generated(d->w, &d->conn, out, (size_t)n);
@@ -233,7 +233,7 @@ static void xp__rq_timeout(struct xm_timer *t)
 
 	xm_stat_inc(d->st->downstream_rq_timeout);
 	xm_stat_inc(rq->vst->rq_timeout);
-	xm_xproxy_count_rs(d->st, rq->mst, XM_STATUS_TIMEOUT);
+	xm_xproxy_count_rs(d->st, d->pst, rq->mst, XM_STATUS_TIMEOUT);
 	/* The frame itself went upstream; hijack works from the facts split recorded. */
 	ssize_t n = d->codec->ops->hijack(d->codec, &empty, &rq->f, XM_STATUS_TIMEOUT, "xmesh: upstream timeout", out,
 					  sizeof(out));
@@ -301,6 +301,7 @@ static int xp__request(struct xp_down *d, const struct xm_xproxy_cfg *cfg, const
 	int rc;
 
 	xm_stat_inc(d->st->downstream_rq_total);
+	xm_stat_inc(d->pst->rq_total);
 	if (f->kind == XM_FRAME_ONEWAY)
 		xm_stat_inc(d->st->downstream_rq_oneway);
 	ri.used = 0;
@@ -587,9 +588,10 @@ void xm_xproxy_accept(struct xm_worker *w, const struct xm_listener_cfg *lcfg, i
 		return;
 	}
 	xm_conn_set_keepalive(&d->conn, &lcfg->keepalive);
-	if (d->codec)
-		xm_stat_inc(lcfg->x.cx_protocol[0]); /* one protocol, known at accept: the fast path */
-	else
+	if (d->codec) {
+		d->pst = lcfg->x.pst[0];
+		xm_stat_inc(d->pst->downstream_cx_protocol); /* one protocol, known at accept: the fast path */
+	} else
 		xp_detect_start(d, &lcfg->x);
 	xm_conn_read_start(&d->conn);
 }

@@ -14,6 +14,7 @@ struct xm_worker;
 struct xm_listener_cfg;
 struct xm_xproxy_cfg;
 struct xm_route_info;
+struct xm_xproto_stats;
 
 #define XM_XSTATUS__COUNT 7 /* enum xm_status values, for responses counted by status */
 /* Why protocol detection gave up on a connection: it then goes to the fallback tcp_proxy,
@@ -92,7 +93,8 @@ void xm_xproxy_stats_free_all(struct xm_dp *dp);
 /* Stats of method (len bytes, from the wire) in vst; NULL only when out of memory. */
 struct xm_xmethod_stats *xm_xmethod_stats_get(struct xm_xvhost_stats *vst, const char *method, size_t len);
 /* Count one response to a client with status st (ms may be NULL). */
-void xm_xproxy_count_rs(struct xm_xproxy_stats *st, struct xm_xmethod_stats *ms, enum xm_status status);
+void xm_xproxy_count_rs(struct xm_xproxy_stats *st, struct xm_xproto_stats *ps, struct xm_xmethod_stats *ms,
+			enum xm_status status);
 
 /* Route a request: first virtual host whose domains match the service, then the first
  * route whose matchers all match. NULL = no route; *vhost (if non-NULL) gets the host. */
@@ -104,7 +106,16 @@ void xm_xproxy_accept(struct xm_worker *w, const struct xm_listener_cfg *lcfg, i
 		      const struct sockaddr_storage *peer, socklen_t plen);
 /* Persistent counter of connections of codec `protocol` on x_proxy `prefix` (control side,
  * table build). */
-uint64_t *xm_xproxy_protocol_counter(struct xm_dp *dp, const char *prefix, const char *protocol);
+/* Per protocol of an x_proxy stat_prefix (several on a detecting listener), persistent. */
+struct xm_xproto_stats {
+	char *key;                            /* prefix \0-joined with the protocol name */
+	struct xm_xproto_stats *next;
+	uint64_t *downstream_cx_protocol;     /* connections of this protocol */
+	uint64_t *rq_total;
+	uint64_t *rs[XM_XSTATUS__COUNT];      /* responses to clients by status */
+	struct xm_hist *rq_time_ms;           /* values in us */
+};
+struct xm_xproto_stats *xm_xproto_stats_get(struct xm_dp *dp, const char *prefix, const char *protocol);
 /* Worker teardown: free the worker's upstream pool index (sessions are closed already). */
 void xm_xproxy_worker_free(struct xm_worker *w);
 

@@ -109,7 +109,8 @@ void xp_detect_input(struct xp_down *d)
 	case XP__MATCH:
 		xm_timer_stop(&d->w->loop, &d->detect_timer);
 		d->codec = cfg->codecs[idx];
-		xm_stat_inc(cfg->cx_protocol[idx]);
+		d->pst = cfg->pst[idx];
+		xm_stat_inc(d->pst->downstream_cx_protocol);
 		xp_down_process(d);
 		if (d->eof)
 			xp_down_maybe_finish(d);

@@ -61,6 +61,7 @@ struct xp_down {
 	const struct xm_listener_cfg *lcfg; /* valid while the worker's table has gen lcfg_gen */
 	uint64_t lcfg_gen;
 	const struct xm_codec *codec;      /* NULL while the protocol is being detected */
+	struct xm_xproto_stats *pst;       /* stats of codec (set with it) */
 	uint64_t peer_hash;                /* the client's address, for source_ip hash policies */
 	uint64_t start_us;                 /* accepted at (listener connection length) */
 	struct xm_xproxy_stats *st;

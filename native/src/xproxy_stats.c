@@ -80,10 +80,32 @@ const char *xm_detect_end_name(enum xm_detect_end r)
 	return (unsigned)r < XM_DETECT__COUNT ? names[r] : "other";
 }
 
-uint64_t *xm_xproxy_protocol_counter(struct xm_dp *dp, const char *prefix, const char *protocol)
+struct xm_xproto_stats *xm_xproto_stats_get(struct xm_dp *dp, const char *prefix, const char *protocol)
 {
-	return xm_stats_counterf(dp->stats, "xproxy.{stat_prefix=%s}.downstream_cx_protocol.{protocol=%s}", prefix,
-				 protocol);
+	size_t pl = strlen(prefix), nl = strlen(protocol);
+	struct xm_xproto_stats *t;
+
+	for (t = dp->xproto_stats; t; t = t->next)
+		if (strcmp(t->key, prefix) == 0 && strcmp(t->key + pl + 1, protocol) == 0)
+			return t;
+	t = calloc(1, sizeof(*t));
+	if (!t || !(t->key = malloc(pl + nl + 2))) {
+		free(t);
+		return NULL;
+	}
+	memcpy(t->key, prefix, pl + 1);
+	memcpy(t->key + pl + 1, protocol, nl + 1);
+	struct xm_stats *s = dp->stats;
+	t->downstream_cx_protocol =
+		xm_stats_counterf(s, "xproxy.{stat_prefix=%s}.downstream_cx_protocol.{protocol=%s}", prefix, protocol);
+	t->rq_total = xm_stats_counterf(s, "xproxy.{stat_prefix=%s}.protocol.{protocol=%s}.rq_total", prefix, protocol);
+	for (int i = 0; i < XM_XSTATUS__COUNT; i++)
+		t->rs[i] = xm_stats_counterf(s, "xproxy.{stat_prefix=%s}.protocol.{protocol=%s}.rs.{status=%s}", prefix,
+					     protocol, xp__status_name[i]);
+	t->rq_time_ms = xm_stats_histf(s, "xproxy.{stat_prefix=%s}.protocol.{protocol=%s}.rq_time_ms", prefix, protocol);
+	t->next = dp->xproto_stats;
+	dp->xproto_stats = t;
+	return t;
 }
 
 struct xm_xvhost_stats *xm_xvhost_stats_get(struct xm_dp *dp, const char *prefix, const char *vhost)
@@ -205,16 +227,25 @@ struct xm_xmethod_stats *xm_xmethod_stats_get(struct xm_xvhost_stats *v, const c
 	return m;
 }
 
-void xm_xproxy_count_rs(struct xm_xproxy_stats *st, struct xm_xmethod_stats *ms, enum xm_status status)
+void xm_xproxy_count_rs(struct xm_xproxy_stats *st, struct xm_xproto_stats *ps, struct xm_xmethod_stats *ms,
+			enum xm_status status)
 {
 	unsigned i = (unsigned)status < XM_XSTATUS__COUNT ? (unsigned)status : XM_STATUS_SERVER_ERROR;
 	xm_stat_inc(st->downstream_rs[i]);
+	if (ps)
+		xm_stat_inc(ps->rs[i]);
 	if (ms)
 		xm_stat_inc(ms->rs[i]);
 }
 
 void xm_xproxy_stats_free_all(struct xm_dp *dp)
 {
+	while (dp->xproto_stats) {
+		struct xm_xproto_stats *t = dp->xproto_stats;
+		dp->xproto_stats = t->next;
+		free(t->key);
+		free(t);
+	}
 	while (dp->xvhost_stats) {
 		struct xm_xvhost_stats *t = dp->xvhost_stats;
 		dp->xvhost_stats = t->next;

@@ -66,7 +66,7 @@ static void xp__up_close(struct xp_up *up, int failed)
 						  "xmesh: upstream connection lost", out, sizeof(out));
 		xm_stat_inc(d->st->downstream_rq_unavailable);
 		xm_stat_inc(rq->vst->rq_unavailable);
-		xm_xproxy_count_rs(d->st, rq->mst, XM_STATUS_UNAVAILABLE);
+		xm_xproxy_count_rs(d->st, d->pst, rq->mst, XM_STATUS_UNAVAILABLE);
 		xp_rq_free(d, rq);
 		if (n > 0 && !d->closed)
 			xp_send_generated(w, &d->conn, out, (size_t)n);
@@ -205,7 +205,8 @@ static void xp__up_response(struct xp_up *up, const struct xm_iview *v, const st
 	xm_hist_record(rq->vst->rq_time_ms, took);
 	if (rq->mst)
 		xm_hist_record(rq->mst->rq_time_ms, took);
-	xm_xproxy_count_rs(d->st, rq->mst, f->status);
+	xm_xproxy_count_rs(d->st, d->pst, rq->mst, f->status);
+	xm_hist_record(d->pst->rq_time_ms, took);
 	xp_put_id(v, f, rq->down_id);
 	if (up->codec->ops->id_rewritten)
 		up->codec->ops->id_rewritten(up->codec, v, f);

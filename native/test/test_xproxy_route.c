@@ -363,6 +363,10 @@ static void test_method_stats(void)
 	}
 	close(fd);
 	usleep(20000);
+	/* Per protocol: the same requests, by status. */
+	T_CHECK_EQ(t_stat(dp, "xproxy.{stat_prefix=rpc}.protocol.{protocol=bolt}.rq_total"), 75);
+	T_CHECK_EQ(t_stat(dp, "xproxy.{stat_prefix=rpc}.protocol.{protocol=bolt}.rs.{status=ok}"), 74);
+	T_CHECK_EQ(t_stat(dp, "xproxy.{stat_prefix=rpc}.protocol.{protocol=bolt}.rs.{status=unavailable}"), 1);
 	/* x_proxy connections are counted on their listener too. */
 	T_CHECK_EQ(t_stat(dp, "listener.{listener=rpc}.downstream_cx_destroy"), 1);
 	T_CHECK_EQ(t_stat(dp, "listener.{listener=rpc}.downstream_cx_active"), 0);

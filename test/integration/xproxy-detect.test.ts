@@ -160,6 +160,10 @@ describe('x_proxy protocol detection: Bolt, Dubbo and HTTP (fallback) on one por
     assert.equal(s.get('xproxy.mix.downstream_cx_detect_failed.unknown_protocol'), 0);
     assert.equal(s.get('xproxy.mix.downstream_cx_fallback.detect_timeout'), 0);
     assert.equal(s.get('xproxy.mix.downstream_rq_total'), 400);
+    // The same requests per detected protocol: 200 each, all answered ok.
+    assert.equal(s.get('xproxy.mix.protocol.bolt.rq_total'), 200);
+    assert.equal(s.get('xproxy.mix.protocol.dubbo.rq_total'), 200);
+    assert.equal(s.get('xproxy.mix.protocol.dubbo.rs.ok'), 200);
     assert.equal(s.get('xproxy.mix.bytes_copied'), 0);
     assert.equal(s.get('tcp.web.bytes_copied'), 0);
     assert.ok((s.get('tcp.web.downstream_cx_rx_bytes_total') ?? 0) > bodies.length * 512 * 1024);
