@@ -134,6 +134,21 @@ void xp_rq_free(struct xp_down *down, struct xp_rq *rq);
 void xp_down_close(struct xp_down *d, enum xm_close_mode mode);
 void xp_down_maybe_finish(struct xp_down *d);
 void xp_down_process(struct xp_down *d);
+/* Requests (xproxy_rq.c). attach: a fresh id on up, indexed there; rq takes over the request
+ * breaker slot the caller acquired on c and references on c's and h's states. */
+int xp_rq_attach(struct xp_rq *rq, struct xp_up *up, struct xm_cluster *c, const struct xm_host *h);
+void xp_rq_timeout(struct xm_timer *t);
+/* The cluster of route rt for this request (a weighted pick when it has several). */
+struct xm_cluster *xp_route_cluster(struct xp_down *d, const struct xm_xroute *rt);
+/* The LB key of a request on route rt (ring hash / maglev). */
+uint64_t xp_rq_hash(struct xp_down *d, const struct xm_xroute *rt, const struct xm_route_info *ri);
+/* A host of c for hash (avoiding exclude when another is available) and a pooled connection to it. */
+struct xp_up *xp_pick(struct xp_down *d, const struct xm_xproxy_cfg *cfg, struct xm_cluster *c, uint64_t hash,
+		      const struct xm_host *exclude, const struct xm_host **h);
+/* Keep references to the first len bytes of in (a request that may be retried). */
+int xp_rq_hold(const struct xm_iovq *in, uint32_t len, struct xm_iovq *dst);
+/* After a write of d's frames to up returned wrc: stop reading d while up is backed up. */
+void xp_pause_on(struct xp_down *d, struct xp_up *up, int wrc);
 /* rq's upstream connection was lost (connected: after the request may have been sent).
  * Sends it again on another connection if its route's retry policy allows; 1 if it did,
  * 0 if the caller must fail it. rq->up must already be detached. */
