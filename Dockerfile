@@ -58,5 +58,6 @@ COPY --from=build /app/bpf/*.bpf.o ./bpf/
 COPY --from=build /app/proto ./proto
 COPY --from=build /app/examples ./examples
 EXPOSE 15000 15001 15006
-ENTRYPOINT ["node", "bin/xmesh.js"]
+# Node flags as in the bin/xmesh.js shebang (src/cli/node-flags.ts says why).
+ENTRYPOINT ["node", "--no-memory-reducer", "bin/xmesh.js"]
 CMD ["run"]

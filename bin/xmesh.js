@@ -1,4 +1,8 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-memory-reducer
 'use strict';
 // xmesh CLI entry point: the compiled control core lives in dist/ (npm run build:ts).
+// Node flags (the shebang; keep in step with src/cli/node-flags.ts): --no-memory-reducer
+// stops V8's memory reducer, whose one full GC ~8 s after start was the worst p99 at a
+// fixed rate (bench/RESULTS.md). V8 reads it when the isolate is created, so it must be on
+// node's command line: `node bin/xmesh.js` without it works but `xmesh run` warns.
 require('../dist/src/cli/main.js');

@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
-exec node bin/xmesh.js run --demo "$@"
+# Node flags as in the bin/xmesh.js shebang (src/cli/node-flags.ts says why).
+exec node --no-memory-reducer bin/xmesh.js run --demo "$@"

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as http from 'node:http';
 import * as path from 'node:path';
+import { NODE_FLAGS } from '../../src/cli/node-flags';
 import { ROOT } from './paths';
 import { pinPrefix, start, stop, Started, sleep, toolVersion } from './procs';
 
@@ -138,7 +139,7 @@ export async function startPath(name: PathName, routes: Route[], o: PeerOptions)
     fs.writeFileSync(cfg, xmeshYaml(admin, routes, ports, maxConns));
     // without CAP_SYS_RESOURCE the hard limit is a ceiling: never ask for more than it
     const nofile = Math.min(hardNofile(), Math.max(65536, maxConns * 2 + 1024));
-    argv = [...pinPrefix(o.cpu), 'prlimit', `--nofile=${nofile}:${nofile}`, process.execPath, XMESH_BIN, 'run',
+    argv = [...pinPrefix(o.cpu), 'prlimit', `--nofile=${nofile}:${nofile}`, process.execPath, ...NODE_FLAGS, XMESH_BIN, 'run',
       '--config', cfg, '--concurrency', '1', '--log-level', 'warn'];
     readyUrl = `http://127.0.0.1:${admin}/ready`;
   } else if (name === 'haproxy') {
@@ -155,11 +156,20 @@ export async function startPath(name: PathName, routes: Route[], o: PeerOptions)
   const proc = start(name, argv, logFile);
   try {
     await waitReady(proc, Object.values(ports), name === 'xmesh' ? 30_000 : 10_000, readyUrl);
+    if (name === 'xmesh') checkNodeFlags(proc);
   } catch (e) {
     await stop(proc);
     throw e;
   }
   return { name, proc, ports, cmd: argv.join(' ') };
+}
+
+/** The xmesh process must run with the node flags production uses (they change its GC
+ * behaviour, hence the latency tail): read them back from /proc, not from our own argv. */
+function checkNodeFlags(proc: Started): void {
+  const argv = fs.readFileSync(`/proc/${proc.pid}/cmdline`, 'utf8').split('\0');
+  const missing = NODE_FLAGS.filter((f) => !argv.includes(f));
+  if (missing.length) throw new Error(`xmesh (pid ${proc.pid}) runs without ${missing.join(' ')}: ${argv.join(' ')}`);
 }
 
 export async function stopPath(p: RunningPath): Promise<void> {

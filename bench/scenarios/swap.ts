@@ -39,7 +39,7 @@ function getJson(url: string): Promise<unknown> {
 
 interface StatJson {
   stats?: Array<{ name: string; value?: number }>;
-  histograms?: Array<{ name: string; count: number; quantiles_ms: Record<string, number | null> }>;
+  histograms?: Array<{ name: string; count: number; sum_ms?: number; quantiles_ms: Record<string, number | null> }>;
 }
 
 /** Snapshot version in force, from the cheap /listeners endpoint: polling /stats (hundreds
@@ -47,6 +47,15 @@ interface StatJson {
 async function snapshotVersion(admin: number): Promise<number> {
   const j = (await getJson(`http://127.0.0.1:${admin}/listeners?format=json`)) as { version?: number };
   return j.version ?? NaN;
+}
+
+/** Total native apply time so far (build + publish, ms): the sum of the data plane's own
+ * swap-duration histogram. /stats walks every entry before filtering, so after the big swap
+ * (800k entries) this costs the proxy ~2 s of CPU: read it only before the swaps and after
+ * the measured run, never while it is being measured. */
+async function nativeApplyMs(admin: number): Promise<number> {
+  const j = (await getJson(`http://127.0.0.1:${admin}/stats?format=json&filter=${encodeURIComponent('^dataplane\\.snapshot_swap_duration')}`)) as StatJson;
+  return (j.histograms ?? []).find((h) => h.name === 'dataplane.snapshot_swap_duration_ms')?.sum_ms ?? NaN;
 }
 
 /** The big config: the bench route plus CLUSTERS-1 clusters whose endpoints are loopback
@@ -109,11 +118,13 @@ export const scenario: Scenario = {
       rows.push(['baseline (no swap)', base.rps.toFixed(0), base.p50_us, base.p99_us, base.p999_us, base.max_us, base.errors, '–']);
 
       const applies: number[] = [];
+      let native0 = NaN;
       let swapDone: Promise<void> = Promise.resolve();
       let swapError: Error | undefined;
       const swapped = await runXload(load, path.join(o.workdir, 'xload-swap.log'), {
         onMeasureStart: () => {
           swapDone = (async () => {
+            native0 = await nativeApplyMs(admin); // cheap: only the small config's entries exist
             await sleep(2000);
             for (const [label, text] of [['in', big], ['out', small]] as const) {
               const before = await snapshotVersion(admin);
@@ -135,14 +146,17 @@ export const scenario: Scenario = {
       });
       await swapDone;
       if (swapError) notes.push(`swap failed: ${swapError.message}`);
+      const nativeApplies = (await nativeApplyMs(admin)) - native0;
       const nativeSwap = (await getJson(`http://127.0.0.1:${admin}/stats?format=json&filter=${encodeURIComponent('^dataplane\\.')}`)) as StatJson;
       rows.push([`swap in + out (${applies.map((a) => `${a} ms`).join(', ')})`, swapped.rps.toFixed(0), swapped.p50_us, swapped.p99_us, swapped.p999_us, swapped.max_us, swapped.errors, applies.length]);
       data.baseline = base;
       data.swap = swapped;
       data.apply_ms = applies;
+      data.native_apply_ms = nativeApplies;
       data.native_swap_stats = { stats: nativeSwap.stats, histograms: nativeSwap.histograms };
       const added = (a: XloadResult, b: XloadResult) => (b.max_us - a.max_us).toFixed(0);
       notes.push(`apply time = SIGHUP until the new snapshot version is in force (YAML/JSON parse, validation, translation, protobuf encode, native build, publish)`);
+      notes.push(`native build + publish, both applies together (in + out): ${nativeApplies.toFixed(0)} ms (the data plane's swap-duration histogram sum, read before the swaps and after the run)`);
       notes.push(`worst latency added by the swaps: ${added(base, swapped)} us (max with swaps ${swapped.max_us} us vs baseline ${base.max_us} us)`);
     } finally {
       if (p) await stopPath(p);

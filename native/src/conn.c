@@ -339,49 +339,59 @@ static void conn__on_readable_splice(struct xm_conn *c)
 	c->ops->on_spliced(c, (uint32_t)n, status);
 }
 
+/* Reads per readiness event at most: a read that fills all the space offered probably left
+ * more bytes in the socket, so read again (into a fresh chunk) rather than wait for the next
+ * epoll_wait. Bounded so one busy connection cannot starve the others in the turn. */
+#define CONN__READS_PER_EVENT 4
+
 static void conn__on_readable(struct xm_conn *c)
 {
-	struct xm_chunk *ch = c->rchunk;
-
 	if (c->splice_to) {
 		conn__on_readable_splice(c);
 		return;
 	}
-
-	if (!ch || ch->len == XM_CHUNK_SIZE) {
-		if (ch)
-			xm_chunk_unref(ch);
-		ch = c->rchunk = xm_chunk_get(&c->w->pool);
-		if (!ch) {
-			c->flags |= XM_CONN_F_ERROR;
-			c->ops->on_error(c, ENOMEM);
+	for (int i = 0; i < CONN__READS_PER_EVENT; i++) {
+		struct xm_chunk *ch = c->rchunk;
+		if (!ch || ch->len == XM_CHUNK_SIZE) {
+			if (ch)
+				xm_chunk_unref(ch);
+			ch = c->rchunk = xm_chunk_get(&c->w->pool);
+			if (!ch) {
+				c->flags |= XM_CONN_F_ERROR;
+				c->ops->on_error(c, ENOMEM);
+				return;
+			}
+		}
+		uint32_t off = ch->len;
+		uint32_t room = XM_CHUNK_SIZE - off;
+		ssize_t n = read(c->io.fd, ch->data + off, room);
+		if (n > 0) {
+			ch->len += (uint32_t)n;
+			c->rx_bytes += (uint64_t)n;
+			c->ops->on_read(c, ch, off, (uint32_t)n);
+			/* If nobody kept a slice, recycle the chunk now so an idle connection holds no
+			 * buffer memory. (on_read may have closed c, which already dropped rchunk.) */
+			if (c->rchunk == ch && ch->refcnt == 1) {
+				c->rchunk = NULL;
+				xm_chunk_unref(ch);
+			}
+			if ((uint32_t)n < room || (c->flags & (XM_CONN_F_CLOSED | XM_CONN_F_ERROR | XM_CONN_F_EOF)) ||
+			    !(c->flags & XM_CONN_F_READING) || c->splice_to)
+				return;
+			continue;
+		}
+		if (n == 0) {
+			c->flags |= XM_CONN_F_EOF;
+			conn__update(c);
+			c->ops->on_eof(c);
 			return;
 		}
-	}
-	uint32_t off = ch->len;
-	ssize_t n = read(c->io.fd, ch->data + off, XM_CHUNK_SIZE - off);
-	if (n > 0) {
-		ch->len += (uint32_t)n;
-		c->rx_bytes += (uint64_t)n;
-		c->ops->on_read(c, ch, off, (uint32_t)n);
-		/* If nobody kept a slice, recycle the chunk now so an idle connection holds no
-		 * buffer memory. (on_read may have closed c, which already dropped rchunk.) */
-		if (c->rchunk == ch && ch->refcnt == 1) {
-			c->rchunk = NULL;
-			xm_chunk_unref(ch);
-		}
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		c->flags |= XM_CONN_F_ERROR;
+		c->ops->on_error(c, errno);
 		return;
 	}
-	if (n == 0) {
-		c->flags |= XM_CONN_F_EOF;
-		conn__update(c);
-		c->ops->on_eof(c);
-		return;
-	}
-	if (errno == EAGAIN || errno == EINTR)
-		return;
-	c->flags |= XM_CONN_F_ERROR;
-	c->ops->on_error(c, errno);
 }
 
 static void conn__on_writable(struct xm_conn *c)

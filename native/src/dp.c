@@ -153,7 +153,10 @@ int xm_dp_apply(struct xm_dp *dp, const void *buf, size_t len, char *err, size_t
 		rc = -ESHUTDOWN;
 		goto out;
 	}
+	/* One stats-file lock for the whole build instead of one per new entry. */
+	xm_stats_batch_begin(dp->stats);
 	rc = xm_table_build(dp, buf, len, &nt, err, errlen);
+	xm_stats_batch_end(dp->stats);
 	if (rc < 0) {
 		xm_stat_inc(dp->swap_failed_total);
 		goto out;

@@ -109,7 +109,34 @@ static int hessian__utf8(struct xm_hcur *c, uint32_t nchars, char *dst, size_t c
 	while (nchars > 0) {
 		uint8_t b[4];
 		unsigned n, units = 1;
+		const uint8_t *p = hcur__at(c);
 
+		if (!p)
+			return -EBADMSG;
+		/* Fast path: routing keys (class, field, method and service names) are ASCII, one
+		 * byte per char; take the run that lies in the current segment in one step instead
+		 * of a bounds-checked call per byte. hcur__at left seg on pos. */
+		size_t run = c->v->iov[c->seg].iov_len - (c->pos - c->seg_start);
+		if (run > c->end - c->pos)
+			run = c->end - c->pos;
+		if (run > nchars)
+			run = nchars;
+		size_t k = 0;
+		while (k < run && p[k] < 0x80)
+			k++;
+		if (k > 0) {
+			if (dst && !*big) {
+				/* as the byte-wise path: copy what fits, then mark the string too big */
+				size_t fit = *len < cap ? cap - *len : 0;
+				memcpy(dst + *len, p, k < fit ? k : fit);
+				if (k > fit)
+					*big = 1;
+			}
+			*len += k;
+			c->pos += k;
+			nchars -= (uint32_t)k;
+			continue;
+		}
 		if (xm_hcur_byte(c, &b[0]) < 0)
 			return -EBADMSG;
 		if (b[0] < 0x80)

@@ -10,9 +10,11 @@
 /*
  * Level-triggered epoll. Why not edge-triggered: with ET every readable event must be
  * drained until EAGAIN, which costs one extra read() per request on a request/response
- * connection (the read that returns EAGAIN). With LT we read once per event and only
- * pay epoll_ctl when interest really changes (backpressure, connect completion), which
- * the connection layer tracks in xm_io.mask so no redundant epoll_ctl is ever issued.
+ * connection (the read that returns EAGAIN). With LT a connection reads until a read
+ * comes back short (usually the first; at most 4 chunks per event, see conn.c), never
+ * waiting for EAGAIN, and only pays epoll_ctl when interest really changes (backpressure,
+ * connect completion), which the connection layer tracks in xm_io.mask so no redundant
+ * epoll_ctl is ever issued.
  */
 struct xm_io;
 typedef void (*xm_io_cb)(struct xm_io *io, uint32_t revents);

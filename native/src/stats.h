@@ -47,6 +47,15 @@ uint64_t *xm_stats_counter(struct xm_stats *s, const char *key);
 int64_t *xm_stats_gauge(struct xm_stats *s, const char *key);
 struct xm_hist *xm_stats_hist(struct xm_stats *s, const char *key);
 
+/* Batch creation (control side, e.g. around a snapshot build that registers thousands of
+ * entries): between begin and end the block's file lock is taken once, at the first
+ * append, and held until end, instead of one flock()/unlock pair per new entry. Each entry
+ * is still published on its own (release store of `used`), so readers in this or another
+ * process see it at once; another process that wants to *append* (or open the block) waits
+ * for end. Calls nest; every begin needs its end. */
+void xm_stats_batch_begin(struct xm_stats *s);
+void xm_stats_batch_end(struct xm_stats *s);
+
 /* Same, but formatted: xm_stats_counterf(s, "cluster.{cluster=%s}.cx_total", name). Label
  * values passed through %s are sanitised ('}' -> '_'). Never returns NULL: on overflow a
  * process-local dummy slot is returned so callers need no checks. */

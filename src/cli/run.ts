@@ -7,6 +7,7 @@ import { Logging, type LogLevel } from '../util/log';
 import { loadDataPlaneModule } from './dataplane-loader';
 import { runDemoRequest, startDemoUpstream } from './demo';
 import { EXIT, type ExitCode } from './exit-codes';
+import { missingNodeFlags } from './node-flags';
 
 export interface RunOptions {
   config?: string;
@@ -89,6 +90,8 @@ export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<Ex
     return EXIT.STARTUP_FAILED;
   }
   env.onReady?.(handle);
+  const missing = missingNodeFlags();
+  if (missing.length) log.warn({ missing, execArgv: process.execArgv }, 'node started without the flags bin/xmesh.js puts in its shebang');
 
   if (opts.demo) {
     const info = handle.info();

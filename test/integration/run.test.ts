@@ -6,12 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
+import { NODE_FLAGS } from '../../src/cli/node-flags';
 import { staticCluster, tcpProxyListener } from '../config/helpers';
 
 const bin = resolve(__dirname, '../../../bin/xmesh.js');
@@ -53,8 +54,12 @@ interface Running {
   waitLog: (re: RegExp, from?: number) => Promise<void>;
 }
 
-async function start(cfg: string): Promise<Running> {
-  const child = spawn(process.execPath, [bin, 'run', '--config', cfg, '--concurrency', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+/** Start `xmesh run`: as `node bin/xmesh.js` (default), or through the script's own shebang. */
+async function start(cfg: string, via: 'node' | 'shebang' = 'node'): Promise<Running> {
+  const args = ['run', '--config', cfg, '--concurrency', '2'];
+  const child = via === 'shebang'
+    ? spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] })
+    : spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (d: string) => (err += d));
@@ -158,4 +163,18 @@ test('run: a broken config file is refused with every error and exit code 1', as
   assert.equal(code, 1);
   assert.match(err, /static_resources\.clusters\[0\]\.lb_policy: unknown value "FOO"/);
   assert.match(err, /static_resources\.clusters\[0\]\.connect_timeout/);
+});
+
+test('run: started through bin/xmesh.js itself, node runs with the flags of its shebang (--no-memory-reducer)', async () => {
+  const r = await start(config(), 'shebang');
+  try {
+    // `env -S` execs node in place, so the child's own command line shows what V8 got.
+    const argv = readFileSync(`/proc/${r.child.pid}/cmdline`, 'utf8').split('\0');
+    for (const f of NODE_FLAGS) assert.ok(argv.includes(f), `${f} missing from ${argv.join(' ')}`);
+    assert.ok(argv.indexOf(NODE_FLAGS[0]) < argv.indexOf(bin), 'a node flag, before the script');
+    assert.equal(await echo(r.port, 'ok'), 'ok');
+  } finally {
+    r.child.kill('SIGTERM');
+    assert.equal((await r.exited).code, 0);
+  }
 });

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import { join, resolve } from 'node:path';
+import { NODE_FLAGS } from '../../src/cli/node-flags';
 
 const bin = resolve(__dirname, '../../../bin/xmesh.js');
 
@@ -25,7 +26,7 @@ export interface XmeshProcess {
 export async function startXmesh(dir: string, cfg: unknown, workers = 2): Promise<XmeshProcess> {
   const file = join(dir, `xmesh-${process.pid}-${Date.now()}.json`);
   writeFileSync(file, JSON.stringify(cfg));
-  const child = spawn(process.execPath, [bin, 'run', '--config', file, '--concurrency', String(workers)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, bin, 'run', '--config', file, '--concurrency', String(workers)], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (d: string) => (err += d));
