@@ -97,7 +97,6 @@ static void xp__down_free(struct xm_defer *d)
 	free(xm_container_of(d, struct xp_down, defer));
 }
 
-
 void xp_down_close(struct xp_down *d, enum xm_close_mode mode)
 {
 	if (d->closed)

@@ -47,7 +47,6 @@ int xp_rq_attach(struct xp_rq *rq, struct xp_up *up, struct xm_cluster *c, const
 	return 0;
 }
 
-
 void xp_rq_free(struct xp_down *down, struct xp_rq *rq)
 {
 	struct xm_worker *w = down->w;
@@ -64,7 +63,6 @@ void xp_rq_free(struct xp_down *down, struct xp_rq *rq)
 	free(rq);
 }
 
-
 struct xm_cluster *xp_route_cluster(struct xp_down *d, const struct xm_xroute *rt)
 {
 	if (rt->cluster)
@@ -72,7 +70,6 @@ struct xm_cluster *xp_route_cluster(struct xp_down *d, const struct xm_xroute *r
 	uint32_t r = (uint32_t)(xm_worker_rand(d->w) % rt->wcum[rt->nwclusters - 1]);
 	return rt->wclusters[xm_pick_weighted(rt->wcum, rt->nwclusters, r)];
 }
-
 
 void xp_rq_timeout(struct xm_timer *t)
 {
@@ -131,7 +128,6 @@ int xp_rq_hold(const struct xm_iovq *in, uint32_t len, struct xm_iovq *dst)
 	return 0;
 }
 
-
 void xp_pause_on(struct xp_down *d, struct xp_up *up, int wrc)
 {
 	if (wrc == XM_WRITE_PAUSE && d->pause_link.next == &d->pause_link) {
@@ -141,7 +137,6 @@ void xp_pause_on(struct xp_down *d, struct xp_up *up, int wrc)
 		xm_link_add(&up->paused, &d->pause_link);
 	}
 }
-
 
 int xp_rq_retry(struct xp_rq *rq, int connected)
 {
