@@ -80,21 +80,35 @@ const char *xm_detect_end_name(enum xm_detect_end r)
 	return (unsigned)r < XM_DETECT__COUNT ? names[r] : "other";
 }
 
+/* Keys of the per-vhost and per-protocol stats: prefix and name joined by a NUL. */
+static int xp__key_is(const char *key, const char *prefix, const char *name)
+{
+	return strcmp(key, prefix) == 0 && strcmp(key + strlen(prefix) + 1, name) == 0;
+}
+
+static char *xp__key_new(const char *prefix, const char *name)
+{
+	size_t pl = strlen(prefix), nl = strlen(name);
+	char *k = malloc(pl + nl + 2);
+	if (k) {
+		memcpy(k, prefix, pl + 1);
+		memcpy(k + pl + 1, name, nl + 1);
+	}
+	return k;
+}
+
 struct xm_xproto_stats *xm_xproto_stats_get(struct xm_dp *dp, const char *prefix, const char *protocol)
 {
-	size_t pl = strlen(prefix), nl = strlen(protocol);
 	struct xm_xproto_stats *t;
 
 	for (t = dp->xproto_stats; t; t = t->next)
-		if (strcmp(t->key, prefix) == 0 && strcmp(t->key + pl + 1, protocol) == 0)
+		if (xp__key_is(t->key, prefix, protocol))
 			return t;
 	t = calloc(1, sizeof(*t));
-	if (!t || !(t->key = malloc(pl + nl + 2))) {
+	if (!t || !(t->key = xp__key_new(prefix, protocol))) {
 		free(t);
 		return NULL;
 	}
-	memcpy(t->key, prefix, pl + 1);
-	memcpy(t->key + pl + 1, protocol, nl + 1);
 	struct xm_stats *s = dp->stats;
 	t->downstream_cx_protocol =
 		xm_stats_counterf(s, "xproxy.{stat_prefix=%s}.downstream_cx_protocol.{protocol=%s}", prefix, protocol);
@@ -110,19 +124,16 @@ struct xm_xproto_stats *xm_xproto_stats_get(struct xm_dp *dp, const char *prefix
 
 struct xm_xvhost_stats *xm_xvhost_stats_get(struct xm_dp *dp, const char *prefix, const char *vhost)
 {
-	size_t pl = strlen(prefix), vl = strlen(vhost);
 	struct xm_xvhost_stats *t;
 
 	for (t = dp->xvhost_stats; t; t = t->next)
-		if (strcmp(t->key, prefix) == 0 && strcmp(t->key + pl + 1, vhost) == 0)
+		if (xp__key_is(t->key, prefix, vhost))
 			return t;
 	t = calloc(1, sizeof(*t));
-	if (!t || !(t->key = malloc(pl + vl + 2))) {
+	if (!t || !(t->key = xp__key_new(prefix, vhost))) {
 		free(t);
 		return NULL;
 	}
-	memcpy(t->key, prefix, pl + 1);
-	memcpy(t->key + pl + 1, vhost, vl + 1);
 	struct xm_stats *s = dp->stats;
 	t->stats = s;
 	pthread_mutex_init(&t->mlock, NULL);
