@@ -1,5 +1,7 @@
 // The proxies under test, each started with ONE worker in front of given upstream ports:
-// direct (no proxy), xmesh (tcp_proxy), haproxy (mode tcp, nbthread 1), nginx (stream {}).
+// direct (no proxy), xmesh (tcp_proxy), haproxy (mode tcp, nbthread 1), nginx (stream {}),
+// and xmesh-cubic: xmesh with `socket_options` setting TCP_CONGESTION=cubic on its own
+// listener and upstream sockets (the peers and the endpoints keep the system default).
 // Configs are generated in the run's workdir; listen ports are picked free by binding 0.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -10,7 +12,9 @@ import { NODE_FLAGS } from '../../src/cli/node-flags';
 import { ROOT } from './paths';
 import { pinPrefix, start, stop, Started, sleep, toolVersion } from './procs';
 
-export const ALL_PATHS = ['direct', 'xmesh', 'haproxy', 'nginx'] as const;
+export const ALL_PATHS = ['direct', 'xmesh', 'xmesh-cubic', 'haproxy', 'nginx'] as const;
+/** TCP_CONGESTION for the xmesh-cubic path (Linux: level IPPROTO_TCP 6, name 13). */
+const XMESH_CUBIC_CC = 'cubic';
 export type PathName = (typeof ALL_PATHS)[number];
 
 const NGINX_STREAM_MOD = '/usr/lib/nginx/modules/ngx_stream_module.so';
@@ -60,6 +64,10 @@ export function unavailable(name: PathName): string | null {
       return null;
     case 'xmesh':
       return fs.existsSync(XMESH_BIN) ? null : `${path.relative(ROOT, XMESH_BIN)} not present yet`;
+    case 'xmesh-cubic':
+      if (!fs.readFileSync('/proc/sys/net/ipv4/tcp_available_congestion_control', 'utf8').split(/\s+/).includes(XMESH_CUBIC_CC))
+        return `congestion control ${XMESH_CUBIC_CC} not available`;
+      return unavailable('xmesh');
     case 'haproxy':
       return hasTool('haproxy') ? null : 'haproxy not installed (scripts/setup.sh --bench)';
     case 'nginx':
@@ -133,10 +141,10 @@ export async function startPath(name: PathName, routes: Route[], o: PeerOptions)
   const logFile = path.join(o.workdir, `${name}.log`);
   let argv: string[];
   let readyUrl: string | undefined;
-  if (name === 'xmesh') {
+  if (name === 'xmesh' || name === 'xmesh-cubic') {
     const admin = await freePort();
-    const cfg = path.join(o.workdir, 'xmesh.yaml');
-    fs.writeFileSync(cfg, xmeshYaml(admin, routes, ports, maxConns));
+    const cfg = path.join(o.workdir, `${name}.yaml`);
+    fs.writeFileSync(cfg, xmeshYaml(admin, routes, ports, maxConns, name === 'xmesh-cubic' ? XMESH_CUBIC_CC : undefined));
     // without CAP_SYS_RESOURCE the hard limit is a ceiling: never ask for more than it
     const nofile = Math.min(hardNofile(), Math.max(65536, maxConns * 2 + 1024));
     argv = [...pinPrefix(o.cpu), 'prlimit', `--nofile=${nofile}:${nofile}`, process.execPath, ...NODE_FLAGS, XMESH_BIN, 'run',
@@ -155,8 +163,8 @@ export async function startPath(name: PathName, routes: Route[], o: PeerOptions)
   }
   const proc = start(name, argv, logFile);
   try {
-    await waitReady(proc, Object.values(ports), name === 'xmesh' ? 30_000 : 10_000, readyUrl);
-    if (name === 'xmesh') checkNodeFlags(proc);
+    await waitReady(proc, Object.values(ports), readyUrl ? 30_000 : 10_000, readyUrl);
+    if (readyUrl) checkNodeFlags(proc);
   } catch (e) {
     await stop(proc);
     throw e;
@@ -176,7 +184,10 @@ export async function stopPath(p: RunningPath): Promise<void> {
   if (p.proc) await stop(p.proc);
 }
 
-function xmeshYaml(admin: number, routes: Route[], ports: Record<string, number>, maxConns: number): string {
+function xmeshYaml(admin: number, routes: Route[], ports: Record<string, number>, maxConns: number, cc?: string): string {
+  const ccOpt = cc ? `{ description: "TCP_CONGESTION ${cc}", level: 6, name: 13, buf_value: "${Buffer.from(cc).toString('base64')}" }` : '';
+  const listenerOpts = cc ? `    socket_options: [ ${ccOpt} ]\n` : '';
+  const clusterOpts = cc ? `    upstream_bind_config: { socket_options: [ ${ccOpt} ] }\n` : '';
   const filter = (r: Route) =>
     r.xproxy
       ? `      - name: xmesh.x_proxy
@@ -194,13 +205,13 @@ function xmeshYaml(admin: number, routes: Route[], ports: Record<string, number>
 `;
   const listeners = routes.map((r) => `  - name: ${r.name}
     address: { socket_address: { address: 127.0.0.1, port_value: ${ports[r.name]} } }
-    filter_chains:
+${listenerOpts}    filter_chains:
     - filters:
 ${filter(r)}`).join('');
   const clusters = routes.map((r) => `  - name: up_${r.name}
     type: STATIC
     connect_timeout: 1s
-    circuit_breakers: { thresholds: [ { max_connections: ${maxConns + 1000}, max_pending_requests: ${maxConns + 1000}, max_requests: ${maxConns + 1000} } ] }
+${clusterOpts}    circuit_breakers: { thresholds: [ { max_connections: ${maxConns + 1000}, max_pending_requests: ${maxConns + 1000}, max_requests: ${maxConns + 1000} } ] }
     load_assignment:
       cluster_name: up_${r.name}
       endpoints: [ { lb_endpoints: [ { endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${r.upstreamPort} } } } } ] } ]

@@ -31,7 +31,7 @@ export const scenario: Scenario = {
     const hard = hardNofile();
     const conns = o.quick ? 1000 : Math.min(WANT_CONNS, Math.floor((hard - 256) / 2));
     if (conns < WANT_CONNS && !o.quick) notes.push(`RLIMIT_NOFILE hard limit ${hard} (no CAP_SYS_RESOURCE to raise it): ${conns} connections instead of ${WANT_CONNS}`);
-    const wanted = (o.paths.length ? o.paths : ALL_PATHS.filter((p) => p !== 'direct')) as PathName[];
+    const wanted = (o.paths.length ? o.paths : ALL_PATHS.filter((p) => p !== 'direct' && p !== 'xmesh-cubic')) as PathName[];
     const paths = wanted.filter((p) => {
       const why = p === 'direct' ? 'nothing to measure without a proxy' : unavailable(p);
       if (why) notes.push(`path ${p} skipped: ${why}`);

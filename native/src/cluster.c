@@ -326,6 +326,7 @@ void xm_cluster_free(struct xm_cluster *c)
 	xm__lb_free(c->lb);
 	free(c->lbw);
 	xm_cluster_state_unref(c->st);
+	free(c->sockopts);
 	free(c->name);
 	free(c);
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "sockopt.h"
 #include "hist.h"
 #include "stats.h"
 #include "conn.h"
@@ -204,6 +205,7 @@ struct xm_cluster {
 	uint32_t od_base_ejection_time_ms, od_max_ejection_time_ms, od_max_ejection_percent;
 	uint32_t least_request_choices;
 	struct xm_keepalive keepalive;   /* upstream sockets (set by the table builder) */
+	struct xm_sockopts *sockopts;    /* upstream sockets, before connect (owned; NULL = none) */
 	struct xm_host *hosts;
 	uint32_t nhosts;
 	struct xm_lb *lb;

@@ -7,6 +7,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "sockopt.h"
 #include "worker.h"
 
 /* Bytes moved per splice call: the pipe is sized to hold this much. */
@@ -84,8 +85,9 @@ int xm_conn_accept(struct xm_conn *c, struct xm_worker *w, int fd, const struct 
 }
 
 int xm_conn_connect(struct xm_conn *c, struct xm_worker *w, const struct sockaddr *sa, socklen_t salen,
-		    const struct xm_conn_ops *ops, uint32_t high_wm)
+		    const struct xm_sockopts *opts, const struct xm_conn_ops *ops, uint32_t high_wm)
 {
+	char why[160];
 	int rc = 0;
 	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
@@ -96,6 +98,8 @@ int xm_conn_connect(struct xm_conn *c, struct xm_worker *w, const struct sockadd
 	}
 	conn__sockopts(fd);
 	c->io.fd = fd;
+	if ((rc = xm_sockopts_apply(fd, opts, -1, why, sizeof(why))) < 0)
+		goto out;
 	if (connect(fd, sa, salen) < 0 && errno != EINPROGRESS) {
 		rc = -errno;
 		goto out;

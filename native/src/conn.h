@@ -79,10 +79,12 @@ void xm_conn_set_keepalive(struct xm_conn *c, const struct xm_keepalive *ka);
 
 /* Adopt an accepted (non-blocking) fd; interest starts empty, call xm_conn_read_start. */
 int xm_conn_accept(struct xm_conn *c, struct xm_worker *w, int fd, const struct xm_conn_ops *ops, uint32_t high_wm);
-/* Start an outbound connect; completion arrives through ops->on_connected. Returns 0 or
- * -errno (immediate failures such as EMFILE or ENETUNREACH). */
+/* Start an outbound connect, with the cluster's socket options (NULL = none) set first;
+ * completion arrives through ops->on_connected. Returns 0 or -errno (immediate failures
+ * such as EMFILE, ENETUNREACH or an option the kernel refuses). */
+struct xm_sockopts;
 int xm_conn_connect(struct xm_conn *c, struct xm_worker *w, const struct sockaddr *sa, socklen_t salen,
-		    const struct xm_conn_ops *ops, uint32_t high_wm);
+		    const struct xm_sockopts *opts, const struct xm_conn_ops *ops, uint32_t high_wm);
 
 void xm_conn_read_start(struct xm_conn *c);
 void xm_conn_read_stop(struct xm_conn *c);

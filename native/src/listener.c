@@ -49,8 +49,30 @@ static uint16_t listener__port_of(int fd)
 	return 0;
 }
 
+/* The listener's own copy of its options, compared with the next snapshot's. */
+static int listener__keep_opts(struct xm_listener *l, const struct xm_sockopts *opts)
+{
+	if (!opts || opts->n == 0)
+		return 0;
+	size_t sz = sizeof(*opts) + opts->n * sizeof(opts->v[0]);
+	if (!(l->opts = malloc(sz)))
+		return -ENOMEM;
+	memcpy(l->opts, opts, sz);
+	return 0;
+}
+
+/* Apply the options of one state; a failure names the listener and the option. */
+static int listener__opts(struct xm_listener *l, int fd, const struct xm_sockopts *opts, int state, char *err, size_t errlen)
+{
+	char why[160];
+	int rc = xm_sockopts_apply(fd, opts, state, why, sizeof(why));
+	if (rc < 0)
+		snprintf(err, errlen, "%s: %s", l->addr_str, why);
+	return rc;
+}
+
 int xm_listener_open(struct xm_listener **out, const char *address, uint16_t port, int backlog, int inherited_fd,
-		     unsigned nworkers, char *err, size_t errlen)
+		     const struct xm_sockopts *opts, unsigned nworkers, char *err, size_t errlen)
 {
 	int rc = 0, fd = -1, one = 1;
 	struct xm_listener *l = calloc(1, sizeof(*l));
@@ -71,6 +93,9 @@ int xm_listener_open(struct xm_listener **out, const char *address, uint16_t por
 		fd = inherited_fd;
 		l->inherited = 1;
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		/* The old process created it with the earlier states' options already. */
+		if ((rc = listener__opts(l, fd, opts, XM_SOCKOPT_LISTENING, err, errlen)) < 0)
+			goto out;
 	} else {
 		fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
@@ -81,16 +106,26 @@ int xm_listener_open(struct xm_listener **out, const char *address, uint16_t por
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		if (l->addr.ss_family == AF_INET6)
 			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		if ((rc = listener__opts(l, fd, opts, XM_SOCKOPT_PREBIND, err, errlen)) < 0)
+			goto out;
 		if (bind(fd, (struct sockaddr *)&l->addr, l->addrlen) < 0) {
 			rc = -errno;
 			snprintf(err, errlen, "%s: bind: %s", l->addr_str, strerror(errno));
 			goto out;
 		}
+		if ((rc = listener__opts(l, fd, opts, XM_SOCKOPT_BOUND, err, errlen)) < 0)
+			goto out;
 		if (listen(fd, backlog > 0 ? backlog : 1024) < 0) {
 			rc = -errno;
 			snprintf(err, errlen, "%s: listen: %s", l->addr_str, strerror(errno));
 			goto out;
 		}
+		if ((rc = listener__opts(l, fd, opts, XM_SOCKOPT_LISTENING, err, errlen)) < 0)
+			goto out;
+	}
+	if ((rc = listener__keep_opts(l, opts)) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
 	}
 	l->fd = fd;
 	l->bound_port = listener__port_of(fd);
@@ -111,6 +146,7 @@ void xm_listener_close(struct xm_listener *l)
 		return;
 	if (l->fd >= 0)
 		close(l->fd);
+	free(l->opts);
 	free(l->lw);
 	free(l);
 }

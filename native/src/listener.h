@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "loop.h"
+#include "sockopt.h"
 
 struct xm_worker;
 struct xm_listener_cfg;
@@ -45,15 +46,17 @@ struct xm_listener {
 	int fd;
 	int refcnt;                         /* tables referencing it (control side, under dp lock) */
 	int inherited;
+	struct xm_sockopts *opts;           /* as applied at creation (owned); NULL = none */
 	struct xm_listener_stats st;        /* keyed by listener name at creation */
 	struct xm_listener_w *lw;           /* nworkers */
 	unsigned nworkers;
 	struct xm_listener *next;           /* dp's list */
 };
 
-/* Bind+listen (or adopt inherited_fd >= 0). err receives a readable reason. */
+/* Bind+listen (or adopt inherited_fd >= 0), applying opts in their states (an inherited
+ * socket gets the STATE_LISTENING ones). err receives a readable reason. */
 int xm_listener_open(struct xm_listener **out, const char *address, uint16_t port, int backlog, int inherited_fd,
-		     unsigned nworkers, char *err, size_t errlen);
+		     const struct xm_sockopts *opts, unsigned nworkers, char *err, size_t errlen);
 void xm_listener_close(struct xm_listener *l);
 
 /* Worker side: start / stop watching l in w's loop with config cfg. */

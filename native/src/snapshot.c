@@ -87,6 +87,60 @@ static void table__keepalive(struct xm_keepalive *ka, const Xmesh__Dataplane__V1
 	ka->interval_s = (uint16_t)(pk->keepalive_interval_s > 65535 ? 65535 : pk->keepalive_interval_s);
 }
 
+/* The protobuf options as a native list (NULL when there are none). */
+static int table__sockopts(Xmesh__Dataplane__V1__SocketOption *const *v, size_t n, struct xm_sockopts **out, char *err,
+			   size_t errlen)
+{
+	*out = NULL;
+	if (n == 0)
+		return 0;
+	struct xm_sockopts *o = calloc(1, sizeof(*o) + n * sizeof(o->v[0]));
+	if (!o)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct xm_sockopt *s = &o->v[i];
+		s->level = v[i]->level;
+		s->name = v[i]->name;
+		s->state = (uint8_t)v[i]->state;
+		if (v[i]->value_case == XMESH__DATAPLANE__V1__SOCKET_OPTION__VALUE_BUF_VALUE) {
+			if (v[i]->buf_value.len > XM_SOCKOPT_BUF_MAX) {
+				snprintf(err, errlen, "socket_options[%zu]: buf_value longer than %u bytes", i, XM_SOCKOPT_BUF_MAX);
+				free(o);
+				return -EINVAL;
+			}
+			s->is_buf = 1;
+			s->len = (uint16_t)v[i]->buf_value.len;
+			memcpy(s->buf, v[i]->buf_value.data, s->len);
+		} else if (v[i]->value_case == XMESH__DATAPLANE__V1__SOCKET_OPTION__VALUE_INT_VALUE) {
+			s->ival = v[i]->int_value;
+		} else {
+			snprintf(err, errlen, "socket_options[%zu]: no int_value or buf_value", i);
+			free(o);
+			return -EINVAL;
+		}
+	}
+	o->n = (uint32_t)n;
+	*out = o;
+	return 0;
+}
+
+/* Upstream options of pc on c, checked on scratch sockets of each endpoint family. */
+static int table__cluster_sockopts(struct xm_cluster *c, const pb_cluster *pc, char *err, size_t errlen)
+{
+	char why[160];
+	int rc = table__sockopts(pc->upstream_socket_options, pc->n_upstream_socket_options, &c->sockopts, why, sizeof(why));
+	int v4 = 0, v6 = 0;
+
+	for (uint32_t i = 0; rc == 0 && c->sockopts && i < c->nhosts; i++) {
+		int fam = c->hosts[i].addr.ss_family;
+		if ((fam == AF_INET && v4++) || (fam == AF_INET6 && v6++))
+			continue;
+		rc = xm_sockopts_check_upstream(c->sockopts, fam, why, sizeof(why));
+	}
+	if (rc < 0)
+		snprintf(err, errlen, "cluster '%s': upstream %s", pc->name, why);
+	return rc;
+}
 
 /* 1 if endpoint metadata has every pair of match. */
 static int table__ep_matches(const Xmesh__Dataplane__V1__Endpoint *pe, pb_kv *const *match, size_t nmatch)
@@ -169,10 +223,15 @@ int xm__table_build_cluster(struct xm_dp *dp, const pb_cluster *pc, pb_kv *const
 	cfg.per_connection_buffer_limit = pc->per_connection_buffer_limit;
 	cfg.least_request_choices = pc->least_request_choices;
 	rc = xm_cluster_build(out, &cfg, dp->reg, dp->nworkers);
-	if (rc == 0)
-		table__keepalive(&(*out)->keepalive, pc->tcp_keepalive);
-	if (rc < 0)
+	if (rc < 0) {
 		snprintf(err, errlen, "cluster '%s': %s", pc->name, rc == -EINVAL ? "invalid endpoint address or settings" : strerror(-rc));
+		goto out;
+	}
+	table__keepalive(&(*out)->keepalive, pc->tcp_keepalive);
+	if ((rc = table__cluster_sockopts(*out, pc, err, errlen)) < 0) {
+		xm_cluster_free(*out);
+		*out = NULL;
+	}
 out:
 	for (size_t i = 0; i < n; i++) {
 		free((void *)eps[i].meta_keys);
@@ -187,7 +246,13 @@ static int table__open_listener(struct xm_dp *dp, const pb_listener *pl, struct 
 	char key[192], why[160];
 	const char *addr = pl->address ? pl->address->address : "";
 	unsigned port = pl->address ? pl->address->port : 0;
+	struct xm_sockopts *opts;
 	int rc;
+
+	if ((rc = table__sockopts(pl->socket_options, pl->n_socket_options, &opts, why, sizeof(why))) < 0) {
+		snprintf(err, errlen, "listener '%s': %s", pl->name, why);
+		return rc;
+	}
 
 	if (port == 0)
 		snprintf(key, sizeof(key), "%s|%s:0", pl->name, addr);
@@ -195,11 +260,25 @@ static int table__open_listener(struct xm_dp *dp, const pb_listener *pl, struct 
 		snprintf(key, sizeof(key), "%s:%u", addr, port);
 	for (struct xm_listener *l = dp->listeners; l; l = l->next)
 		if (strcmp(l->key, key) == 0) {
+			/* A kept socket keeps the options it was created with; changing them in
+			 * place would half-apply them (PREBIND/BOUND are gone) and a failure would
+			 * leave the running listener altered, so ask for a new socket instead. */
+			int same = xm_sockopts_equal(l->opts, opts);
+			free(opts);
+			if (!same) {
+				snprintf(err, errlen,
+					 "listener '%s': socket_options differ from those of the running socket on %s; they "
+					 "apply when the socket is created (give the listener another address, or restart)",
+					 pl->name, l->addr_str);
+				return -EINVAL;
+			}
 			l->refcnt++;
 			*out = l;
 			return 0;
 		}
-	rc = xm_listener_open(out, addr, (uint16_t)port, (int)pl->backlog, pl->inherited_fd, dp->nworkers, why, sizeof(why));
+	rc = xm_listener_open(out, addr, (uint16_t)port, (int)pl->backlog, pl->inherited_fd, opts, dp->nworkers, why,
+			      sizeof(why));
+	free(opts);
 	if (rc < 0) {
 		snprintf(err, errlen, "listener '%s': %s", pl->name, why);
 		return rc;

@@ -287,7 +287,7 @@ static void tp__connect_next(struct tp_session *s)
 	xm_stat_inc(s->cs->st.upstream_cx_total);
 	xm_stat_inc(s->st->upstream_connect_attempts_total);
 	s->connect_start_us = xm_now_us();
-	int rc = xm_conn_connect(&s->up, w, (const struct sockaddr *)&h->addr, h->addrlen, &tp__up_ops,
+	int rc = xm_conn_connect(&s->up, w, (const struct sockaddr *)&h->addr, h->addrlen, c->sockopts, &tp__up_ops,
 				 c->buffer_limit);
 	if (rc < 0) {
 		tp__fail_attempt(s, XM_END_CONNECT_FAILED);

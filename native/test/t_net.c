@@ -148,6 +148,10 @@ int t_snapshot_opts(const struct t_snap_opts *o, uint8_t **out, size_t *outlen)
 	Xmesh__Dataplane__V1__Endpoint eps[16];
 	Xmesh__Dataplane__V1__SocketAddress eas[16];
 	Xmesh__Dataplane__V1__Endpoint *epp[16];
+	Xmesh__Dataplane__V1__SocketOption lso = XMESH__DATAPLANE__V1__SOCKET_OPTION__INIT;
+	Xmesh__Dataplane__V1__SocketOption uso[2] = { XMESH__DATAPLANE__V1__SOCKET_OPTION__INIT,
+						     XMESH__DATAPLANE__V1__SOCKET_OPTION__INIT };
+	Xmesh__Dataplane__V1__SocketOption *lsop[1] = { &lso }, *usop[2];
 
 	if (o->nports > 16)
 		return -1;
@@ -187,6 +191,32 @@ int t_snapshot_opts(const struct t_snap_opts *o, uint8_t **out, size_t *outlen)
 		l.tcp_keepalive = &ka;
 		c.tcp_keepalive = &ka;
 	}
+	if (o->listener_cc) {
+		lso.level = IPPROTO_TCP;
+		lso.name = TCP_CONGESTION;
+		lso.state = XMESH__DATAPLANE__V1__SOCKET_OPTION__STATE__STATE_LISTENING;
+		lso.value_case = XMESH__DATAPLANE__V1__SOCKET_OPTION__VALUE_BUF_VALUE;
+		lso.buf_value.data = (uint8_t *)o->listener_cc;
+		lso.buf_value.len = strlen(o->listener_cc);
+		l.n_socket_options = 1;
+		l.socket_options = lsop;
+	}
+	if (o->upstream_cc) {
+		uso[0].level = IPPROTO_TCP;
+		uso[0].name = TCP_CONGESTION;
+		uso[0].value_case = XMESH__DATAPLANE__V1__SOCKET_OPTION__VALUE_BUF_VALUE;
+		uso[0].buf_value.data = (uint8_t *)o->upstream_cc;
+		uso[0].buf_value.len = strlen(o->upstream_cc);
+		usop[c.n_upstream_socket_options++] = &uso[0];
+	}
+	if (o->upstream_maxseg) {
+		uso[1].level = IPPROTO_TCP;
+		uso[1].name = TCP_MAXSEG;
+		uso[1].value_case = XMESH__DATAPLANE__V1__SOCKET_OPTION__VALUE_INT_VALUE;
+		uso[1].int_value = o->upstream_maxseg;
+		usop[c.n_upstream_socket_options++] = &uso[1];
+	}
+	c.upstream_socket_options = usop;
 	if (o->max_connections) {
 		cb.max_connections = o->max_connections;
 		c.circuit_breakers = &cb;

@@ -48,6 +48,9 @@ struct t_snap_opts {
 	const char *access_log_path;
 	int inherited_fd;            /* >0: adopt this listening socket */
 	int hash_source_port;        /* hash policy SOURCE_ADDRESS_PORT instead of SOURCE_IP */
+	const char *listener_cc;     /* socket_options: TCP_CONGESTION on the listener (STATE_LISTENING) */
+	const char *upstream_cc;     /* upstream_socket_options: TCP_CONGESTION */
+	int upstream_maxseg;         /* >0: upstream_socket_options: TCP_MAXSEG (seen by the peer in the SYN) */
 };
 int t_snapshot_opts(const struct t_snap_opts *o, uint8_t **out, size_t *outlen);
 

@@ -1,11 +1,12 @@
 /** Compiles a validated bootstrap (plus resolved DNS answers) into the data-plane SnapshotMsg; a pure function. */
 import { dnsKey, familyOf, type ResolvedAddresses } from '../cluster/dns-targets';
-import type { ClusterMsg, EndpointMsg, LbPolicy, ListenerMsg, SnapshotMsg, TcpKeepaliveMsg, TcpProxyMsg, U64Msg, XCodecDescriptorMsg, XDescFieldMsg, XDescLocationMsg, XProxyMsg, XRetryPolicyMsg, XStringMatchMsg } from '../dataplane/types';
+import type { ClusterMsg, EndpointMsg, LbPolicy, ListenerMsg, SnapshotMsg, SocketOptionMsg, TcpKeepaliveMsg, TcpProxyMsg, U64Msg, XCodecDescriptorMsg, XDescFieldMsg, XDescLocationMsg, XProxyMsg, XRetryPolicyMsg, XStringMatchMsg } from '../dataplane/types';
 import { hostPort, isIpLiteral } from './addresses';
 import { durationMs } from './durations';
 import type { ConfigIssue } from './errors';
-import { X_PROXY_NAME, type BootstrapCfg, type ClusterCfg, type LbEndpointCfg, type ListenerCfg, type TcpKeepaliveCfg, type TcpProxyCfg, type U64Cfg, type XCodecDescriptorCfg, type XDescFieldCfg, type XDescLocationCfg, type XProxyCfg, type XRouteCfg, type XStringMatchCfg } from './types';
+import { X_PROXY_NAME, type BootstrapCfg, type ClusterCfg, type LbEndpointCfg, type ListenerCfg, type SocketOptionCfg, type TcpKeepaliveCfg, type TcpProxyCfg, type U64Cfg, type XCodecDescriptorCfg, type XDescFieldCfg, type XDescLocationCfg, type XProxyCfg, type XRouteCfg, type XStringMatchCfg } from './types';
 import { magicBytes, parseU64 } from './validate-descriptor';
+import { decodeBufValue } from './validate-sockopt';
 
 /** Envoy's defaults, applied here so the snapshot is explicit about what is in force. */
 export const DEFAULTS = {
@@ -48,6 +49,7 @@ function translateListener(l: ListenerCfg): ListenerMsg {
     buffer_limit: l.per_connection_buffer_limit_bytes,
     stat_prefix: l.stat_prefix,
     use_original_dst: l.use_original_dst,
+    socket_options: socketOptions(l.socket_options),
     tcp_proxy: filter && filter.name !== X_PROXY_NAME ? translateTcpProxy(filter.typed_config as TcpProxyCfg) : undefined,
     x_proxy: filter && filter.name === X_PROXY_NAME ? translateXProxy(filter.typed_config as XProxyCfg) : undefined,
   });
@@ -201,7 +203,22 @@ function translateCluster(c: ClusterCfg, path: string, resolved: ResolvedAddress
     per_connection_buffer_limit: c.per_connection_buffer_limit_bytes,
     least_request_choices: lb === 'LEAST_REQUEST' ? c.least_request_lb_config?.choice_count : undefined,
     tcp_keepalive: keepalive(c.upstream_connection_options?.tcp_keepalive),
+    upstream_socket_options: socketOptions(c.upstream_bind_config?.socket_options),
   });
+}
+
+function socketOptions(list: SocketOptionCfg[] | undefined): SocketOptionMsg[] | undefined {
+  if (!list?.length) return undefined;
+  return list.map((o) =>
+    compact<SocketOptionMsg>({
+      description: o.description,
+      level: Number(o.level),
+      name: Number(o.name),
+      int_value: o.int_value !== undefined ? Number(o.int_value) : undefined,
+      buf_value: o.buf_value !== undefined ? decodeBufValue(o.buf_value) : undefined,
+      state: o.state,
+    }),
+  );
 }
 
 function keepalive(k: TcpKeepaliveCfg | undefined): TcpKeepaliveMsg | undefined {

@@ -142,6 +142,20 @@ export interface ListenerCfg {
   tcp_backlog_size?: number;
   traffic_direction?: 'UNSPECIFIED' | 'INBOUND' | 'OUTBOUND';
   listener_filters?: unknown[];
+  socket_options?: SocketOptionCfg[];
+}
+
+export const SOCKET_OPTION_STATES = ['STATE_PREBIND', 'STATE_BOUND', 'STATE_LISTENING'] as const;
+
+/** Envoy's core.v3.SocketOption: one setsockopt() with numeric level and name. */
+export interface SocketOptionCfg {
+  description?: string;
+  level: number | string;
+  name: number | string;
+  int_value?: number | string;
+  /** base64 (proto3 JSON bytes) */
+  buf_value?: string;
+  state?: (typeof SOCKET_OPTION_STATES)[number];
 }
 
 export const CLUSTER_TYPES = ['STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'ORIGINAL_DST', 'EDS'] as const;
@@ -216,6 +230,7 @@ export interface ClusterCfg {
   load_assignment?: ClusterLoadAssignmentCfg;
   eds_cluster_config?: { service_name?: string; eds_config?: unknown };
   upstream_connection_options?: { tcp_keepalive?: TcpKeepaliveCfg };
+  upstream_bind_config?: { socket_options?: SocketOptionCfg[] };
 }
 
 export interface TcpKeepaliveCfg {

@@ -1,4 +1,5 @@
 /** Validation of `static_resources.clusters[]` entries (Envoy v3 Cluster subset). */
+import { checkSocketOptions } from './validate-sockopt';
 import { at, idx, type Checker, type Obj } from './checker';
 import { checkAddress } from './validate-address';
 import { CLUSTER_TYPES, DNS_LOOKUP_FAMILIES, HEALTH_STATUSES, LB_POLICIES, type ClusterType } from './types';
@@ -26,6 +27,7 @@ const CLUSTER_FIELDS = [
   'load_assignment',
   'eds_cluster_config',
   'upstream_connection_options',
+  'upstream_bind_config',
 ] as const;
 const CLUSTER_IGNORED = ['alt_stat_name', 'common_lb_config', 'respect_dns_ttl', 'health_checks', 'typed_extension_protocol_options', 'close_connections_on_host_health_failure', 'ignore_health_on_host_removal', 'metadata', 'transport_socket'] as const;
 
@@ -94,6 +96,13 @@ export function checkCluster(c: Checker, v: unknown, path: string): string | und
     const u = c.object(x, p, { known: ['tcp_keepalive'], ignored: ['set_local_interface_name_on_upstream_connections', 'happy_eyeballs_config'] });
     if (!u) return;
     c.optional(u, 'tcp_keepalive', (y) => checkTcpKeepalive(c, y, at(p, 'tcp_keepalive')));
+  });
+  c.optional(o, 'upstream_bind_config', (x) => {
+    const p = at(path, 'upstream_bind_config');
+    const b = c.object(x, p, { known: ['socket_options', 'source_address'], ignored: ['freebind'] });
+    if (!b) return;
+    if (b.source_address !== undefined) c.error(at(p, 'source_address'), 'binding upstream sockets to a source address is not supported by xmesh yet');
+    c.optional(b, 'socket_options', (y) => checkSocketOptions(c, y, at(p, 'socket_options'), 'upstream'));
   });
   c.optional(o, 'eds_cluster_config', (x) => {
     const p = at(path, 'eds_cluster_config');

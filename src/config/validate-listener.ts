@@ -2,6 +2,7 @@
 import { at, idx, type Checker } from './checker';
 import { checkAddress, type CheckedAddress } from './validate-address';
 import { FILE_ACCESS_LOG_NAME, FILE_ACCESS_LOG_TYPE, TCP_PROXY_NAME, TCP_PROXY_TYPE, X_PROXY_NAME } from './types';
+import { checkSocketOptions } from './validate-sockopt';
 import { checkXProxy } from './validate-xproxy';
 
 /** What cross-reference checks need from one listener. */
@@ -20,8 +21,8 @@ export function checkListener(c: Checker, v: unknown, path: string): ListenerRef
   const refs: ListenerRefs = { clusterRefs: [] };
   const o = c.object(v, path, {
     required: ['name', 'address', 'filter_chains'],
-    known: ['name', 'address', 'stat_prefix', 'filter_chains', 'per_connection_buffer_limit_bytes', 'use_original_dst', 'tcp_backlog_size', 'traffic_direction', 'listener_filters'],
-    ignored: ['continue_on_listener_filters_timeout', 'listener_filters_timeout', 'metadata', 'socket_options', 'transparent', 'freebind', 'bind_to_port', 'access_log'],
+    known: ['name', 'address', 'stat_prefix', 'filter_chains', 'per_connection_buffer_limit_bytes', 'use_original_dst', 'tcp_backlog_size', 'traffic_direction', 'listener_filters', 'socket_options'],
+    ignored: ['continue_on_listener_filters_timeout', 'listener_filters_timeout', 'metadata', 'transparent', 'freebind', 'bind_to_port', 'access_log'],
   });
   if (!o) return refs;
   refs.name = c.optional(o, 'name', (x) => c.string(x, at(path, 'name'), { nonEmpty: true }));
@@ -32,6 +33,7 @@ export function checkListener(c: Checker, v: unknown, path: string): ListenerRef
   c.optional(o, 'per_connection_buffer_limit_bytes', (x) => c.uint(x, at(path, 'per_connection_buffer_limit_bytes'), { min: 1 }));
   c.optional(o, 'use_original_dst', (x) => c.bool(x, at(path, 'use_original_dst')));
   c.optional(o, 'tcp_backlog_size', (x) => c.uint(x, at(path, 'tcp_backlog_size'), { min: 1, max: 65535 }));
+  c.optional(o, 'socket_options', (x) => checkSocketOptions(c, x, at(path, 'socket_options'), 'listener'));
   c.optional(o, 'traffic_direction', (x) => c.enumOf(x, at(path, 'traffic_direction'), ['UNSPECIFIED', 'INBOUND', 'OUTBOUND'] as const));
   c.optional(o, 'listener_filters', (x) => {
     const list = c.array(x, at(path, 'listener_filters'));

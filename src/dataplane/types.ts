@@ -122,6 +122,7 @@ export interface ListenerMsg {
   stat_prefix?: string;
   use_original_dst?: boolean;
   tcp_keepalive?: TcpKeepaliveMsg;
+  socket_options?: SocketOptionMsg[];
   tcp_proxy?: TcpProxyMsg;
   x_proxy?: XProxyMsg;
 }
@@ -150,6 +151,16 @@ export interface OutlierDetectionMsg {
   max_ejection_percent?: number;
 }
 
+/** One setsockopt(): exactly one of int_value / buf_value. */
+export interface SocketOptionMsg {
+  description?: string;
+  level: number;
+  name: number;
+  int_value?: number;
+  buf_value?: Uint8Array;
+  state?: 'STATE_PREBIND' | 'STATE_BOUND' | 'STATE_LISTENING';
+}
+
 export interface TcpKeepaliveMsg {
   keepalive_probes?: number;
   keepalive_time_s?: number;
@@ -168,6 +179,7 @@ export interface ClusterMsg {
   per_connection_buffer_limit?: number;
   least_request_choices?: number;
   tcp_keepalive?: TcpKeepaliveMsg;
+  upstream_socket_options?: SocketOptionMsg[];
 }
 
 export interface SnapshotMsg {

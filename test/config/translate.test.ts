@@ -189,6 +189,24 @@ const cases: Array<{ desc: string; mutate: (c: any) => void; check: (s: ReturnTy
     check: (s) => assert.deepEqual(s.clusters[0].tcp_keepalive, { keepalive_probes: 4, keepalive_time_s: 60, keepalive_interval_s: 0 }),
   },
   {
+    desc: 'socket options: base64 buf_value becomes bytes, numbers from strings, through the protobuf contract',
+    mutate: (c) => {
+      c.static_resources.listeners[0].socket_options = [{ level: 6, name: 13, buf_value: 'cmVubw==', state: 'STATE_LISTENING' }, { level: '1', name: '9', int_value: '-1' }];
+      c.static_resources.clusters[0].upstream_bind_config = { socket_options: [{ description: 'cc', level: 6, name: 13, buf_value: 'Y3ViaWM=' }] };
+    },
+    check: (s) => {
+      assert.deepEqual(s.listeners[0].socket_options, [
+        { level: 6, name: 13, buf_value: Buffer.from('reno'), state: 'STATE_LISTENING' },
+        { level: 1, name: 9, int_value: -1 },
+      ]);
+      assert.deepEqual(s.clusters[0].upstream_socket_options, [{ description: 'cc', level: 6, name: 13, buf_value: Buffer.from('cubic') }]);
+      const back = decodeSnapshot(encodeSnapshot(s));
+      const l = back.listeners[0].socket_options!;
+      assert.deepEqual([Buffer.from(l[0].buf_value!).toString(), l[0].state, l[1].int_value], ['reno', 'STATE_LISTENING', -1]);
+      assert.equal(Buffer.from(back.clusters[0].upstream_socket_options![0].buf_value!).toString(), 'cubic');
+    },
+  },
+  {
     desc: 'ring hash and least request settings',
     mutate: (c) => Object.assign(c.static_resources.clusters[0], { lb_policy: 'RING_HASH', ring_hash_lb_config: { minimum_ring_size: 64 } }),
     check: (s) => assert.equal(s.clusters[0].ring_hash_min_size, 64),
