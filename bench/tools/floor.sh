@@ -213,7 +213,7 @@ measure() {
   exec {fd}<"$fifo"
   RESULT="" PT=0 RT=0 PCS=0
   local deadline=$((SECONDS + duration + warmup + 40))
-  while [ $SECONDS -lt $deadline ] && IFS= read -r -t 5 -u "$fd" line; do
+  while [ $SECONDS -lt $deadline ] && IFS= read -r -t $((duration + warmup + 30)) -u "$fd" line; do
     echo "$line" >>"$log"
     case "$line" in
       *'"measure_start"'*)
@@ -228,7 +228,7 @@ measure() {
   done
   exec {fd}<&-
   stop_pid "$xp"
-  [ -n "$RESULT" ] || { echo "floor: xload gave no result (see $log)" >&2; return 1; }
+  [ -n "$RESULT" ] || { echo "floor: xload gave no result:" >&2; cat "$log" "$log.err" >&2; return 1; }
 }
 
 jnum() { grep -o "\"$1\":[0-9.]*" <<<"$2" | head -1 | cut -d: -f2; }
