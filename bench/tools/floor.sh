@@ -248,21 +248,21 @@ for run in $(seq 1 "$runs"); do
       printf "%d\t%s\t%d\t%.3f\t%.0f\t%s\t%.2f\t%s\t%s\n", r, n, q, s, q / s, dp ? sprintf("%.2f", pu) : "-", ru,
         dp ? sprintf("%.1f", 100 * pt / clk / s) : "-", dp ? sprintf("%.3f", cs / q) : "-" }')
     printf '%s\n' "$line" >>"$TSV"
-    printf 'run %s  %-14s %8s req/s  proxy %6s us/req  resp %5s us/req  proxy %5s cs/req\n' "$run" "$name" \
+    printf 'run %s  %-20s %8s req/s  proxy %6s us/req  resp %5s us/req  proxy %5s cs/req\n' "$run" "$name" \
       "$(cut -f5 <<<"$line")" "$(cut -f6 <<<"$line")" "$(cut -f7 <<<"$line")" "$(cut -f9 <<<"$line")"
   done
 done
 
 echo
 echo "Medians of $runs runs (proxy us/req = proxy utime+stime over xload's measured window / requests):"
-printf '| %-14s | %8s | %13s | %12s | %10s | %12s |\n' path 'req/s' 'proxy us/req' 'resp us/req' 'proxy CPU%' 'proxy cs/req'
-printf '|%s|%s:|%s:|%s:|%s:|%s:|\n' "----------------" "---------" "--------------" "-------------" "-----------" "-------------"
+printf '| %-20s | %8s | %13s | %12s | %10s | %12s |\n' path 'req/s' 'proxy us/req' 'resp us/req' 'proxy CPU%' 'proxy cs/req'
+printf '|%s|%s:|%s:|%s:|%s:|%s:|\n' "----------------------" "---------" "--------------" "-------------" "-----------" "-------------"
 for name in "${PATHS[@]}"; do
   awk -F'\t' -v n="$name" '
     function med(a, k,   i, j, t) { for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
       return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
     $2 == n { k++; rps[k] = $5; pu[k] = $6; ru[k] = $7; pc[k] = $8; cs[k] = $9 }
-    END { printf "| %-14s | %8.0f | %13s | %12.2f | %10s | %12s |\n", n, med(rps, k),
+    END { printf "| %-20s | %8.0f | %13s | %12.2f | %10s | %12s |\n", n, med(rps, k),
       pu[1] == "-" ? "-" : sprintf("%.2f", med(pu, k)), med(ru, k), pc[1] == "-" ? "-" : sprintf("%.1f", med(pc, k)),
       cs[1] == "-" ? "-" : sprintf("%.3f", med(cs, k)) }' "$TSV"
 done
