@@ -1,7 +1,7 @@
 /** Validation of `static_resources.clusters[]` entries (Envoy v3 Cluster subset). */
-import { checkSocketOptions } from './validate-sockopt';
 import { at, idx, type Checker, type Obj } from './checker';
 import { checkAddress } from './validate-address';
+import { checkSocketOptions } from './validate-sockopt';
 import { CLUSTER_TYPES, DNS_LOOKUP_FAMILIES, HEALTH_STATUSES, LB_POLICIES, type ClusterType } from './types';
 
 export function isPrime(n: number): boolean {
