@@ -31,7 +31,7 @@ FROM ${NODE_IMAGE} AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
-      libprotobuf-c-dev protobuf-c-compiler libpcre2-dev make g++ python3 \
+      libprotobuf-c-dev protobuf-c-compiler libpcre2-dev liburing-dev make g++ python3 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 # node-gyp builds against the image's own headers instead of downloading them
@@ -45,7 +45,7 @@ FROM ${NODE_RUNTIME_IMAGE} AS runtime
 # hadolint ignore=DL3008
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libbpf1 libelf1 libprotobuf-c1 libpcre2-8-0 zlib1g \
+      libbpf1 libelf1 libprotobuf-c1 libpcre2-8-0 liburing2 zlib1g \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV NODE_ENV=production

@@ -17,7 +17,7 @@
       "cflags_c": ["-std=gnu11"],
       "cflags_cc": ["-std=c++17", "-fno-exceptions"],
       "cflags!": ["-fno-exceptions"],
-      "libraries": ["-lprotobuf-c", "-lbpf", "-lpcre2-8", "-lpthread"]
+      "libraries": ["-lprotobuf-c", "-lbpf", "-lpcre2-8", "-luring", "-lpthread"]
     }
   ]
 }

@@ -2,12 +2,15 @@
 #include "conn.h"
 
 #include <fcntl.h>
+#include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "sockopt.h"
+#include "uring.h"
 #include "worker.h"
 
 /* Bytes moved per splice call: the pipe is sized to hold this much. */
@@ -16,6 +19,8 @@
 static void conn__on_io(struct xm_io *io, uint32_t revents);
 
 static inline int conn__out_empty(const struct xm_conn *c) { return xm_iovq_empty(&c->outq) && c->piped == 0; }
+static inline int conn__uring(const struct xm_conn *c) { return c->uslot != 0; }
+static void conn__uring_update(struct xm_conn *c);
 
 /* Recompute the epoll interest from the flags; xm_io_set skips unchanged masks. */
 static void conn__update(struct xm_conn *c)
@@ -24,6 +29,10 @@ static void conn__update(struct xm_conn *c)
 
 	if (c->flags & (XM_CONN_F_CLOSED | XM_CONN_F_DETACHED))
 		return;
+	if (conn__uring(c)) {
+		conn__uring_update(c);
+		return;
+	}
 	if (c->flags & XM_CONN_F_CONNECTING)
 		ev = EPOLLOUT;
 	else {
@@ -52,7 +61,22 @@ static void conn__init(struct xm_conn *c, struct xm_worker *w, int fd, const str
 	c->flags = 0;
 	xm_link_init(&c->batch_link);
 	c->high_wm = high_wm ? high_wm : (1u << 20);
+	c->uslot = c->usend = 0;
 	c->rx_bytes = c->tx_bytes = 0;
+}
+
+/* Does this connection go through the worker's ring? Takes a slot if so. */
+static int conn__want_uring(struct xm_conn *c, int *rc)
+{
+	struct xm_uring *ur = c->w->loop.ur;
+
+	*rc = 0;
+	if (!ur || !c->ops->uring)
+		return 0;
+	c->uslot = xm_uring_slot_new(ur, c);
+	if (!c->uslot)
+		*rc = -ENOMEM;
+	return 1;
 }
 
 static void conn__sockopts(int fd)
@@ -79,8 +103,12 @@ void xm_conn_set_keepalive(struct xm_conn *c, const struct xm_keepalive *ka)
 
 int xm_conn_accept(struct xm_conn *c, struct xm_worker *w, int fd, const struct xm_conn_ops *ops, uint32_t high_wm)
 {
+	int rc;
+
 	conn__init(c, w, fd, ops, high_wm);
 	conn__sockopts(fd);
+	if (conn__want_uring(c, &rc))
+		return rc; /* nothing is armed until read_start */
 	return xm_io_add(&w->loop, &c->io, 0);
 }
 
@@ -107,8 +135,21 @@ int xm_conn_connect(struct xm_conn *c, struct xm_worker *w, const struct sockadd
 	/* Even an immediate success is reported through the loop, so the caller sees one
 	 * code path. */
 	c->flags |= XM_CONN_F_CONNECTING;
-	rc = xm_io_add(&w->loop, &c->io, EPOLLOUT);
+	if (conn__want_uring(c, &rc)) {
+		if (rc == 0) {
+			struct xm_uring *ur = w->loop.ur;
+			struct io_uring_sqe *sqe = xm_uring_sqe(ur, NULL);
+			io_uring_prep_poll_add(sqe, fd, POLLOUT);
+			io_uring_sqe_set_data64(sqe, xm_uring_ud(ur, c->uslot, XM_UOP_CONNECT));
+		}
+	} else {
+		rc = xm_io_add(&w->loop, &c->io, EPOLLOUT);
+	}
 out:
+	if (rc < 0 && c->uslot) {
+		xm_uring_slot_free(w->loop.ur, c->uslot);
+		c->uslot = 0;
+	}
 	if (rc < 0 && fd >= 0) {
 		close(fd);
 		c->io.fd = -1;
@@ -167,10 +208,14 @@ static int conn__flush(struct xm_conn *c)
 	return 0;
 }
 
+static int conn__uring_write(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, uint32_t len);
+
 int xm_conn_write(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, uint32_t len)
 {
 	if (xm_unlikely(c->flags & (XM_CONN_F_CLOSED | XM_CONN_F_SHUT_DONE)))
 		return -EPIPE;
+	if (conn__uring(c))
+		return conn__uring_write(c, ch, off, len);
 	if (xm_likely(conn__out_empty(c) && !(c->flags & XM_CONN_F_CONNECTING))) {
 		ssize_t w = send(c->io.fd, ch->data + off, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w < 0) {
@@ -198,6 +243,8 @@ int xm_conn_write_batched(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, 
 {
 	if (xm_unlikely(c->flags & (XM_CONN_F_CLOSED | XM_CONN_F_SHUT_DONE)))
 		return -EPIPE;
+	if (conn__uring(c))
+		return conn__uring_write(c, ch, off, len);
 	if (xm_iovq_push(&c->outq, ch, off, len) < 0)
 		return -ENOMEM;
 	if (c->batch_link.next == &c->batch_link)
@@ -210,6 +257,7 @@ int xm_conn_write_batched(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, 
 }
 
 static void conn__on_writable(struct xm_conn *c);
+static void conn__uring_send(struct xm_conn *c);
 
 void xm_conn_flush_batched(struct xm_worker *w)
 {
@@ -218,6 +266,10 @@ void xm_conn_flush_batched(struct xm_worker *w)
 		xm_link_del(&c->batch_link);
 		if (c->flags & (XM_CONN_F_CLOSED | XM_CONN_F_CONNECTING)) {
 			conn__update(c); /* a connecting socket flushes when it is up */
+			continue;
+		}
+		if (conn__uring(c)) {
+			conn__uring_send(c);
 			continue;
 		}
 		/* Same as a writable event: flush, pending FIN, interest, drained notification
@@ -243,6 +295,21 @@ void xm_conn_close(struct xm_conn *c, enum xm_close_mode mode)
 	c->flags |= XM_CONN_F_CLOSED;
 	if (c->batch_link.next != &c->batch_link)
 		xm_link_del(&c->batch_link);
+	if (conn__uring(c)) {
+		struct xm_uring *ur = c->w->loop.ur;
+		/* Operations in flight hold the socket open and read the output queue: cancel
+		 * them now (a submit: queued ones are issued first, then cancelled), so that
+		 * close() below really ends the socket and the queue can be released. */
+		if (c->io.fd >= 0 && ((c->flags & (XM_CONN_F_URECV | XM_CONN_F_CONNECTING | XM_CONN_F_UWPOLL)) || c->usend)) {
+			struct io_uring_sqe *sqe = xm_uring_sqe(ur, NULL);
+			io_uring_prep_cancel_fd(sqe, c->io.fd, IORING_ASYNC_CANCEL_ALL);
+			io_uring_sqe_set_data64(sqe, XM_UOP_NONE);
+			xm_uring_submit(ur);
+		}
+		xm_uring_slot_free(ur, c->uslot);
+		c->uslot = 0;
+		c->usend = 0;
+	}
 	if (c->io.fd >= 0) {
 		if (mode == XM_CLOSE_RESET) {
 			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
@@ -273,6 +340,7 @@ int xm_conn_release_fd(struct xm_conn *c)
 
 	if (c->flags & XM_CONN_F_CLOSED)
 		return -1;
+	xm_assert(!conn__uring(c)); /* owners that opt into io_uring never hand fds over */
 	if (fd >= 0 && c->io.registered)
 		xm_io_del(&c->w->loop, &c->io);
 	c->io.fd = -1;
@@ -284,6 +352,8 @@ int xm_conn_splice_start(struct xm_conn *src, struct xm_conn *dst)
 {
 	int p[2];
 
+	if (conn__uring(src) || conn__uring(dst))
+		return -ENOTSUP; /* io_uring moves bulk by reference already */
 	if (!conn__out_empty(dst))
 		return -EBUSY;
 	if (src->rchunk) {
@@ -398,6 +468,8 @@ static void conn__on_readable(struct xm_conn *c)
 	}
 }
 
+static void conn__after_flush(struct xm_conn *c);
+
 static void conn__on_writable(struct xm_conn *c)
 {
 	int rc = conn__flush(c);
@@ -406,6 +478,12 @@ static void conn__on_writable(struct xm_conn *c)
 		c->ops->on_error(c, -rc);
 		return;
 	}
+	conn__after_flush(c);
+}
+
+/* After bytes went out: a pending FIN, the interest, and the drained notification. */
+static void conn__after_flush(struct xm_conn *c)
+{
 	if (conn__out_empty(c) && (c->flags & XM_CONN_F_SHUT_PENDING))
 		conn__do_shutdown(c);
 	conn__update(c);
@@ -430,9 +508,13 @@ static void conn__on_connected(struct xm_conn *c)
 		err = errno;
 	c->flags &= ~XM_CONN_F_CONNECTING;
 	if (err == 0) {
-		/* Data queued while connecting goes out now. */
-		if (!conn__out_empty(c))
+		/* Data queued while connecting goes out now (io_uring: at the turn's end). */
+		if (!conn__out_empty(c) && conn__uring(c)) {
+			if (c->batch_link.next == &c->batch_link)
+				xm_link_add(&c->w->batched, &c->batch_link);
+		} else if (!conn__out_empty(c)) {
 			conn__flush(c);
+		}
 		if (conn__out_empty(c) && (c->flags & XM_CONN_F_SHUT_PENDING))
 			conn__do_shutdown(c);
 		conn__update(c);
@@ -483,4 +565,211 @@ static void conn__on_io(struct xm_io *io, uint32_t revents)
 		if (!(c->flags & XM_CONN_F_EOF))
 			conn__on_readable(c);
 	}
+}
+
+/* ---- io_uring mode (uring.h) ------------------------------------------------------------
+ * Receives: one multishot recv per reading connection, into the ring's chunks; a chunk
+ * nobody kept after on_read goes straight back to the ring. Sends: queued slices go out at
+ * the turn's end, one send (or sendmsg over up to XM_URING_SEND_IOV slices) in flight per
+ * connection, submitted with the wait. rchunk is not a read chunk here but the chunk small
+ * writes are copied into, so a slow reader's backlog costs its bytes, not a chunk per
+ * slice; it is let go whenever the queue empties, so an idle connection holds no buffer. */
+
+/* Writes up to this size are copied (coalesced) rather than queued by reference. */
+#define CONN__URING_COPY_MAX 2048u
+
+static void conn__uring_link(struct xm_conn *c)
+{
+	if (c->batch_link.next == &c->batch_link)
+		xm_link_add(&c->w->batched, &c->batch_link);
+}
+
+static void conn__uring_update(struct xm_conn *c)
+{
+	struct xm_uring *ur = c->w->loop.ur;
+	struct io_uring_sqe *sqe;
+
+	if (c->flags & (XM_CONN_F_ERROR | XM_CONN_F_CONNECTING))
+		return;
+	int want = (c->flags & (XM_CONN_F_READING | XM_CONN_F_EOF)) == XM_CONN_F_READING;
+	if (want && !(c->flags & (XM_CONN_F_URECV | XM_CONN_F_USTARVED))) {
+		sqe = xm_uring_sqe(ur, NULL);
+		io_uring_prep_recv_multishot(sqe, c->io.fd, NULL, 0, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = XM_URING_BGID;
+		io_uring_sqe_set_data64(sqe, xm_uring_ud(ur, c->uslot, XM_UOP_RECV));
+		c->flags |= XM_CONN_F_URECV;
+	} else if (!want && (c->flags & (XM_CONN_F_URECV | XM_CONN_F_URECV_CANCEL)) == XM_CONN_F_URECV) {
+		/* Backpressure: stop the receive. What it already took still arrives (on_read). */
+		sqe = xm_uring_sqe(ur, NULL);
+		io_uring_prep_cancel64(sqe, xm_uring_ud(ur, c->uslot, XM_UOP_RECV), 0);
+		io_uring_sqe_set_data64(sqe, XM_UOP_NONE);
+		c->flags |= XM_CONN_F_URECV_CANCEL;
+	}
+}
+
+static int conn__uring_write(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, uint32_t len)
+{
+	struct xm_iovq *q = &c->outq;
+
+	if (len <= CONN__URING_COPY_MAX) {
+		struct xm_chunk *t = c->rchunk;
+		if (!t || XM_CHUNK_SIZE - t->len < len) {
+			if (t)
+				xm_chunk_unref(t);
+			t = c->rchunk = xm_chunk_get(&c->w->pool);
+			if (!t)
+				return -ENOMEM;
+		}
+		memcpy(t->data + t->len, ch->data + off, len);
+		struct xm_slice *last = q->n ? &q->s[(q->head + q->n - 1) & (q->cap - 1)] : NULL;
+		/* Contiguous with the last slice: extend it. Safe even if that slice is in a send
+		 * in flight: completions consume bytes from the head, not slices. */
+		if (last && last->c == t && last->off + last->len == t->len) {
+			last->len += len;
+			q->bytes += len;
+		} else if (xm_iovq_push(q, t, t->len, len) < 0) {
+			return -ENOMEM;
+		}
+		t->len += len;
+	} else if (xm_iovq_push(q, ch, off, len) < 0) {
+		return -ENOMEM;
+	}
+	if (!c->usend && !(c->flags & XM_CONN_F_UWPOLL))
+		conn__uring_link(c); /* else the send's (or the poll's) completion queues the rest */
+	if (q->bytes >= c->high_wm) {
+		c->flags |= XM_CONN_F_ABOVE_HIGH;
+		return XM_WRITE_PAUSE;
+	}
+	return XM_WRITE_OK;
+}
+
+/* The turn's end: put the head of the output queue in flight. */
+static void conn__uring_send(struct xm_conn *c)
+{
+	struct xm_uring *ur = c->w->loop.ur;
+	unsigned idx;
+
+	if ((c->flags & (XM_CONN_F_ERROR | XM_CONN_F_CONNECTING | XM_CONN_F_UWPOLL)) || c->usend ||
+	    xm_iovq_empty(&c->outq))
+		return;
+	struct io_uring_sqe *sqe = xm_uring_sqe(ur, &idx);
+	struct iovec *iov = xm_uring_iov(ur, idx);
+	int n = xm_iovq_iov(&c->outq, iov, XM_URING_SEND_IOV);
+	uint32_t bytes = 0;
+	for (int i = 0; i < n; i++)
+		bytes += (uint32_t)iov[i].iov_len;
+	if (n == 1) {
+		io_uring_prep_send(sqe, c->io.fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+	} else {
+		struct msghdr *m = xm_uring_msg(ur, idx);
+		memset(m, 0, sizeof(*m));
+		m->msg_iov = iov;
+		m->msg_iovlen = (size_t)n;
+		io_uring_prep_sendmsg(sqe, c->io.fd, m, MSG_NOSIGNAL);
+	}
+	io_uring_sqe_set_data64(sqe, xm_uring_ud(ur, c->uslot, XM_UOP_SEND));
+	c->usend = bytes;
+}
+
+static void conn__uring_sent(struct xm_conn *c, int res)
+{
+	c->usend = 0;
+	if (res == -EAGAIN) {
+		/* The kernel may hand a full socket's send back instead of waiting on it: wait
+		 * for room ourselves, then send again. */
+		struct xm_uring *ur = c->w->loop.ur;
+		struct io_uring_sqe *sqe = xm_uring_sqe(ur, NULL);
+		io_uring_prep_poll_add(sqe, c->io.fd, POLLOUT);
+		io_uring_sqe_set_data64(sqe, xm_uring_ud(ur, c->uslot, XM_UOP_WPOLL));
+		c->flags |= XM_CONN_F_UWPOLL;
+		return;
+	}
+	if (res < 0) {
+		c->flags |= XM_CONN_F_ERROR;
+		c->ops->on_error(c, -res);
+		return;
+	}
+	c->tx_bytes += (uint64_t)res;
+	xm_iovq_consume(&c->outq, (uint64_t)res);
+	if (xm_iovq_empty(&c->outq)) {
+		if (c->rchunk) {
+			xm_chunk_unref(c->rchunk);
+			c->rchunk = NULL;
+		}
+	} else {
+		conn__uring_link(c);
+	}
+	conn__after_flush(c);
+}
+
+static void conn__uring_recv(struct xm_conn *c, int res, uint32_t flags)
+{
+	struct xm_uring *ur = c->w->loop.ur;
+
+	if (!(flags & IORING_CQE_F_MORE))
+		c->flags &= ~(XM_CONN_F_URECV | XM_CONN_F_URECV_CANCEL);
+	if (res > 0) {
+		xm_assert(flags & IORING_CQE_F_BUFFER);
+		unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
+		struct xm_chunk *ch = xm_uring_buf(ur, bid);
+		ch->len = (uint32_t)res;
+		c->rx_bytes += (uint64_t)res;
+		/* The ring's reference keeps ch alive through on_read, even if c is closed in it. */
+		c->ops->on_read(c, ch, 0, (uint32_t)res);
+		if (ch->refcnt == 1) {
+			xm_uring_buf_recycle(ur, bid);
+		} else {
+			xm_uring_buf_take(ur, bid); /* the slices keep it; the ring gets a fresh chunk */
+			xm_chunk_unref(ch);
+		}
+		if (!(flags & IORING_CQE_F_MORE) && !(c->flags & XM_CONN_F_CLOSED))
+			conn__update(c);
+		return;
+	}
+	if (flags & IORING_CQE_F_BUFFER)
+		xm_uring_buf_recycle(ur, flags >> IORING_CQE_BUFFER_SHIFT);
+	if (res == 0) {
+		c->flags |= XM_CONN_F_EOF;
+		c->ops->on_eof(c);
+		return;
+	}
+	if (res == -ENOBUFS) {
+		c->flags |= XM_CONN_F_USTARVED;
+		xm_uring_starved(ur, c->uslot);
+		return;
+	}
+	if (res == -ECANCELED || res == -EAGAIN) {
+		conn__update(c); /* read_stop, maybe undone since: re-arm if reading again */
+		return;
+	}
+	c->flags |= XM_CONN_F_ERROR;
+	c->ops->on_error(c, -res);
+}
+
+void xm_conn_uring_cqe(struct xm_conn *c, enum xm_uring_op op, int res, uint32_t flags)
+{
+	switch (op) {
+	case XM_UOP_RECV:
+		conn__uring_recv(c, res, flags);
+		break;
+	case XM_UOP_SEND:
+		conn__uring_sent(c, res);
+		break;
+	case XM_UOP_CONNECT:
+		conn__on_connected(c);
+		break;
+	case XM_UOP_WPOLL:
+		c->flags &= ~XM_CONN_F_UWPOLL;
+		conn__uring_link(c);
+		break;
+	default:
+		break;
+	}
+}
+
+void xm_conn_uring_rearm(struct xm_conn *c)
+{
+	c->flags &= ~XM_CONN_F_USTARVED;
+	conn__update(c);
 }

@@ -31,6 +31,10 @@ struct xm_conn_ops {
 	void (*on_error)(struct xm_conn *c, int err);
 	void (*on_drained)(struct xm_conn *c);
 	void (*on_connected)(struct xm_conn *c, int err);
+	/* The owner accepts the io_uring backend's terms (uring.h), used when the worker runs
+	 * one: on_read may still deliver bytes received before a read_stop took effect (at most
+	 * one loop turn's worth), xm_conn_release_fd and splice mode are unavailable. */
+	int uring;
 };
 
 #define XM_CONN_F_READING 0x01u    /* read interest wanted */
@@ -42,6 +46,10 @@ struct xm_conn_ops {
 #define XM_CONN_F_CLOSED 0x40u
 #define XM_CONN_F_ERROR 0x80u
 #define XM_CONN_F_DETACHED 0x100u /* removed from epoll after a clean full close */
+#define XM_CONN_F_URECV 0x200u     /* io_uring: a multishot receive is armed */
+#define XM_CONN_F_URECV_CANCEL 0x400u /* io_uring: ... and its cancellation was queued */
+#define XM_CONN_F_USTARVED 0x800u  /* io_uring: the receive ran out of buffers, re-armed later */
+#define XM_CONN_F_UWPOLL 0x1000u   /* io_uring: a send came back EAGAIN, waiting for POLLOUT */
 
 /* Named results of a write, so callers branch on intent, not on magic numbers. */
 enum xm_write_status {
@@ -64,6 +72,8 @@ struct xm_conn {
 	struct xm_chunk *rchunk;   /* partly filled read chunk, or NULL when idle */
 	uint32_t flags;
 	uint32_t high_wm;
+	uint32_t uslot;            /* io_uring: the slot naming us in completions (0: epoll mode) */
+	uint32_t usend;            /* io_uring: bytes of the output queue's head in a send in flight */
 	uint64_t rx_bytes;
 	uint64_t tx_bytes;
 };

@@ -9,6 +9,7 @@
 #include "listener.h"
 #include "session.h"
 #include "table.h"
+#include "uring.h"
 #include "worker.h"
 #include "xproxy.h"
 
@@ -31,6 +32,22 @@ int xm_dp_new(struct xm_dp **out, const struct xm_dp_opts *o)
 	dp->splice_disabled = ns && ns[0] == '1';
 	const char *nice = getenv("XMESH_WORKER_NICE");
 	dp->worker_nice = nice ? atoi(nice) : 0;
+	/* I/O backend: the option, else XMESH_IO_BACKEND, else epoll. "auto" takes io_uring
+	 * when this kernel (and any seccomp policy) allows it; "io_uring" requires it. */
+	int be = o->io_backend ? o->io_backend - 1 : xm_io_backend_parse(getenv("XMESH_IO_BACKEND"));
+	if (be < 0) {
+		rc = -EINVAL;
+		goto out;
+	}
+	if (be != XM_IO_EPOLL) {
+		int pr = xm_uring_probe();
+		if (pr < 0 && be == XM_IO_URING) {
+			rc = pr;
+			goto out;
+		}
+		be = pr < 0 ? XM_IO_EPOLL : XM_IO_URING;
+	}
+	dp->io_backend = be;
 	rc = xm_stats_open(&dp->stats, o->stats_path, o->stats_capacity ? o->stats_capacity : (256u << 20));
 	if (rc < 0)
 		goto out;
@@ -45,6 +62,7 @@ int xm_dp_new(struct xm_dp **out, const struct xm_dp_opts *o)
 	dp->snapshot_version = xm_stats_gaugef(dp->stats, "dataplane.snapshot_version");
 	dp->swap_duration = xm_stats_histf(dp->stats, "dataplane.snapshot_swap_duration_ms");
 	xm_gauge_set(xm_stats_gaugef(dp->stats, "dataplane.workers"), dp->nworkers);
+	dp->io_uring_workers = xm_stats_gaugef(dp->stats, "dataplane.io_uring_workers");
 	dp->workers = calloc(dp->nworkers, sizeof(*dp->workers));
 	if (!dp->workers) {
 		rc = -ENOMEM;

@@ -20,6 +20,8 @@ struct xm_dp_opts {
 	size_t stats_capacity;        /* 0 = 256 MiB (sparse) */
 	xm_event_notify_fn notify;
 	void *notify_ctx;
+	/* enum xm_io_backend + 1 (0 = not set: XMESH_IO_BACKEND, else epoll). */
+	int io_backend;
 };
 
 struct xm_tcp_stats;
@@ -53,6 +55,8 @@ struct xm_dp {
 	int stopped;
 	int splice_disabled;          /* XMESH_DISABLE_SPLICE=1: bulk stays in copy mode (diagnostics) */
 	int worker_nice;              /* XMESH_WORKER_NICE: nice value for worker threads (default 0 = unchanged) */
+	int io_backend;               /* enum xm_io_backend, resolved: XM_IO_EPOLL or XM_IO_URING */
+	int64_t *io_uring_workers;    /* gauge: workers running the io_uring backend */
 };
 
 int xm_dp_new(struct xm_dp **out, const struct xm_dp_opts *o);

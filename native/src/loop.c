@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#include "uring.h"
+
 #define LOOP__MAX_EVENTS 256
 
 int xm_loop_init(struct xm_loop *l)
@@ -15,6 +17,7 @@ int xm_loop_init(struct xm_loop *l)
 	l->ntimers = 0;
 	l->deferred = NULL;
 	l->turn_end = NULL;
+	l->ur = NULL;
 	for (unsigned i = 0; i < XM_WHEEL_SLOTS; i++) {
 		l->wheel[i].next = l->wheel[i].prev = &l->wheel[i];
 	}
@@ -143,21 +146,31 @@ void xm_loop_run_deferred(struct xm_loop *l)
 	}
 }
 
-int xm_loop_run_once(struct xm_loop *l, int max_wait_ms)
+int xm_loop_epoll_dispatch(struct xm_loop *l, int timeout_ms)
 {
 	struct epoll_event evs[LOOP__MAX_EVENTS];
-	int timeout = max_wait_ms;
 
-	if (l->ntimers > 0 && (timeout < 0 || timeout > (int)XM_WHEEL_TICK_MS))
-		timeout = XM_WHEEL_TICK_MS;
-	int n = epoll_wait(l->epfd, evs, LOOP__MAX_EVENTS, timeout);
-	if (n < 0 && errno != EINTR)
-		return -errno;
+	int n = epoll_wait(l->epfd, evs, LOOP__MAX_EVENTS, timeout_ms);
+	int err = errno;
 	l->now_ms = xm_now_ms();
+	if (n < 0)
+		return err == EINTR ? 0 : -err;
 	for (int i = 0; i < n; i++) {
 		struct xm_io *io = evs[i].data.ptr;
 		io->cb(io, evs[i].events);
 	}
+	return n;
+}
+
+int xm_loop_run_once(struct xm_loop *l, int max_wait_ms)
+{
+	int timeout = max_wait_ms;
+
+	if (l->ntimers > 0 && (timeout < 0 || timeout > (int)XM_WHEEL_TICK_MS))
+		timeout = XM_WHEEL_TICK_MS;
+	int n = l->ur ? xm_uring_run(l->ur, l, timeout) : xm_loop_epoll_dispatch(l, timeout);
+	if (n < 0)
+		return n;
 	if (l->turn_end)
 		l->turn_end(l);
 	xm_loop_run_deferred(l);
@@ -167,5 +180,5 @@ int xm_loop_run_once(struct xm_loop *l, int max_wait_ms)
 	} else {
 		l->wheel_tick = l->now_ms / XM_WHEEL_TICK_MS;
 	}
-	return n < 0 ? 0 : n;
+	return n;
 }

@@ -57,6 +57,9 @@ struct xm_loop {
 	/* Called once per turn after the I/O callbacks and before deferred frees: the worker
 	 * flushes connections whose output was batched during the turn. */
 	void (*turn_end)(struct xm_loop *l);
+	/* The io_uring backend (uring.h) when the worker runs one: the loop then sleeps in the
+	 * ring, which watches epfd for the fds still on epoll. NULL: plain epoll. */
+	struct xm_uring *ur;
 	struct xm_timer wheel[XM_WHEEL_SLOTS]; /* sentinels */
 };
 
@@ -82,6 +85,10 @@ static inline void xm_loop_defer(struct xm_loop *l, struct xm_defer *d, xm_defer
 }
 /* Run deferred callbacks now (also done at the end of every turn). */
 void xm_loop_run_deferred(struct xm_loop *l);
+
+/* epoll_wait for at most timeout_ms and run the callbacks of what fired; returns how many
+ * (the io_uring backend calls this when epfd is readable). */
+int xm_loop_epoll_dispatch(struct xm_loop *l, int timeout_ms);
 
 /* Wait for events (at most max_wait_ms, or until the next timer), dispatch them, then
  * run due timers. Returns the number of I/O events or -errno. */

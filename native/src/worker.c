@@ -13,6 +13,7 @@
 #include "listener.h"
 #include "session.h"
 #include "table.h"
+#include "uring.h"
 #include "xproxy.h"
 
 /* Adopt the published table: stop watching listeners that left, watch the new ones (a
@@ -97,6 +98,18 @@ static void *worker__main(void *arg)
 	 * closed-loop load, so it is off by default. Needs CAP_SYS_NICE to go below 0. */
 	if (w->dp->worker_nice)
 		setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), w->dp->worker_nice);
+	/* The ring is made here: only the thread that submits may own it (SINGLE_ISSUER). */
+	if (w->dp->io_backend == XM_IO_URING) {
+		int rc = xm_uring_new(&w->loop.ur, &w->pool);
+		if (rc < 0) {
+			w->loop.ur = NULL;
+			char why[96];
+			snprintf(why, sizeof(why), "io_uring unavailable (%s): this worker uses epoll", strerror(-rc));
+			xm_event_post(w->dp->events, XM_EV_LOG, "worker", why);
+		} else {
+			xm_gauge_add(w->dp->io_uring_workers, 1);
+		}
+	}
 	worker__sync_table(w);
 	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
 		if (xm_loop_run_once(&w->loop, -1) < 0)
@@ -110,6 +123,11 @@ static void *worker__main(void *arg)
 			xm_listener_unwatch(t->listeners[i].l, w);
 	xm_session_close_all(w);
 	xm_xproxy_worker_free(w);
+	if (w->loop.ur) {
+		xm_uring_free(w->loop.ur);
+		w->loop.ur = NULL;
+		xm_gauge_add(w->dp->io_uring_workers, -1);
+	}
 	__atomic_store_n(&w->table, NULL, __ATOMIC_RELEASE);
 	return NULL;
 }
