@@ -8,7 +8,7 @@ import { ConfigError, formatIssue, type ConfigIssue } from './config/errors';
 import { loadConfigFile, type LoadedConfig } from './config/load';
 import { translate } from './config/translate';
 import type { BootstrapCfg } from './config/types';
-import type { DataPlane, DataPlaneInfo, DataPlaneOptions, NativeStat, SnapshotMsg } from './dataplane/types';
+import type { DataPlane, DataPlaneInfo, DataPlaneOptions, IoBackend, NativeStat, SnapshotMsg } from './dataplane/types';
 import { ControlStats } from './stats/control-stats';
 import type { Logger, Logging } from './util/log';
 
@@ -17,6 +17,8 @@ export interface ServerOptions {
   configFile?: string;
   workers: number;
   statsPath?: string;
+  /** Worker socket I/O: undefined = the data plane's default (XMESH_IO_BACKEND, else epoll). */
+  ioBackend?: IoBackend;
   instance?: string;
   logging: Logging;
   /** Injected so tests can use a fake; the CLI passes src/dataplane's createDataPlane. */
@@ -91,7 +93,7 @@ class Server implements ServerHandle {
   async start(): Promise<void> {
     const { opts } = this;
     try {
-      this.dp = opts.createDataPlane({ workers: opts.workers, statsPath: opts.statsPath });
+      this.dp = opts.createDataPlane({ workers: opts.workers, statsPath: opts.statsPath, ioBackend: opts.ioBackend });
     } catch (err) {
       throw new StartupError(`cannot start the data plane: ${(err as Error).message}`, err);
     }
@@ -119,6 +121,7 @@ class Server implements ServerHandle {
         listeners: info.listeners.map((l) => `${l.name}=${hostPort(l.address, l.port)}`),
         admin: this.adminAddress() ? hostPort(this.adminAddress()!.address, this.adminAddress()!.port) : 'disabled',
         workers: info.workers,
+        ioBackend: info.ioBackend,
         version: info.version,
         config: this.loaded.source,
       },

@@ -1,7 +1,9 @@
 // The proxies under test, each started with ONE worker in front of given upstream ports:
 // direct (no proxy), xmesh (tcp_proxy), haproxy (mode tcp, nbthread 1), nginx (stream {}),
-// and xmesh-cubic: xmesh with `socket_options` setting TCP_CONGESTION=cubic on its own
-// listener and upstream sockets (the peers and the endpoints keep the system default).
+// xmesh-cubic: xmesh with `socket_options` setting TCP_CONGESTION=cubic on its own
+// listener and upstream sockets (the peers and the endpoints keep the system default), and
+// xmesh-epoll: xmesh with `--io-backend epoll` (xmesh itself runs `--io-backend auto`:
+// io_uring where the kernel allows it).
 // Configs are generated in the run's workdir; listen ports are picked free by binding 0.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -12,7 +14,7 @@ import { NODE_FLAGS } from '../../src/cli/node-flags';
 import { ROOT } from './paths';
 import { pinPrefix, start, stop, Started, sleep, toolVersion } from './procs';
 
-export const ALL_PATHS = ['direct', 'xmesh', 'xmesh-cubic', 'haproxy', 'nginx'] as const;
+export const ALL_PATHS = ['direct', 'xmesh', 'xmesh-epoll', 'xmesh-cubic', 'haproxy', 'nginx'] as const;
 /** TCP_CONGESTION for the xmesh-cubic path (Linux: level IPPROTO_TCP 6, name 13). */
 const XMESH_CUBIC_CC = 'cubic';
 export type PathName = (typeof ALL_PATHS)[number];
@@ -64,6 +66,8 @@ export function unavailable(name: PathName): string | null {
       return null;
     case 'xmesh':
       return fs.existsSync(XMESH_BIN) ? null : `${path.relative(ROOT, XMESH_BIN)} not present yet`;
+    case 'xmesh-epoll':
+      return unavailable('xmesh');
     case 'xmesh-cubic':
       if (!fs.readFileSync('/proc/sys/net/ipv4/tcp_available_congestion_control', 'utf8').split(/\s+/).includes(XMESH_CUBIC_CC))
         return `congestion control ${XMESH_CUBIC_CC} not available`;
@@ -141,14 +145,14 @@ export async function startPath(name: PathName, routes: Route[], o: PeerOptions)
   const logFile = path.join(o.workdir, `${name}.log`);
   let argv: string[];
   let readyUrl: string | undefined;
-  if (name === 'xmesh' || name === 'xmesh-cubic') {
+  if (name === 'xmesh' || name === 'xmesh-cubic' || name === 'xmesh-epoll') {
     const admin = await freePort();
     const cfg = path.join(o.workdir, `${name}.yaml`);
     fs.writeFileSync(cfg, xmeshYaml(admin, routes, ports, maxConns, name === 'xmesh-cubic' ? XMESH_CUBIC_CC : undefined));
     // without CAP_SYS_RESOURCE the hard limit is a ceiling: never ask for more than it
     const nofile = Math.min(hardNofile(), Math.max(65536, maxConns * 2 + 1024));
     argv = [...pinPrefix(o.cpu), 'prlimit', `--nofile=${nofile}:${nofile}`, process.execPath, ...NODE_FLAGS, XMESH_BIN, 'run',
-      '--config', cfg, '--concurrency', '1', '--log-level', 'warn'];
+      '--config', cfg, '--concurrency', '1', '--log-level', 'warn', '--io-backend', name === 'xmesh-epoll' ? 'epoll' : 'auto'];
     readyUrl = `http://127.0.0.1:${admin}/ready`;
   } else if (name === 'haproxy') {
     const cfg = path.join(o.workdir, 'haproxy.cfg');

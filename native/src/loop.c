@@ -168,7 +168,7 @@ int xm_loop_run_once(struct xm_loop *l, int max_wait_ms)
 
 	if (l->ntimers > 0 && (timeout < 0 || timeout > (int)XM_WHEEL_TICK_MS))
 		timeout = XM_WHEEL_TICK_MS;
-	int n = l->ur ? xm_uring_run(l->ur, l, timeout) : xm_loop_epoll_dispatch(l, timeout);
+	int n = l->ur && xm_uring_busy(l->ur) ? xm_uring_run(l->ur, l, timeout) : xm_loop_epoll_dispatch(l, timeout);
 	if (n < 0)
 		return n;
 	if (l->turn_end)

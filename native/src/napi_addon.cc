@@ -16,6 +16,7 @@ extern "C" {
 #include "event.h"
 #include "hist.h"
 #include "stats.h"
+#include "uring.h"
 }
 
 namespace {
@@ -69,6 +70,18 @@ public:
 		Napi::Value cap = o.Get("statsCapacity");
 		if (cap.IsNumber())
 			opts.stats_capacity = (size_t)cap.As<Napi::Number>().Int64Value();
+		Napi::Value be = o.Get("ioBackend");
+		if (be.IsString()) {
+			int b = xm_io_backend_parse(be.As<Napi::String>().Utf8Value().c_str());
+			if (b < 0) {
+				Napi::TypeError::New(env, "options.ioBackend: epoll, io_uring or auto expected").ThrowAsJavaScriptException();
+				return;
+			}
+			opts.io_backend = b + 1;
+		} else if (!be.IsUndefined() && !be.IsNull()) {
+			Napi::TypeError::New(env, "options.ioBackend: string expected").ThrowAsJavaScriptException();
+			return;
+		}
 
 		// Events: a threadsafe function, unref'd so it never keeps the process alive.
 		tsfn_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo &) {}),
@@ -82,7 +95,10 @@ public:
 		if (rc < 0) {
 			dp_ = nullptr;
 			ReleaseTsfn();
-			Napi::Error::New(env, std::string("data plane start failed: ") + strerror(-rc)).ThrowAsJavaScriptException();
+			std::string why = strerror(-rc);
+			if (opts.io_backend == XM_IO_URING + 1)
+				why = "io_uring backend unavailable: " + why + " (use --io-backend auto or epoll)";
+			Napi::Error::New(env, std::string("data plane start failed: ") + why).ThrowAsJavaScriptException();
 			return;
 		}
 		data_ = env.GetInstanceData<AddonData>();
@@ -289,9 +305,11 @@ private:
 				&ctx);
 			o.Set("workers", dp_->nworkers);
 			o.Set("statsPath", xm_stats_path(dp_->stats));
+			o.Set("ioBackend", xm_io_backend_name(dp_->io_backend));
 		} else {
 			o.Set("workers", 0);
 			o.Set("statsPath", "");
+			o.Set("ioBackend", "");
 		}
 		o.Set("version", (double)version);
 		o.Set("listeners", ls);

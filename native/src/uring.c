@@ -32,6 +32,8 @@ struct xm_uring {
 	unsigned nmissing;
 	struct ur__slot *slots;      /* slot 0 is never used */
 	uint32_t nslots, capslots, free_head;
+	uint32_t live;               /* slots naming a connection */
+	uint32_t inflight;           /* SQEs (bar the epoll poll) whose last CQE has not come */
 	uint32_t *starved;           /* (slot, gen) pairs whose receive ran out of buffers */
 	uint32_t nstarved, capstarved;
 	int epoll_armed;
@@ -191,6 +193,7 @@ uint32_t xm_uring_slot_new(struct xm_uring *ur, struct xm_conn *c)
 	}
 	ur->slots[s].c = c;
 	ur->slots[s].next_free = 0;
+	ur->live++;
 	return s;
 }
 
@@ -201,6 +204,12 @@ void xm_uring_slot_free(struct xm_uring *ur, uint32_t slot)
 	s->gen = (s->gen + 1) & 0xffffffu;
 	s->next_free = ur->free_head;
 	ur->free_head = slot;
+	ur->live--;
+}
+
+int xm_uring_busy(const struct xm_uring *ur)
+{
+	return ur->live > 0 || ur->inflight > 0;
 }
 
 uint64_t xm_uring_ud(const struct xm_uring *ur, uint32_t slot, enum xm_uring_op op)
@@ -223,6 +232,7 @@ struct io_uring_sqe *xm_uring_sqe(struct xm_uring *ur, unsigned *idx)
 	}
 	if (idx)
 		*idx = (unsigned)(sqe - ur->ring.sq.sqes);
+	ur->inflight++;
 	return sqe;
 }
 
@@ -317,6 +327,8 @@ static void ur__dispatch(struct xm_uring *ur, const struct io_uring_cqe *cqe, in
 		*epoll_ready = 1;
 		return;
 	}
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		ur->inflight--;
 	if (op == XM_UOP_NONE)
 		return;
 	struct ur__slot *s = slot < ur->nslots ? &ur->slots[slot] : NULL;
@@ -342,6 +354,7 @@ int xm_uring_run(struct xm_uring *ur, struct xm_loop *l, int timeout_ms)
 		io_uring_prep_poll_add(sqe, l->epfd, POLLIN);
 		io_uring_sqe_set_data64(sqe, XM_UOP_EPOLL);
 		ur->epoll_armed = 1;
+		ur->inflight--; /* not a connection's: the worker may still sleep in epoll_wait */
 	}
 	struct __kernel_timespec ts = { .tv_sec = timeout_ms / 1000, .tv_nsec = (long long)(timeout_ms % 1000) * 1000000 };
 	int rc = io_uring_submit_and_wait_timeout(&ur->ring, &cqe, 1, timeout_ms >= 0 ? &ts : NULL, NULL);

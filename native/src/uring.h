@@ -91,6 +91,12 @@ unsigned xm_uring_ring_chunks(const struct xm_uring *ur);
 /* A receive ran out of buffers: re-arm slot's connection once buffers are back. */
 void xm_uring_starved(struct xm_uring *ur, uint32_t slot);
 
+/* Does the ring have work: a connection on it, or an operation not finished (a cancelled
+ * receive still holds its socket open until its completion is reaped)? When not, the worker
+ * sleeps in plain epoll_wait, so a worker serving only epoll connections (x_proxy) pays
+ * nothing for the ring. */
+int xm_uring_busy(const struct xm_uring *ur);
+
 /* Wait (submitting everything queued) for at most timeout_ms (-1: no limit), dispatch the
  * completions to their connections and, when the epoll fd fired, the epoll events.
  * Returns the number of completions and events, or -errno. */

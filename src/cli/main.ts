@@ -1,6 +1,7 @@
 /** The xmesh command line: `run`, `validate`, `version`, with usage errors mapped to exit code 2. */
 import { availableParallelism } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { IO_BACKENDS, type IoBackend } from '../dataplane/types';
 import { LOG_LEVELS, type LogLevel } from '../util/log';
 import { EXIT, EXIT_CODES_HELP, type ExitCode } from './exit-codes';
 import { runCommand } from './run';
@@ -40,6 +41,12 @@ export function buildProgram(io: CliIo, setCode: (c: ExitCode) => void): Command
     .option('--concurrency <n>', 'number of native worker threads', positiveInt, availableParallelism())
     .addOption(new Option('--log-level <level>', 'log level of the JSON logs on stderr').choices(LOG_LEVELS.filter((l) => l !== 'fatal')).default('info'))
     .option('--stats-path <path>', 'file backing the shared-memory stats block (kept across hot restarts); default: anonymous memory')
+    .addOption(
+      new Option('--io-backend <backend>', 'worker socket I/O: io_uring (batched sends, fewer syscalls), epoll, or auto (io_uring when the kernel allows it, else epoll)')
+        .choices(IO_BACKENDS)
+        .env('XMESH_IO_BACKEND')
+        .default('auto'),
+    )
     .option('--instance <name>', 'instance name, added to every log line')
     .option('--demo', 'also start a demo HTTP upstream on 127.0.0.1:10001 and send one request through the demo listener')
     .addHelpText(
@@ -50,8 +57,8 @@ Signals:
   SIGHUP           reload --config; an invalid file is logged and the running configuration kept
 ${EXIT_CODES_HELP}`,
     )
-    .action(async (o: { config?: string; concurrency: number; logLevel: LogLevel; statsPath?: string; instance?: string; demo?: boolean }) => {
-      setCode(await runCommand({ config: o.config, concurrency: o.concurrency, logLevel: o.logLevel, statsPath: o.statsPath, instance: o.instance, demo: o.demo }));
+    .action(async (o: { config?: string; concurrency: number; logLevel: LogLevel; statsPath?: string; ioBackend: IoBackend; instance?: string; demo?: boolean }) => {
+      setCode(await runCommand({ config: o.config, concurrency: o.concurrency, logLevel: o.logLevel, statsPath: o.statsPath, ioBackend: o.ioBackend, instance: o.instance, demo: o.demo }));
     });
 
   program

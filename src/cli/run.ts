@@ -1,7 +1,7 @@
 /** `xmesh run`: start the proxy, then handle SIGINT/SIGTERM (graceful stop) and SIGHUP (reload) until shutdown. */
 import type { EventEmitter } from 'node:events';
 import { ConfigError, formatIssue } from '../config/errors';
-import type { DataPlane, DataPlaneOptions } from '../dataplane/types';
+import type { DataPlane, DataPlaneOptions, IoBackend } from '../dataplane/types';
 import { startServer, StartupError, type ServerHandle } from '../server';
 import { Logging, type LogLevel } from '../util/log';
 import { loadDataPlaneModule } from './dataplane-loader';
@@ -14,6 +14,7 @@ export interface RunOptions {
   concurrency: number;
   logLevel: LogLevel;
   statsPath?: string;
+  ioBackend?: IoBackend;
   instance?: string;
   demo?: boolean;
 }
@@ -71,6 +72,7 @@ export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<Ex
       configFile: opts.config,
       workers: opts.concurrency,
       statsPath: opts.statsPath,
+      ioBackend: opts.ioBackend,
       instance: opts.instance,
       logging,
       createDataPlane,

@@ -5,6 +5,7 @@
  */
 import * as path from 'node:path';
 import { encodeSnapshot } from './snapshot';
+import { IO_BACKENDS } from './types';
 import type {
   DataPlane,
   DataPlaneEvent,
@@ -27,7 +28,7 @@ interface NativeDataPlane {
 }
 
 interface NativeAddon {
-  DataPlane: new (opts: { workers: number; statsPath?: string; statsCapacity?: number }) => NativeDataPlane;
+  DataPlane: new (opts: { workers: number; statsPath?: string; statsCapacity?: number; ioBackend?: string }) => NativeDataPlane;
   version(): string;
   bpfProbe(): { ok: boolean; message: string };
 }
@@ -119,8 +120,11 @@ export function createDataPlane(opts: DataPlaneOptions): DataPlane {
   if (opts.statsPath !== undefined && typeof opts.statsPath !== 'string') {
     throw new TypeError('statsPath: string expected');
   }
+  if (opts.ioBackend !== undefined && !IO_BACKENDS.includes(opts.ioBackend)) {
+    throw new TypeError(`ioBackend: one of ${IO_BACKENDS.join(', ')} expected, got ${String(opts.ioBackend)}`);
+  }
   const { DataPlane: Ctor } = loadAddon();
   return new NativeBackedDataPlane(
-    new Ctor({ workers: opts.workers, statsPath: opts.statsPath, statsCapacity: opts.statsCapacity }),
+    new Ctor({ workers: opts.workers, statsPath: opts.statsPath, statsCapacity: opts.statsCapacity, ioBackend: opts.ioBackend }),
   );
 }

@@ -209,10 +209,16 @@ export interface ListenerInfo {
   fd: number;
 }
 
+/** How workers do socket I/O: see README "I/O backend". */
+export type IoBackend = 'epoll' | 'io_uring' | 'auto';
+export const IO_BACKENDS: readonly IoBackend[] = ['auto', 'epoll', 'io_uring'];
+
 export interface DataPlaneInfo {
   workers: number;
   version: number; // snapshot version in force
   statsPath: string;
+  /** The backend in force ('epoll' or 'io_uring': 'auto' resolved); '' once closed. */
+  ioBackend?: string;
   listeners: ListenerInfo[];
 }
 
@@ -227,6 +233,8 @@ export interface DataPlaneOptions {
   /** Backing file of the shared-memory stats block; undefined = anonymous memfd. */
   statsPath?: string;
   statsCapacity?: number;
+  /** Default: XMESH_IO_BACKEND, else epoll (the CLI passes its --io-backend, default auto). */
+  ioBackend?: IoBackend;
 }
 
 /** What the rest of the control core sees of the data plane. */
