@@ -575,9 +575,6 @@ static void conn__on_io(struct xm_io *io, uint32_t revents)
  * writes are copied into, so a slow reader's backlog costs its bytes, not a chunk per
  * slice; it is let go whenever the queue empties, so an idle connection holds no buffer. */
 
-/* Writes up to this size are copied (coalesced) rather than queued by reference. */
-#define CONN__URING_COPY_MAX 2048u
-
 static void conn__uring_link(struct xm_conn *c)
 {
 	if (c->batch_link.next == &c->batch_link)
@@ -591,16 +588,25 @@ static void conn__uring_update(struct xm_conn *c)
 
 	if (c->flags & (XM_CONN_F_ERROR | XM_CONN_F_CONNECTING))
 		return;
-	int want = (c->flags & (XM_CONN_F_READING | XM_CONN_F_EOF)) == XM_CONN_F_READING;
+	int want = (c->flags & (XM_CONN_F_READING | XM_CONN_F_EOF | XM_CONN_F_ULEAVE)) == XM_CONN_F_READING;
 	if (want && !(c->flags & (XM_CONN_F_URECV | XM_CONN_F_USTARVED))) {
 		sqe = xm_uring_sqe(ur, NULL);
-		io_uring_prep_recv_multishot(sqe, c->io.fd, NULL, 0, 0);
+		if (c->flags & XM_CONN_F_UONESHOT) {
+			io_uring_prep_recv(sqe, c->io.fd, NULL, 0, 0);
+			sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+		} else {
+			io_uring_prep_recv_multishot(sqe, c->io.fd, NULL, 0, 0);
+		}
 		sqe->flags |= IOSQE_BUFFER_SELECT;
 		sqe->buf_group = XM_URING_BGID;
 		io_uring_sqe_set_data64(sqe, xm_uring_ud(ur, c->uslot, XM_UOP_RECV));
 		c->flags |= XM_CONN_F_URECV;
 	} else if (!want && (c->flags & (XM_CONN_F_URECV | XM_CONN_F_URECV_CANCEL)) == XM_CONN_F_URECV) {
-		/* Backpressure: stop the receive. What it already took still arrives (on_read). */
+		/* Backpressure: stop the receive. What it already took still arrives (on_read):
+		 * a multishot receive takes all the socket holds while the ring has buffers, so
+		 * from now on this connection receives one buffer per receive (UONESHOT) and a
+		 * later pause overshoots by one chunk at most. */
+		c->flags |= XM_CONN_F_UONESHOT;
 		sqe = xm_uring_sqe(ur, NULL);
 		io_uring_prep_cancel64(sqe, xm_uring_ud(ur, c->uslot, XM_UOP_RECV), 0);
 		io_uring_sqe_set_data64(sqe, XM_UOP_NONE);
@@ -612,7 +618,7 @@ static int conn__uring_write(struct xm_conn *c, struct xm_chunk *ch, uint32_t of
 {
 	struct xm_iovq *q = &c->outq;
 
-	if (len <= CONN__URING_COPY_MAX) {
+	if (len <= XM_CONN_URING_COPY_MAX) {
 		struct xm_chunk *t = c->rchunk;
 		if (!t || XM_CHUNK_SIZE - t->len < len) {
 			if (t)
@@ -644,12 +650,47 @@ static int conn__uring_write(struct xm_conn *c, struct xm_chunk *ch, uint32_t of
 	return XM_WRITE_OK;
 }
 
+/* Leaving the ring and nothing in flight any more: register with epoll. Runs at a turn's
+ * end (from the batched flush), never inside an owner's callback. */
+static void conn__uring_finish_leave(struct xm_conn *c)
+{
+	if ((c->flags & (XM_CONN_F_URECV | XM_CONN_F_UWPOLL | XM_CONN_F_CLOSED)) || c->usend)
+		return; /* the last completion queues us again */
+	xm_uring_slot_free(c->w->loop.ur, c->uslot);
+	c->uslot = 0;
+	c->flags &= ~(XM_CONN_F_ULEAVE | XM_CONN_F_USTARVED);
+	if (c->rchunk) { /* the write-coalescing chunk: on epoll rchunk is the read chunk */
+		xm_chunk_unref(c->rchunk);
+		c->rchunk = NULL;
+	}
+	if (xm_io_add(&c->w->loop, &c->io, 0) < 0) {
+		c->flags |= XM_CONN_F_ERROR;
+		c->ops->on_error(c, ENOMEM);
+		return;
+	}
+	/* Interest from the flags: EPOLLIN if reading, EPOLLOUT for what is still queued. */
+	conn__update(c);
+}
+
+void xm_conn_uring_leave(struct xm_conn *c)
+{
+	if (!conn__uring(c) || (c->flags & (XM_CONN_F_ULEAVE | XM_CONN_F_CLOSED)))
+		return;
+	c->flags |= XM_CONN_F_ULEAVE;
+	conn__update(c); /* cancels the receive */
+	conn__uring_link(c);
+}
+
 /* The turn's end: put the head of the output queue in flight. */
 static void conn__uring_send(struct xm_conn *c)
 {
 	struct xm_uring *ur = c->w->loop.ur;
 	unsigned idx;
 
+	if (c->flags & XM_CONN_F_ULEAVE) {
+		conn__uring_finish_leave(c);
+		return;
+	}
 	if ((c->flags & (XM_CONN_F_ERROR | XM_CONN_F_CONNECTING | XM_CONN_F_UWPOLL)) || c->usend ||
 	    xm_iovq_empty(&c->outq))
 		return;
@@ -749,6 +790,9 @@ static void conn__uring_recv(struct xm_conn *c, int res, uint32_t flags)
 
 void xm_conn_uring_cqe(struct xm_conn *c, enum xm_uring_op op, int res, uint32_t flags)
 {
+	/* A leaving connection finishes at the turn's end once this was its last operation. */
+	if (c->flags & XM_CONN_F_ULEAVE)
+		conn__uring_link(c);
 	switch (op) {
 	case XM_UOP_RECV:
 		conn__uring_recv(c, res, flags);

@@ -32,8 +32,10 @@ struct xm_conn_ops {
 	void (*on_drained)(struct xm_conn *c);
 	void (*on_connected)(struct xm_conn *c, int err);
 	/* The owner accepts the io_uring backend's terms (uring.h), used when the worker runs
-	 * one: on_read may still deliver bytes received before a read_stop took effect (at most
-	 * one loop turn's worth), xm_conn_release_fd and splice mode are unavailable. */
+	 * one: on_read may still deliver bytes received before a read_stop took effect (the
+	 * first time at most what one loop turn received: the worker's receive ring, 2 MiB;
+	 * later one chunk), xm_conn_release_fd and splice mode are unavailable (a connection
+	 * can leave the ring for epoll: xm_conn_uring_leave). */
 	int uring;
 };
 
@@ -50,6 +52,8 @@ struct xm_conn_ops {
 #define XM_CONN_F_URECV_CANCEL 0x400u /* io_uring: ... and its cancellation was queued */
 #define XM_CONN_F_USTARVED 0x800u  /* io_uring: the receive ran out of buffers, re-armed later */
 #define XM_CONN_F_UWPOLL 0x1000u   /* io_uring: a send came back EAGAIN, waiting for POLLOUT */
+#define XM_CONN_F_ULEAVE 0x2000u   /* io_uring: moving to epoll once its operations are done */
+#define XM_CONN_F_UONESHOT 0x4000u /* io_uring: flow-controlled once: one buffer per receive */
 
 /* Named results of a write, so callers branch on intent, not on magic numbers. */
 enum xm_write_status {
@@ -128,6 +132,19 @@ int xm_conn_release_fd(struct xm_conn *c);
 /* Switch src to splice mode towards dst (dst's output queue must be empty). Returns 0 or
  * -errno (then src simply stays in copy mode). */
 int xm_conn_splice_start(struct xm_conn *src, struct xm_conn *dst);
+
+/* io_uring mode copies writes up to this size into a per-connection chunk (coalescing:
+ * a slow reader's backlog then costs its bytes, not a chunk per slice). */
+#define XM_CONN_URING_COPY_MAX 2048u
+/* Is the connection on the worker's io_uring? */
+static inline int xm_conn_on_ring(const struct xm_conn *c) { return c->uslot != 0; }
+/* Move it to epoll (for splice mode): no new operation is started, the receive is
+ * cancelled, and once its operations in flight have completed it is registered with epoll
+ * (at a turn's end; what is still queued goes out through the epoll path). No-op when not
+ * on the ring. */
+void xm_conn_uring_leave(struct xm_conn *c);
+/* Will xm_conn_write copy these bytes (for the owner's bytes_copied)? */
+static inline int xm_conn_copies(const struct xm_conn *c, uint32_t len) { return c->uslot && len <= XM_CONN_URING_COPY_MAX; }
 
 static inline int xm_conn_is_closed(const struct xm_conn *c) { return (c->flags & XM_CONN_F_CLOSED) != 0; }
 static inline uint64_t xm_conn_queued(const struct xm_conn *c) { return c->outq.bytes + c->piped; }

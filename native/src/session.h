@@ -40,7 +40,7 @@ struct xm_tcp_stats {
 	uint64_t *upstream_flow_control_paused_reading_total;
 	uint64_t *upstream_flow_control_resumed_reading_total;
 	uint64_t *upstream_connect_attempts_total;
-	uint64_t *bytes_copied;      /* payload bytes copied in user space: stays 0 (zero-copy) */
+	uint64_t *bytes_copied;      /* payload bytes copied in user space: 0 on epoll (zero-copy); io_uring copies writes <= 2 KiB */
 	uint64_t *splice_started_total; /* directions switched to splice() for bulk transfer */
 	int64_t *downstream_cx_active;
 	uint64_t *end[XM_END__COUNT];

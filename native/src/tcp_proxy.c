@@ -395,12 +395,22 @@ static void tp__forward(struct tp_session *s, struct xm_conn *from, struct xm_co
 {
 	int rc = xm_conn_write(to, ch, off, len);
 
+	if (xm_conn_copies(to, len))
+		xm_stat_add(s->st->bytes_copied, len);
+
 	/* A read that filled a whole chunk means a bulk transfer: from now on this direction
 	 * moves through a pipe with splice(), never entering user space. Small
-	 * request/response traffic never fills a chunk, so it keeps the cheaper read/send. */
-	if (xm_unlikely(off == 0 && len == XM_CHUNK_SIZE) && rc == XM_WRITE_OK && !s->w->dp->splice_disabled &&
-	    xm_conn_splice_start(from, to) == 0)
-		xm_stat_inc(s->st->splice_started_total);
+	 * request/response traffic never fills a chunk, so it keeps the cheaper read/send.
+	 * On io_uring the pair first moves back to epoll (splice has no cheap ring form); the
+	 * next full read there starts splicing. */
+	if (xm_unlikely(off == 0 && len == XM_CHUNK_SIZE) && rc == XM_WRITE_OK && !s->w->dp->splice_disabled) {
+		if (xm_conn_on_ring(from) || xm_conn_on_ring(to)) {
+			xm_conn_uring_leave(from);
+			xm_conn_uring_leave(to);
+		} else if (xm_conn_splice_start(from, to) == 0) {
+			xm_stat_inc(s->st->splice_started_total);
+		}
+	}
 	tp__after_write(s, from, to, rc);
 }
 

@@ -11,6 +11,7 @@
 #include "t.h"
 #include "t_net.h"
 #include "t_rpc.h"
+#include "uring.h"
 #include "xmesh/dataplane/v1/snapshot.pb-c.h"
 
 #define P "xproxy.{stat_prefix=mix}."
@@ -288,7 +289,13 @@ static void test_fallback_intact(void)
 	T_CHECK_EQ(t_stat(dp, P "downstream_cx_fallback.{reason=downstream_close}"), 1);
 	T_CHECK_EQ(t_stat(dp, "tcp.{stat_prefix=raw}.downstream_cx_total"), 3);
 	T_CHECK_EQ(t_stat(dp, "tcp.{stat_prefix=raw}.downstream_cx_rx_bytes_total"), (1 << 20) + 64 + 1);
-	T_CHECK_EQ(t_stat(dp, "tcp.{stat_prefix=raw}.bytes_copied"), 0);
+	/* Zero copy on epoll; io_uring copies only writes <= 2 KiB (the 64 B and 1 B
+	 * replies, and a 1 MiB stream's reads that came short), never the bulk of it: that
+	 * goes by reference and then by splice. */
+	if (dp->io_backend == XM_IO_URING)
+		T_CHECK(t_stat(dp, "tcp.{stat_prefix=raw}.bytes_copied") < (1 << 18));
+	else
+		T_CHECK_EQ(t_stat(dp, "tcp.{stat_prefix=raw}.bytes_copied"), 0);
 	T_CHECK_EQ(t_stat(dp, "listener.{listener=mix}.downstream_cx_total"), 3); /* not counted twice */
 	T_CHECK_EQ(t_stat(dp, "listener.{listener=mix}.downstream_cx_active"), 0);
 	T_CHECK_EQ(t_stat(dp, P "downstream_cx_active"), 0);

@@ -128,7 +128,27 @@ describe('dataplane', () => {
     assert.throws(() => createDataPlane({ workers: 0 }), TypeError);
     assert.throws(() => createDataPlane({ workers: 1.5 }), TypeError);
     assert.throws(() => dp.setHostHealth('backend', 5 as unknown as string, true), TypeError);
+    assert.throws(() => createDataPlane({ workers: 1, ioBackend: 'kqueue' as never }), /ioBackend: one of auto, epoll, io_uring/);
   });
+
+  for (const ioBackend of ['epoll', 'io_uring'] as const) {
+    it(`runs the ${ioBackend} backend when asked, says so in info(), and carries bytes intact`, async () => {
+      const d = createDataPlane({ workers: 1, ioBackend });
+      try {
+        assert.equal(d.info().ioBackend, ioBackend);
+        const l = (await d.apply(snapshot(1, portOf(up)))).listeners[0];
+        for (const len of [1, 300_000]) {
+          const payload = Buffer.alloc(len);
+          for (let i = 0; i < len; i++) payload[i] = (i * 7 + (i >> 8)) & 0xff;
+          assert.ok((await roundtrip(l.port, payload)).equals(payload), `${len} bytes`);
+        }
+        const gauge = d.stats().find((x) => x.key === 'dataplane.io_uring_workers');
+        assert.ok(gauge && gauge.type === 'gauge' && gauge.value === (ioBackend === 'io_uring' ? 1 : 0));
+      } finally {
+        await d.close();
+      }
+    });
+  }
 
   it('close() joins the workers promptly and is idempotent', async () => {
     const d2 = createDataPlane({ workers: 2 });
