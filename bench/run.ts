@@ -29,7 +29,8 @@ options:
   --warmup S       unmeasured warm-up seconds per case
   --runs N         passes over all paths (tables show medians)
   --quick          short smoke pass: 2 s cases, 0.5 s warm-up, 1 run
-  --paths a,b      subset of paths: direct,xmesh,haproxy,nginx
+  --paths a,b      subset of paths: direct,xmesh,xmesh-epoll,xmesh-cubic,haproxy,nginx
+  --modes a,b      subset of modes (tcp: closed,rate,bulk), e.g. many runs of one figure
   --no-pin         do not pin with taskset (default: loadgen cpu0, proxy+responder cpu1)
   --save           write the JSON result to bench/results/ (default: a temp dir)
 scenarios:`;
@@ -43,10 +44,11 @@ interface Parsed {
   save: boolean;
   pin: boolean;
   paths: string[];
+  modes: string[];
 }
 
 function parseArgs(argv: string[]): Parsed {
-  const p: Parsed = { scenario: '', quick: false, save: false, pin: true, paths: [] };
+  const p: Parsed = { scenario: '', quick: false, save: false, pin: true, paths: [], modes: [] };
   const num = (flag: string, v: string | undefined, min: number, max: number) => {
     const n = Number(v);
     if (v === undefined || !Number.isFinite(n) || n < min || n > max) throw new TypeError(`${flag}: want a number in [${min}, ${max}], got ${v}`);
@@ -62,6 +64,7 @@ function parseArgs(argv: string[]): Parsed {
       case '--save': p.save = true; break;
       case '--no-pin': p.pin = false; break;
       case '--paths': p.paths = (argv[++i] ?? '').split(',').filter(Boolean); break;
+      case '--modes': p.modes = (argv[++i] ?? '').split(',').filter(Boolean); break;
       case '-h': case '--help': p.scenario = 'help'; break;
       default:
         if (a.startsWith('-') || p.scenario) throw new TypeError(`unexpected argument: ${a}`);
@@ -100,6 +103,7 @@ async function main(): Promise<number> {
     quick: args.quick,
     save: args.save,
     paths: args.paths,
+    modes: args.modes,
     loadgenCpu: pin ? 0 : -1,
     serverCpu: pin ? 1 : -1,
     workdir,

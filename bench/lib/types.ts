@@ -12,6 +12,8 @@ export interface BenchOptions {
   save: boolean;
   /** subset of paths (direct, xmesh, haproxy, nginx); empty = all */
   paths: string[];
+  /** subset of a scenario's modes (tcp: closed, rate, bulk); empty = all */
+  modes: string[];
   /** CPU for the load generator, and for the proxy + responder; -1 = no pinning */
   loadgenCpu: number;
   serverCpu: number;

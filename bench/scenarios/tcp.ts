@@ -71,7 +71,9 @@ export const scenario: Scenario = {
       if (why) notes.push(`path ${p} skipped: ${why}`);
       else paths.push(p);
     }
-    const bound = o.runs * paths.length * MODES.length * (o.duration + o.warmup + 20) + 120;
+    for (const m of o.modes) if (!(MODES as readonly string[]).includes(m)) throw new Error(`unknown mode ${m} (have ${MODES.join(', ')})`);
+    const modes = MODES.filter((m) => !o.modes.length || o.modes.includes(m));
+    const bound = o.runs * paths.length * modes.length * (o.duration + o.warmup + 20) + 120;
     const rr = await startResponder({ reqSize: REQ, respSize: RESP, cpu: o.serverCpu, maxSeconds: bound }, path.join(o.workdir, 'xresp-rr.log'));
     const src = await startResponder({ bulk: 'source', cpu: o.serverCpu, maxSeconds: bound }, path.join(o.workdir, 'xresp-bulk.log'));
     const samples: Sample[] = [];
@@ -91,7 +93,7 @@ export const scenario: Scenario = {
           }
           cmds[name] = p.cmd;
           try {
-            for (const mode of MODES) {
+            for (const mode of modes) {
               try {
                 const s = await measure(run, p, mode, mode === 'bulk' ? src.proc.pid : rr.proc.pid, o);
                 samples.push(s);

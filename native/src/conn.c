@@ -21,6 +21,7 @@ static void conn__on_io(struct xm_io *io, uint32_t revents);
 static inline int conn__out_empty(const struct xm_conn *c) { return xm_iovq_empty(&c->outq) && c->piped == 0; }
 static inline int conn__uring(const struct xm_conn *c) { return c->uslot != 0; }
 static void conn__uring_update(struct xm_conn *c);
+static void conn__uring_link(struct xm_conn *c);
 
 /* Recompute the epoll interest from the flags; xm_io_set skips unchanged masks. */
 static void conn__update(struct xm_conn *c)
@@ -353,7 +354,7 @@ int xm_conn_splice_start(struct xm_conn *src, struct xm_conn *dst)
 	int p[2];
 
 	if (conn__uring(src) || conn__uring(dst))
-		return -ENOTSUP; /* io_uring moves bulk by reference already */
+		return -ENOTSUP; /* a connection on the ring leaves it first (xm_conn_uring_leave) */
 	if (!conn__out_empty(dst))
 		return -EBUSY;
 	if (src->rchunk) {
@@ -510,8 +511,7 @@ static void conn__on_connected(struct xm_conn *c)
 	if (err == 0) {
 		/* Data queued while connecting goes out now (io_uring: at the turn's end). */
 		if (!conn__out_empty(c) && conn__uring(c)) {
-			if (c->batch_link.next == &c->batch_link)
-				xm_link_add(&c->w->batched, &c->batch_link);
+			conn__uring_link(c);
 		} else if (!conn__out_empty(c)) {
 			conn__flush(c);
 		}
