@@ -3,6 +3,7 @@
 
 #include <liburing.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -37,6 +38,9 @@ struct xm_uring {
 	uint32_t *starved;           /* (slot, gen) pairs whose receive ran out of buffers */
 	uint32_t nstarved, capstarved;
 	int epoll_armed;
+	uint64_t enter_errors;
+	struct xm_events *events;    /* where errors are reported */
+	uint64_t *nobufs_total;      /* counter: receives that found the ring empty (may be NULL) */
 	struct msghdr msgs[UR__SQ];
 	struct iovec iovs[UR__SQ * XM_URING_SEND_IOV];
 };
@@ -106,7 +110,7 @@ static void ur__buf_add(struct xm_uring *ur, unsigned bid)
 	ur->br_pending++;
 }
 
-int xm_uring_new(struct xm_uring **out, struct xm_pool *pool)
+int xm_uring_new(struct xm_uring **out, struct xm_pool *pool, struct xm_events *events, uint64_t *nobufs_total)
 {
 	struct xm_uring *ur = calloc(1, sizeof(*ur));
 	int rc;
@@ -114,6 +118,8 @@ int xm_uring_new(struct xm_uring **out, struct xm_pool *pool)
 	if (!ur)
 		return -ENOMEM;
 	ur->pool = pool;
+	ur->events = events;
+	ur->nobufs_total = nobufs_total;
 	rc = ur__init_ring(&ur->ring);
 	if (rc < 0) {
 		free(ur);
@@ -274,6 +280,8 @@ struct xm_chunk *xm_uring_buf_take(struct xm_uring *ur, unsigned bid)
 
 void xm_uring_starved(struct xm_uring *ur, uint32_t slot)
 {
+	if (ur->nobufs_total)
+		xm_atomic_add(ur->nobufs_total, 1);
 	if (ur->nstarved + 2 > ur->capstarved) {
 		uint32_t cap = ur->capstarved ? ur->capstarved * 2 : 32;
 		uint32_t *ns = realloc(ur->starved, cap * sizeof(*ns));
@@ -358,8 +366,18 @@ int xm_uring_run(struct xm_uring *ur, struct xm_loop *l, int timeout_ms)
 	}
 	struct __kernel_timespec ts = { .tv_sec = timeout_ms / 1000, .tv_nsec = (long long)(timeout_ms % 1000) * 1000000 };
 	int rc = io_uring_submit_and_wait_timeout(&ur->ring, &cqe, 1, timeout_ms >= 0 ? &ts : NULL, NULL);
-	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
-		return rc;
+	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+		/* Never stop the worker for it: report (rate-limited), back off one tick, go on
+		 * with whatever completed. */
+		if (ur->enter_errors++ % 1024 == 0) {
+			char why[96];
+			snprintf(why, sizeof(why), "io_uring_enter failed: %s (%llu times)", strerror(-rc),
+				 (unsigned long long)ur->enter_errors);
+			xm_event_post(ur->events, XM_EV_LOG, "worker", why);
+		}
+		struct timespec nap = { 0, (long)XM_WHEEL_TICK_MS * 1000000L };
+		nanosleep(&nap, NULL);
+	}
 	l->now_ms = xm_now_ms();
 	/* Completions handled here may queue more (a close submits its cancellation at once),
 	 * so drain in batches; bounded so a flood cannot keep us from the turn's end. */

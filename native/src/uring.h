@@ -61,8 +61,10 @@ const char *xm_io_backend_name(int b);
 int xm_uring_probe(void);
 
 /* Create the ring in the calling (worker) thread; it becomes the only thread that may
- * submit. Buffers come from pool. */
-int xm_uring_new(struct xm_uring **out, struct xm_pool *pool);
+ * submit. Buffers come from pool; failures of the ring itself are reported to events, and
+ * receives that found no buffer are counted in *nobufs_total (each pointer may be NULL). */
+struct xm_events;
+int xm_uring_new(struct xm_uring **out, struct xm_pool *pool, struct xm_events *events, uint64_t *nobufs_total);
 /* Tear down after every connection was closed: waits for cancellations, returns buffers. */
 void xm_uring_free(struct xm_uring *ur);
 
