@@ -750,8 +750,9 @@ static void conn__uring_recv(struct xm_conn *c, int res, uint32_t flags)
 
 	if (!(flags & IORING_CQE_F_MORE))
 		c->flags &= ~(XM_CONN_F_URECV | XM_CONN_F_URECV_CANCEL);
+	if (res > 0 && !(flags & IORING_CQE_F_BUFFER))
+		res = -EIO; /* bytes without a buffer: cannot happen with BUFFER_SELECT; end this connection only */
 	if (res > 0) {
-		xm_assert(flags & IORING_CQE_F_BUFFER);
 		unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
 		struct xm_chunk *ch = xm_uring_buf(ur, bid);
 		ch->len = (uint32_t)res;

@@ -231,10 +231,15 @@ void xm_uring_submit(struct xm_uring *ur)
 struct io_uring_sqe *xm_uring_sqe(struct xm_uring *ur, unsigned *idx)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&ur->ring);
-	if (xm_unlikely(!sqe)) {
+	/* A full SQ is submitted; SUBMIT_ALL consumes it even if some entries fail. Should the
+	 * kernel refuse the submit itself (-EBUSY while it cannot flush an overflowed CQ),
+	 * flushing completions into our CQ ring lets the next try through. */
+	for (int tries = 0; xm_unlikely(!sqe); tries++) {
+		xm_assert(tries < 1000); /* a kernel that never takes our SQEs: nothing sane is left to do */
+		if (tries)
+			io_uring_get_events(&ur->ring);
 		io_uring_submit(&ur->ring);
 		sqe = io_uring_get_sqe(&ur->ring);
-		xm_assert(sqe != NULL); /* a submit always frees the whole SQ (SUBMIT_ALL) */
 	}
 	if (idx)
 		*idx = (unsigned)(sqe - ur->ring.sq.sqes);
