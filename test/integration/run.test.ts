@@ -56,11 +56,10 @@ interface Running {
 }
 
 /** Start `xmesh run`: as `node bin/xmesh.js` (default), or through the script's own shebang. */
-async function start(cfg: string, via: 'node' | 'shebang' = 'node', extra: string[] = []): Promise<Running> {
+async function start(cfg: string, via: 'node' | 'shebang' = 'node', extra: string[] = [], env?: NodeJS.ProcessEnv): Promise<Running> {
   const args = ['run', '--config', cfg, '--concurrency', '2', ...extra];
-  const child = via === 'shebang'
-    ? spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] })
-    : spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const opts = { stdio: ['ignore', 'ignore', 'pipe'] as ('ignore' | 'pipe')[], env: env ?? process.env };
+  const child = via === 'shebang' ? spawn(bin, args, opts) : spawn(process.execPath, [bin, ...args], opts);
   let err = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (d: string) => (err += d));
@@ -212,3 +211,17 @@ for (const backend of ['epoll', 'io_uring'] as const) {
     }
   });
 }
+
+test('run: XMESH_IO_BACKEND picks the backend when --io-backend is not given; the flag wins over it', async () => {
+  const env = { ...process.env, XMESH_IO_BACKEND: 'epoll' };
+  for (const [extra, want] of [[[], 'epoll'], [['--io-backend', 'io_uring'], 'io_uring']] as const) {
+    const r = await start(config(), 'node', [...extra], env);
+    try {
+      assert.equal(r.ioBackend, want);
+      assert.equal(await echo(r.port, 'ok'), 'ok');
+    } finally {
+      r.child.kill('SIGTERM');
+      assert.equal((await r.exited).code, 0);
+    }
+  }
+});
