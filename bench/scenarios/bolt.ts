@@ -16,7 +16,7 @@ const REQ_FILE = path.join(FIXTURES, 'bolt-req-1k.bin');
 const RESP_FILE = path.join(FIXTURES, 'bolt-resp-1k.bin');
 const SHAPES = { pingpong: { conns: 50, depth: 1 }, pipelined: { conns: 20, depth: 8 } } as const;
 type Shape = keyof typeof SHAPES;
-const PATHS: PathName[] = ['direct', 'xmesh', 'haproxy'];
+const PATHS: PathName[] = ['direct', 'xmesh', 'xmesh-epoll', 'haproxy'];
 
 interface Sample {
   run: number;
@@ -85,7 +85,7 @@ export const scenario: Scenario = {
       rows: paths
         .filter((p) => samples.some((x) => x.path === p && x.shape === shape))
         .map((p) => [
-          p === 'xmesh' ? 'xmesh (L7)' : p === 'haproxy' ? 'haproxy (L4)' : p,
+          p === 'xmesh' || p === 'xmesh-epoll' ? `${p} (L7)` : p === 'haproxy' ? 'haproxy (L4)' : p,
           med(p, shape, (x) => x.lg.rps).toFixed(0),
           (med(p, shape, (x) => x.lg.rps) / dir(shape)).toFixed(2),
           med(p, shape, (x) => x.lg.p50_us).toFixed(0),

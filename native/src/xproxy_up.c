@@ -15,6 +15,9 @@ static const struct xm_conn_ops xp__up_ops = {
 	.on_error = xp__up_error,
 	.on_drained = xp__up_drained,
 	.on_connected = xp__up_connected,
+	/* Upstream connections are never paused (no late bytes to expect), never handed over
+	 * and never spliced: they can live on the io_uring ring. */
+	.uring = 1,
 };
 
 static uint32_t xp__pool_hash(const struct xm_host_state *hs, const struct xm_codec *codec)
