@@ -58,6 +58,7 @@ struct xm_dp {
 	int io_backend;               /* enum xm_io_backend, resolved: XM_IO_EPOLL or XM_IO_URING */
 	int64_t *io_uring_workers;    /* gauge: workers running the io_uring backend */
 	uint64_t *io_uring_recv_nobufs; /* counter: receives that found a worker's buffer ring empty (re-armed) */
+	uint64_t *io_uring_enter_errors; /* counter: failed io_uring_enter calls (reported, retried) */
 };
 
 int xm_dp_new(struct xm_dp **out, const struct xm_dp_opts *o);

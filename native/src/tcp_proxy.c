@@ -91,7 +91,7 @@ static const struct xm_conn_ops tp__down_ops = {
 	.on_error = tp__on_error,
 	.on_drained = tp__on_drained,
 	.on_connected = tp__on_connected,
-	.uring = 1, /* flow control tolerates late bytes; no fd handover, no splice needed */
+	.uring = 1, /* flow control tolerates late bytes; no fd handover; bulk leaves the ring to splice */
 };
 static const struct xm_conn_ops tp__up_ops = {
 	.on_read = tp__up_read,
@@ -100,7 +100,7 @@ static const struct xm_conn_ops tp__up_ops = {
 	.on_error = tp__on_error,
 	.on_drained = tp__on_drained,
 	.on_connected = tp__on_connected,
-	.uring = 1, /* flow control tolerates late bytes; no fd handover, no splice needed */
+	.uring = 1, /* flow control tolerates late bytes; no fd handover; bulk leaves the ring to splice */
 };
 
 static void tp__free(struct xm_defer *d)

@@ -39,8 +39,7 @@ struct xm_uring {
 	uint32_t nstarved, capstarved;
 	int epoll_armed;
 	uint64_t enter_errors;
-	struct xm_events *events;    /* where errors are reported */
-	uint64_t *nobufs_total;      /* counter: receives that found the ring empty (may be NULL) */
+	struct xm_uring_report report;
 	struct msghdr msgs[UR__SQ];
 	struct iovec iovs[UR__SQ * XM_URING_SEND_IOV];
 };
@@ -110,7 +109,7 @@ static void ur__buf_add(struct xm_uring *ur, unsigned bid)
 	ur->br_pending++;
 }
 
-int xm_uring_new(struct xm_uring **out, struct xm_pool *pool, struct xm_events *events, uint64_t *nobufs_total)
+int xm_uring_new(struct xm_uring **out, struct xm_pool *pool, const struct xm_uring_report *report)
 {
 	struct xm_uring *ur = calloc(1, sizeof(*ur));
 	int rc;
@@ -118,8 +117,8 @@ int xm_uring_new(struct xm_uring **out, struct xm_pool *pool, struct xm_events *
 	if (!ur)
 		return -ENOMEM;
 	ur->pool = pool;
-	ur->events = events;
-	ur->nobufs_total = nobufs_total;
+	if (report)
+		ur->report = *report;
 	rc = ur__init_ring(&ur->ring);
 	if (rc < 0) {
 		free(ur);
@@ -285,8 +284,8 @@ struct xm_chunk *xm_uring_buf_take(struct xm_uring *ur, unsigned bid)
 
 void xm_uring_starved(struct xm_uring *ur, uint32_t slot)
 {
-	if (ur->nobufs_total)
-		xm_atomic_add(ur->nobufs_total, 1);
+	if (ur->report.recv_nobufs_total)
+		xm_atomic_add(ur->report.recv_nobufs_total, 1);
 	if (ur->nstarved + 2 > ur->capstarved) {
 		uint32_t cap = ur->capstarved ? ur->capstarved * 2 : 32;
 		uint32_t *ns = realloc(ur->starved, cap * sizeof(*ns));
@@ -374,11 +373,13 @@ int xm_uring_run(struct xm_uring *ur, struct xm_loop *l, int timeout_ms)
 	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
 		/* Never stop the worker for it: report (rate-limited), back off one tick, go on
 		 * with whatever completed. */
+		if (ur->report.enter_errors_total)
+			xm_atomic_add(ur->report.enter_errors_total, 1);
 		if (ur->enter_errors++ % 1024 == 0) {
 			char why[96];
 			snprintf(why, sizeof(why), "io_uring_enter failed: %s (%llu times)", strerror(-rc),
 				 (unsigned long long)ur->enter_errors);
-			xm_event_post(ur->events, XM_EV_LOG, "worker", why);
+			xm_event_post(ur->report.events, XM_EV_LOG, "worker", why);
 		}
 		struct timespec nap = { 0, (long)XM_WHEEL_TICK_MS * 1000000L };
 		nanosleep(&nap, NULL);

@@ -27,7 +27,6 @@
  */
 
 struct io_uring_sqe;
-struct io_uring_cqe;
 struct xm_conn;
 struct xm_chunk;
 struct xm_loop;
@@ -60,11 +59,16 @@ const char *xm_io_backend_name(int b);
 /* Can this kernel (and seccomp policy) run the backend? 0 or -errno. */
 int xm_uring_probe(void);
 
-/* Create the ring in the calling (worker) thread; it becomes the only thread that may
- * submit. Buffers come from pool; failures of the ring itself are reported to events, and
- * receives that found no buffer are counted in *nobufs_total (each pointer may be NULL). */
+/* Where the ring reports: each pointer may be NULL. */
 struct xm_events;
-int xm_uring_new(struct xm_uring **out, struct xm_pool *pool, struct xm_events *events, uint64_t *nobufs_total);
+struct xm_uring_report {
+	struct xm_events *events;     /* failures of the ring itself (rate-limited log events) */
+	uint64_t *recv_nobufs_total;  /* receives that found the buffer ring empty */
+	uint64_t *enter_errors_total; /* io_uring_enter calls that failed (retried) */
+};
+/* Create the ring in the calling (worker) thread; it becomes the only thread that may
+ * submit. Buffers come from pool. */
+int xm_uring_new(struct xm_uring **out, struct xm_pool *pool, const struct xm_uring_report *report);
 /* Tear down after every connection was closed: waits for cancellations, returns buffers. */
 void xm_uring_free(struct xm_uring *ur);
 

@@ -100,7 +100,10 @@ static void *worker__main(void *arg)
 		setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), w->dp->worker_nice);
 	/* The ring is made here: only the thread that submits may own it (SINGLE_ISSUER). */
 	if (w->dp->io_backend == XM_IO_URING) {
-		int rc = xm_uring_new(&w->loop.ur, &w->pool, w->dp->events, w->dp->io_uring_recv_nobufs);
+		const struct xm_uring_report rep = { .events = w->dp->events,
+						     .recv_nobufs_total = w->dp->io_uring_recv_nobufs,
+						     .enter_errors_total = w->dp->io_uring_enter_errors };
+		int rc = xm_uring_new(&w->loop.ur, &w->pool, &rep);
 		if (rc < 0) {
 			w->loop.ur = NULL;
 			char why[96];
