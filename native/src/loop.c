@@ -1,6 +1,7 @@
 /* The per-worker epoll loop and its timer wheel. */
 #include "loop.h"
 
+#include <string.h>
 #include <unistd.h>
 
 #include "uring.h"
@@ -21,6 +22,7 @@ int xm_loop_init(struct xm_loop *l)
 	for (unsigned i = 0; i < XM_WHEEL_SLOTS; i++) {
 		l->wheel[i].next = l->wheel[i].prev = &l->wheel[i];
 	}
+	memset(l->occupied, 0, sizeof(l->occupied));
 	return 0;
 }
 
@@ -85,7 +87,9 @@ static void timer__link(struct xm_loop *l, struct xm_timer *t)
 	uint64_t tick = (t->deadline_ms + XM_WHEEL_TICK_MS - 1) / XM_WHEEL_TICK_MS;
 	if (tick <= l->wheel_tick)
 		tick = l->wheel_tick + 1;
-	struct xm_timer *head = &l->wheel[tick & (XM_WHEEL_SLOTS - 1)];
+	unsigned slot = tick & (XM_WHEEL_SLOTS - 1);
+	struct xm_timer *head = &l->wheel[slot];
+	l->occupied[slot / 64] |= 1ull << (slot % 64);
 	t->next = head->next;
 	t->prev = head;
 	head->next->prev = t;
@@ -137,6 +141,41 @@ static void loop__run_timers(struct xm_loop *l)
 	l->wheel_tick = now_tick;
 }
 
+/* Milliseconds until the first occupied slot after the last processed tick is due, or -1
+ * with no timer armed. A slot holding only timers a revolution or more away (deadlines past
+ * XM_WHEEL_SLOTS * XM_WHEEL_TICK_MS) still wakes the loop once per revolution. */
+int xm_loop_timer_timeout(struct xm_loop *l)
+{
+	if (l->ntimers == 0)
+		return -1;
+	uint64_t first = l->wheel_tick + 1;
+	for (unsigned k = 0; k < XM_WHEEL_SLOTS;) {
+		unsigned slot = (unsigned)((first + k) & (XM_WHEEL_SLOTS - 1));
+		uint64_t word = l->occupied[slot / 64] >> (slot % 64);
+		if (!word) {
+			k += 64 - slot % 64; /* rest of this word is empty */
+			continue;
+		}
+		unsigned skip = (unsigned)__builtin_ctzll(word);
+		k += skip;
+		if (k >= XM_WHEEL_SLOTS)
+			break;
+		slot += skip;
+		struct xm_timer *head = &l->wheel[slot];
+		if (head->next == head) {
+			l->occupied[slot / 64] &= ~(1ull << (slot % 64)); /* emptied by xm_timer_stop */
+			k++;
+			continue;
+		}
+		uint64_t due_ms = (first + k) * XM_WHEEL_TICK_MS;
+		if (due_ms <= l->now_ms)
+			return 0;
+		uint64_t wait = due_ms - l->now_ms;
+		return wait > INT32_MAX ? INT32_MAX : (int)wait;
+	}
+	return -1; /* unreachable while ntimers > 0: every armed timer sits in an occupied slot */
+}
+
 void xm_loop_run_deferred(struct xm_loop *l)
 {
 	while (l->deferred) {
@@ -166,8 +205,11 @@ int xm_loop_run_once(struct xm_loop *l, int max_wait_ms)
 {
 	int timeout = max_wait_ms;
 
-	if (l->ntimers > 0 && (timeout < 0 || timeout > (int)XM_WHEEL_TICK_MS))
-		timeout = XM_WHEEL_TICK_MS;
+	int due = xm_loop_timer_timeout(l);
+	if (l->ur && xm_uring_retry_pending(l->ur) && (due < 0 || due > (int)XM_WHEEL_TICK_MS))
+		due = XM_WHEEL_TICK_MS;
+	if (due >= 0 && (timeout < 0 || timeout > due))
+		timeout = due;
 	int n = l->ur && xm_uring_busy(l->ur) ? xm_uring_run(l->ur, l, timeout) : xm_loop_epoll_dispatch(l, timeout);
 	if (n < 0)
 		return n;

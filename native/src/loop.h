@@ -47,6 +47,7 @@ struct xm_defer {
 #define XM_WHEEL_BITS 9
 #define XM_WHEEL_SLOTS (1u << XM_WHEEL_BITS)
 #define XM_WHEEL_TICK_MS 8u  /* resolution: timers fire within one tick after their deadline */
+#define XM_WHEEL_WORDS (XM_WHEEL_SLOTS / 64)
 
 struct xm_loop {
 	int epfd;
@@ -61,6 +62,10 @@ struct xm_loop {
 	 * ring, which watches epfd for the fds still on epoll. NULL: plain epoll. */
 	struct xm_uring *ur;
 	struct xm_timer wheel[XM_WHEEL_SLOTS]; /* sentinels */
+	/* A bit per slot, set when a timer is linked into it and cleared lazily once the slot
+	 * is found empty: the loop sleeps until the next occupied slot instead of waking every
+	 * tick while any timer is armed. */
+	uint64_t occupied[XM_WHEEL_WORDS];
 };
 
 int xm_loop_init(struct xm_loop *l);
@@ -85,6 +90,8 @@ static inline void xm_loop_defer(struct xm_loop *l, struct xm_defer *d, xm_defer
 }
 /* Run deferred callbacks now (also done at the end of every turn). */
 void xm_loop_run_deferred(struct xm_loop *l);
+/* Milliseconds until the timer wheel next needs a turn (0: now), -1 with no timer armed. */
+int xm_loop_timer_timeout(struct xm_loop *l);
 
 /* epoll_wait for at most timeout_ms and run the callbacks of what fired; returns how many
  * (the io_uring backend calls this when epfd is readable). */

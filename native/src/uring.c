@@ -217,6 +217,11 @@ int xm_uring_busy(const struct xm_uring *ur)
 	return ur->live > 0 || ur->inflight > 0;
 }
 
+int xm_uring_retry_pending(const struct xm_uring *ur)
+{
+	return ur->nmissing > 0 || ur->nstarved > 0;
+}
+
 uint64_t xm_uring_ud(const struct xm_uring *ur, uint32_t slot, enum xm_uring_op op)
 {
 	return ((uint64_t)slot << 32) | ((uint64_t)ur->slots[slot].gen << 8) | (uint64_t)op;
@@ -311,7 +316,8 @@ static void ur__after_batch(struct xm_uring *ur)
 		ur->br_pending = 0;
 	}
 	/* Restart every receive that ran dry: the ring is full again now (each buffer taken
-	 * was replaced), unless the pool itself failed, in which case the next turn retries. */
+	 * was replaced), unless the pool itself failed, in which case the next turn retries
+	 * (xm_uring_retry_pending keeps that turn within one tick). */
 	if (!ur->nstarved || ur->nmissing == UR__NBUFS)
 		return;
 	uint32_t ns = ur->nstarved;

@@ -102,6 +102,9 @@ void xm_uring_starved(struct xm_uring *ur, uint32_t slot);
  * sleeps in plain epoll_wait, so a worker serving only epoll connections (x_proxy) pays
  * nothing for the ring. */
 int xm_uring_busy(const struct xm_uring *ur);
+/* Buffers the pool could not supply, or receives waiting for them: the loop must turn
+ * again within a tick even if nothing else happens. */
+int xm_uring_retry_pending(const struct xm_uring *ur);
 
 /* Wait (submitting everything queued) for at most timeout_ms (-1: no limit), dispatch the
  * completions to their connections and, when the epoll fd fired, the epoll events.
