@@ -39,6 +39,9 @@ export interface XloadResult {
   max_us: number;
   cpu_us: number;
   cpu_pct: number;
+  /** with `hist: true`: the non-empty buckets of the latency histogram, [bucket index, count] */
+  hist?: [number, number][];
+  hist_max_ns?: number;
 }
 
 export interface XloadArgs {
@@ -54,6 +57,8 @@ export interface XloadArgs {
   framing?: string;
   bulk?: 'recv' | 'send';
   idle?: boolean;
+  /** ask xload for its histogram (`--hist`), to pool runs with mergeHists/histQuantile */
+  hist?: boolean;
   cpu: number;
 }
 
@@ -68,8 +73,56 @@ export function xloadArgv(a: XloadArgs): string[] {
   if (a.framing) argv.push('--framing', a.framing);
   if (a.bulk) argv.push('--bulk', a.bulk);
   if (a.idle) argv.push('--idle');
+  if (a.hist) argv.push('--hist');
   if (a.cpu >= 0) argv.push('--cpu', String(a.cpu));
   return argv;
+}
+
+// xload's latency histogram (bench/loadgen/hist.h), ported so that runs can be pooled: the
+// quantile of merged histograms is exactly what one xload run over all those samples would
+// have printed. Keep in step with hist.h.
+const HIST_SUB_BITS = 7;
+const HIST_SUB = 1 << HIST_SUB_BITS;
+
+export interface Hist {
+  /** [bucket index, count], ascending index, counts > 0 */
+  buckets: [number, number][];
+  count: number;
+  max_ns: number;
+}
+
+/** xb_hist_value: midpoint (ns) of bucket idx's value range. */
+export function histValue(idx: number): number {
+  if (idx < HIST_SUB) return idx;
+  const shift = Math.floor(idx / HIST_SUB) - 1;
+  const sub = idx % HIST_SUB;
+  const width = 2 ** shift; // not <<: shifts reach 33
+  return (HIST_SUB + sub) * width + (width - 1) / 2;
+}
+
+/** Sum counts bucket by bucket, max of maxes. Results without a histogram are skipped. */
+export function mergeHists(rs: Pick<XloadResult, 'hist' | 'hist_max_ns'>[]): Hist {
+  const sum = new Map<number, number>();
+  let max = 0;
+  for (const r of rs) {
+    if (!r.hist) continue;
+    for (const [i, n] of r.hist) sum.set(i, (sum.get(i) ?? 0) + n);
+    max = Math.max(max, r.hist_max_ns ?? 0);
+  }
+  const buckets = [...sum.entries()].filter(([, n]) => n > 0).sort((a, b) => a[0] - b[0]);
+  return { buckets, count: buckets.reduce((a, [, n]) => a + n, 0), max_ns: max };
+}
+
+/** xb_hist_quantile: q in [0, 1] -> ns (NaN for an empty histogram, where xload prints 0). */
+export function histQuantile(h: Hist, q: number): number {
+  if (!h.count) return NaN;
+  const rank = Math.min(Math.floor(q * h.count), h.count - 1);
+  let seen = 0;
+  for (const [i, n] of h.buckets) {
+    seen += n;
+    if (seen > rank) return Math.min(histValue(i), h.max_ns);
+  }
+  return h.max_ns;
 }
 
 export interface Hooks {

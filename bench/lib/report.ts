@@ -8,6 +8,22 @@ export function median(xs: number[]): number {
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
 
+/**
+ * Two-sided exact sign test: `lower` of `n` untied pairs went one way; p-value of a split at
+ * least that uneven if either way were equally likely (binomial, p = 0.5). 1 when n = 0.
+ * With n pairs the smallest possible p is 2^(1-n): 6 untied runs are needed for p < 0.05.
+ */
+export function signTestP(lower: number, n: number): number {
+  const k = Math.min(lower, n - lower);
+  let tail = 0;
+  let c = 1; // C(n, i)
+  for (let i = 0; i <= k; i++) {
+    tail += c;
+    c = (c * (n - i)) / (i + 1);
+  }
+  return Math.min(1, (2 * tail) / 2 ** n);
+}
+
 /** Round for display: integers above 100, else 2-3 significant decimals; NaN as "-". */
 export function fmt(x: number | string, digits?: number): string {
   if (typeof x === 'string') return x;

@@ -29,7 +29,9 @@ static inline unsigned xb_hist_idx(uint64_t v)
 	return (shift + 1) * XB_HIST_SUB + sub;
 }
 
-/* Midpoint of a bucket's value range (the estimate reported for a quantile). */
+/* Midpoint of a bucket's value range (the estimate reported for a quantile).
+ * bench/lib/loadgen.ts ports this and xb_hist_quantile to pool `xload --hist` output of
+ * several runs: keep the two in step. */
 static inline double xb_hist_value(unsigned idx)
 {
 	if (idx < XB_HIST_SUB)

@@ -51,6 +51,7 @@ static struct {
 } st;
 
 static int epfd;
+static int want_hist; /* --hist: append the non-empty histogram buckets to the result line */
 static int measuring;
 static int started; /* traffic phase began: a reconnected conn re-primes its pipeline */
 static volatile sig_atomic_t stop_flag;
@@ -67,7 +68,9 @@ static void usage(void)
 		"usage: xload --connect 127.0.0.1:PORT [--conns N] [--depth D] [--duration S]\n"
 		"             [--warmup S] [--rate R] [--req-size N | --req-file F] [--resp-size N]\n"
 		"             [--framing fixed|len:OFF:SIZE:be|le:HDRLEN] [--cpu C]\n"
-		"             [--idle] [--bulk recv|send]\n");
+		"             [--idle] [--bulk recv|send] [--hist]\n"
+		"  --hist  add \"hist\":[[bucket,count],...] (non-empty buckets of hist.h, ns) and\n"
+		"          \"hist_max_ns\" to the result, so runs can be pooled exactly\n");
 	exit(2);
 }
 
@@ -366,6 +369,8 @@ int main(int argc, char **argv)
 			bulk_s = v;
 		else if (!strcmp(a, "--idle"))
 			idle = 1;
+		else if (!strcmp(a, "--hist"))
+			want_hist = 1;
 		else
 			usage();
 #undef XL_ARG
@@ -530,7 +535,7 @@ int main(int argc, char **argv)
 	       "\"req_bytes\":%zu,\"requests\":%llu,\"errors\":%llu,\"reconnects\":%llu,\"duration_s\":%.6f,"
 	       "\"rps\":%.1f,\"bytes_in\":%llu,\"bytes_out\":%llu,\"mib_s_in\":%.2f,\"mib_s_out\":%.2f,"
 	       "\"p50_us\":%.2f,\"p90_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f,\"max_us\":%.2f,"
-	       "\"cpu_us\":%llu,\"cpu_pct\":%.1f,\"interrupted\":%s}\n",
+	       "\"cpu_us\":%llu,\"cpu_pct\":%.1f,\"interrupted\":%s",
 	       mode, cfg.conns, alive, cfg.depth, cfg.rate, cfg.req_len, (unsigned long long)st.requests,
 	       (unsigned long long)st.errors, (unsigned long long)st.reconnects, secs, (double)st.requests / secs,
 	       (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out,
@@ -539,5 +544,19 @@ int main(int argc, char **argv)
 	       xb_hist_quantile(&st.hist, 0.99) / 1e3, xb_hist_quantile(&st.hist, 0.999) / 1e3,
 	       (double)st.hist.max / 1e3, (unsigned long long)cpu, 100.0 * (double)cpu / 1e6 / secs,
 	       stop_flag ? "true" : "false");
+	if (want_hist) {
+		/* Bucket indexes, not values: a reader merges runs bucket by bucket and takes
+		 * quantiles exactly as xb_hist_quantile does. */
+		const char *sep = "";
+		printf(",\"hist\":[");
+		for (unsigned i = 0; i < XB_HIST_N; i++) {
+			if (st.hist.b[i]) {
+				printf("%s[%u,%llu]", sep, i, (unsigned long long)st.hist.b[i]);
+				sep = ",";
+			}
+		}
+		printf("],\"hist_max_ns\":%llu", (unsigned long long)st.hist.max);
+	}
+	printf("}\n");
 	return 0;
 }

@@ -2,11 +2,11 @@
 // closed-loop req/s, latency at a fixed offered rate, bulk MiB/s, and the proxy's own CPU
 // time per request (the primary figure: least sensitive to CPU contention on a small box).
 import * as path from 'node:path';
-import { ensureBuilt, runXload, startResponder, XloadArgs, XloadResult } from '../lib/loadgen';
+import { ensureBuilt, histQuantile, mergeHists, runXload, startResponder, XloadArgs, XloadResult } from '../lib/loadgen';
 import { ALL_PATHS, PathName, RunningPath, startPath, stopPath, unavailable } from '../lib/peers';
 import { cpuUs } from '../lib/procfs';
 import { stop } from '../lib/procs';
-import { median } from '../lib/report';
+import { median, signTestP } from '../lib/report';
 import type { BenchOptions, Scenario, ScenarioResult, Table } from '../lib/types';
 
 const REQ = 128;
@@ -33,7 +33,8 @@ function modeArgs(mode: Mode, target: string, o: BenchOptions): XloadArgs {
     case 'closed':
       return { ...base, ...CLOSED, reqSize: REQ, respSize: RESP };
     case 'rate':
-      return { ...base, ...RATE, reqSize: REQ, respSize: RESP };
+      // the histogram lets summarize() pool all runs of a path and read one tail off them
+      return { ...base, ...RATE, reqSize: REQ, respSize: RESP, hist: true };
     case 'bulk':
       return { ...base, ...BULK, bulk: 'recv' };
   }
@@ -80,7 +81,10 @@ export const scenario: Scenario = {
     const cmds: Record<string, string> = {};
     try {
       for (let run = 1; run <= o.runs; run++) {
-        for (const name of paths) {
+        // Rotate the order each pass: host noise drifts over time, and a fixed order would
+        // hand the same slot (first after a restart, right after a given peer) to one path.
+        const k = (run - 1) % paths.length;
+        for (const name of [...paths.slice(k), ...paths.slice(0, k)]) {
           let p: RunningPath;
           try {
             p = await startPath(name, [{ name: 'rr', upstreamPort: rr.port }, { name: 'bulk', upstreamPort: src.port }],
@@ -148,9 +152,19 @@ function summarize(samples: Sample[], paths: PathName[], notes: string[], cmds: 
   };
   const d50 = dir('rate', (s) => s.lg.p50_us);
   const d99 = dir('rate', (s) => s.lg.p99_us);
+  // Pooled: one histogram per path from all its rate runs. A run's p99 rests on its slowest
+  // 1% (~250 requests in 5 s), which whatever else ran in those seconds dominates; the
+  // pooled tail weighs every request of every (rotated, interleaved) pass the same.
+  const pooled = new Map(paths.filter((p) => has(p, 'rate')).map((p) => {
+    const h = mergeHists(pick(p, 'rate').map((s) => s.lg));
+    const q = (x: number) => histQuantile(h, x) / 1e3;
+    return [p, { runs: pick(p, 'rate').length, requests: h.count, p50_us: q(0.5), p90_us: q(0.9), p99_us: q(0.99), p999_us: q(0.999), max_us: h.max_ns / 1e3 }];
+  }));
+  const pooled99 = (p: PathName) => pooled.get(p)?.p99_us ?? NaN;
   const rate: Table = {
-    title: `(b) fixed offered rate: ${RATE.rate} req/s open loop over ${RATE.conns} conns (latency from the scheduled send time)`,
-    columns: ['path', 'req/s', 'p50 us', 'p90 us', 'p99 us', 'p99.9 us', '+p50 us', '+p99 us', 'proxy us/req', 'proxy cpu%', 'errors'],
+    title: `(b) fixed offered rate: ${RATE.rate} req/s open loop over ${RATE.conns} conns (latency from the scheduled send time; median of runs, pooled = all runs' histograms merged)`,
+    columns: ['path', 'req/s', 'p50 us', 'p90 us', 'p99 us', 'p99.9 us', '+p50 us', '+p99 us', 'pooled p99 us', '+p99 pooled us', 'proxy us/req',
+      'proxy cpu%', 'errors'],
     rows: paths.filter((p) => has(p, 'rate')).map((p) => [
       p,
       med(p, 'rate', (s) => s.lg.rps),
@@ -160,10 +174,29 @@ function summarize(samples: Sample[], paths: PathName[], notes: string[], cmds: 
       med(p, 'rate', (s) => s.lg.p999_us),
       proxyCol(p, med(p, 'rate', (s) => s.lg.p50_us) - d50),
       proxyCol(p, med(p, 'rate', (s) => s.lg.p99_us) - d99),
+      pooled99(p),
+      proxyCol(p, pooled99(p) - pooled99('direct')),
       proxyCol(p, med(p, 'rate', perReq)),
       proxyCol(p, med(p, 'rate', (s) => (100 * s.proxyCpuUs) / 1e6 / secs(s))),
       sum(p, 'rate', (s) => s.lg.errors),
     ]),
+  };
+  // Paired by pass: the two paths of a pair ran in the same pass, close in time, so under
+  // much the same host noise; the sign test asks only which of the two was lower in each.
+  const p99Of = (p: PathName) => new Map(pick(p, 'rate').map((s) => [s.run, s.lg.p99_us]));
+  const paired = paths.filter((p) => p.startsWith('xmesh') && has(p, 'rate')).flatMap((p) =>
+    (['haproxy', 'nginx'] as PathName[]).filter((peer) => has(peer, 'rate')).map((peer) => {
+      const a = p99Of(p);
+      const b = p99Of(peer);
+      const diffs = [...a.keys()].filter((r) => b.has(r)).map((r) => a.get(r)! - b.get(r)!);
+      const lower = diffs.filter((d) => d < 0).length;
+      const ties = diffs.filter((d) => d === 0).length;
+      return { path: p, peer, runs: diffs.length, lower, ties, median_diff_us: median(diffs), sign_p: signTestP(lower, diffs.length - ties) };
+    }));
+  const pairedTable: Table = {
+    title: `(b2) p99 at ${RATE.rate} req/s paired by pass: runs with the lower p99, median of (path - peer), two-sided sign test (ties dropped)`,
+    columns: ['path', 'vs', 'runs', 'path lower', 'ties', 'median diff us', 'sign test p'],
+    rows: paired.map((x) => [x.path, x.peer, x.runs, x.lower, x.ties, x.median_diff_us, x.sign_p.toPrecision(2)]),
   };
   const bulk: Table = {
     title: `(c) bulk: ${BULK.conns} conns streaming responder -> loadgen`,
@@ -189,14 +222,18 @@ function summarize(samples: Sample[], paths: PathName[], notes: string[], cmds: 
   };
   notes.push('pinning: ' + (o.loadgenCpu >= 0 ? `loadgen on cpu${o.loadgenCpu}, proxy + responder on cpu${o.serverCpu}` : 'none'));
   notes.push('proxy us/req is the figure to compare proxies by; req/s ratios on a shared server CPU mostly reflect it.');
+  const tables = [closed, rate, ...(paired.length ? [pairedTable] : []), bulk, primary];
   return {
-    tables: [closed, rate, bulk, primary],
+    tables,
     notes,
     data: {
       config: { req_bytes: REQ, resp_bytes: RESP, closed: CLOSED, rate: RATE, bulk: BULK },
       proxy_commands: cmds,
+      // quantiles of the merged histograms; each run's own histogram is in samples[].lg.hist
+      rate_pooled: Object.fromEntries(pooled),
+      rate_paired: paired,
       samples: samples.map((s) => ({ ...s, proxy_us_per_req: s.lg.requests ? s.proxyCpuUs / s.lg.requests : null })),
-      tables: [closed, rate, bulk, primary],
+      tables,
     },
   };
 }

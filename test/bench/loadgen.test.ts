@@ -5,8 +5,9 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ensureBuilt, runXload, startResponder, Responder } from '../../bench/lib/loadgen';
+import { ensureBuilt, histQuantile, histValue, mergeHists, runXload, startResponder, Responder } from '../../bench/lib/loadgen';
 import { stop, stopAll } from '../../bench/lib/procs';
+import { signTestP } from '../../bench/lib/report';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'xmesh-bench-test-'));
 after(async () => {
@@ -48,8 +49,56 @@ for (const c of cases) {
     assert.ok(res.bytes_out >= res.requests * reqSize, `bytes_out ${res.bytes_out}`);
     assert.ok(res.bytes_in >= res.requests * respSize, `bytes_in ${res.bytes_in}`);
     if (c.args.rate) assert.ok(Math.abs(res.rps - c.args.rate) / c.args.rate < 0.1, `open loop rps ${res.rps} vs ${c.args.rate}`);
+    assert.equal(res.hist, undefined, 'no histogram without --hist');
   });
 }
+
+test('direct: open loop with --hist: the histogram is the one xload took its quantiles from', { timeout: 20_000 }, async () => {
+  const res = await withResponder({ reqSize: 128, respSize: 128, cpu: -1, maxSeconds: 15 }, (r) =>
+    runXload({ target: `127.0.0.1:${r.port}`, conns: 4, rate: 2000, duration: 1, cpu: -1, reqSize: 128, respSize: 128, hist: true },
+      path.join(work, 'xload-hist.log')),
+  );
+  assert.ok(res.hist && res.hist.length > 0 && res.hist_max_ns !== undefined);
+  // xload records one histogram sample per completed request in the measured window
+  assert.equal(res.hist.reduce((a, [, n]) => a + n, 0), res.requests);
+  const idx = res.hist.map(([i]) => i);
+  assert.deepEqual(idx, [...idx].sort((a, b) => a - b), 'ascending bucket indexes');
+  const h = mergeHists([res]);
+  // xload prints µs with %.2f
+  const close = (ns: number, us: number, what: string) => assert.ok(Math.abs(ns / 1e3 - us) <= 0.005 + 1e-9, `${what}: ${ns / 1e3} vs ${us}`);
+  close(histQuantile(h, 0.5), res.p50_us, 'p50');
+  close(histQuantile(h, 0.9), res.p90_us, 'p90');
+  close(histQuantile(h, 0.99), res.p99_us, 'p99');
+  close(histQuantile(h, 0.999), res.p999_us, 'p99.9');
+  close(h.max_ns, res.max_us, 'max');
+});
+
+test('histogram: bucket midpoints, merge and pooled quantiles as hist.h computes them', () => {
+  // xb_hist_value: 1:1 below 128, then 128 sub-buckets per power of two
+  assert.equal(histValue(127), 127);
+  assert.equal(histValue(128), 128);
+  assert.equal(histValue(256), 256.5); // [256, 257]
+  assert.equal(histValue(506), 1001.5); // xb_hist_idx(1000) = 506: [1000, 1003]
+  assert.equal(histValue(1000), 14879.5); // [14848, 14911]
+  const a = { hist: [[50, 60], [300, 30], [1000, 10]] as [number, number][], hist_max_ns: 14860 };
+  const b = { hist: [[50, 40], [1000, 50]] as [number, number][], hist_max_ns: 14870 };
+  const h = mergeHists([a, { hist: undefined }, b]);
+  assert.deepEqual(h, { buckets: [[50, 100], [300, 30], [1000, 60]], count: 190, max_ns: 14870 });
+  // rank = floor(q * 190); first bucket whose running count exceeds it
+  assert.equal(histQuantile(h, 0.5), 50); // rank 95 < 100
+  assert.equal(histQuantile(h, 0.53), 344.5); // rank 100: bucket 300 = [344, 345]
+  assert.equal(histQuantile(h, 0.99), 14870); // rank 188: bucket 1000, midpoint clamped to max
+  assert.equal(histQuantile(h, 1), 14870); // rank clamped to 189
+  assert.ok(Number.isNaN(histQuantile(mergeHists([]), 0.5)));
+});
+
+test('sign test: exact two-sided binomial p', () => {
+  assert.equal(signTestP(6, 6), 2 / 64);
+  assert.equal(signTestP(0, 6), 2 / 64);
+  assert.equal(signTestP(5, 6), (2 * 7) / 64);
+  assert.equal(signTestP(3, 6), 1);
+  assert.equal(signTestP(0, 0), 1);
+});
 
 test('direct: bulk download from a source responder', { timeout: 20_000 }, async () => {
   const res = await withResponder({ bulk: 'source', cpu: -1, maxSeconds: 15 }, (r) =>
