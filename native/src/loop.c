@@ -213,14 +213,15 @@ int xm_loop_run_once(struct xm_loop *l, int max_wait_ms)
 	int n = l->ur && xm_uring_busy(l->ur) ? xm_uring_run(l->ur, l, timeout) : xm_loop_epoll_dispatch(l, timeout);
 	if (n < 0)
 		return n;
+	/* Timers before the turn's end: what their callbacks write (a timeout answer, a retry)
+	 * is batched like any other output and must go out in this turn, not whenever the loop
+	 * next wakes. Objects closed so far are freed after both (deferred). */
+	if (l->ntimers > 0)
+		loop__run_timers(l);
+	else
+		l->wheel_tick = l->now_ms / XM_WHEEL_TICK_MS;
 	if (l->turn_end)
 		l->turn_end(l);
 	xm_loop_run_deferred(l);
-	if (l->ntimers > 0) {
-		loop__run_timers(l);
-		xm_loop_run_deferred(l);
-	} else {
-		l->wheel_tick = l->now_ms / XM_WHEEL_TICK_MS;
-	}
 	return n;
 }

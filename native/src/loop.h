@@ -55,7 +55,7 @@ struct xm_loop {
 	uint64_t wheel_tick;           /* last tick processed */
 	uint32_t ntimers;
 	struct xm_defer *deferred;
-	/* Called once per turn after the I/O callbacks and before deferred frees: the worker
+	/* Called once per turn after the I/O callbacks and the due timers, before deferred frees: the worker
 	 * flushes connections whose output was batched during the turn. */
 	void (*turn_end)(struct xm_loop *l);
 	/* The io_uring backend (uring.h) when the worker runs one: the loop then sleeps in the
@@ -97,8 +97,9 @@ int xm_loop_timer_timeout(struct xm_loop *l);
  * (the io_uring backend calls this when epfd is readable). */
 int xm_loop_epoll_dispatch(struct xm_loop *l, int timeout_ms);
 
-/* Wait for events (at most max_wait_ms, or until the next timer), dispatch them, then
- * run due timers. Returns the number of I/O events or -errno. */
+/* Wait for events (at most max_wait_ms, or until the next timer), dispatch them, run due
+ * timers, then the turn's end (batched output) and deferred frees. Returns the number of
+ * I/O events or -errno. */
 int xm_loop_run_once(struct xm_loop *l, int max_wait_ms);
 
 #endif

@@ -177,6 +177,8 @@ static size_t t__answer(struct t_rpc_srv *s, struct t__srv_conn *c, const struct
 
 	if (c->codec == xm_codec_builtin("bolt")) {
 		size_t cl = f->len - f->body_off;
+		if (cl > 512)
+			cl = 512; /* echo a prefix: out holds 1 KiB */
 		if (ri->method_len == 4 && memcmp(ri->method, "hang", 4) == 0)
 			return 0;
 		*p++ = 1, *p++ = 0, *p++ = 0, *p++ = 2, *p++ = 1;
@@ -248,7 +250,9 @@ static void *t__srv_main(void *arg)
 	fds[0].fd = s->lfd;
 	fds[0].events = POLLIN;
 	while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
-		if (poll(fds, (nfds_t)n, 50) <= 0)
+		/* Stalled: only accept, so clients' bytes pile up in the kernel and upstream of it. */
+		int stalled = __atomic_load_n(&s->stall, __ATOMIC_ACQUIRE);
+		if (poll(fds, stalled ? 1 : (nfds_t)n, 50) <= 0)
 			continue;
 		if ((fds[0].revents & POLLIN) && n < T__MAXC) {
 			int fd = accept(s->lfd, NULL, NULL);
@@ -256,12 +260,13 @@ static void *t__srv_main(void *arg)
 				__atomic_add_fetch(&s->accepted, 1, __ATOMIC_RELAXED);
 				fds[n].fd = fd;
 				fds[n].events = POLLIN;
+				fds[n].revents = 0; /* not polled yet this round */
 				conns[n].codec = NULL;
 				conns[n].len = 0;
 				n++;
 			}
 		}
-		for (int i = 1; i < n; i++) {
+		for (int i = 1; i < n && !stalled; i++) {
 			if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
 			struct t__srv_conn *c = &conns[i];

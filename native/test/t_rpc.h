@@ -29,7 +29,8 @@ int t_bolt_call(int fd, uint32_t id, const char *svc, const char *method, const 
 
 /* A loopback server on one poll() thread (at most 63 connections). Each connection's
  * protocol is recognised from its first bytes (Bolt or Dubbo). Requests are answered:
- * Bolt with content "<tag>:<request content>" (method "hang": never; die_method: the
+ * Bolt with content "<tag>:<request content>" (at most 512 bytes of it; method "hang":
+ * never; die_method: the
  * connection is dropped with everything in flight), Dubbo with status OK and body
  * "<tag>:<method>". */
 struct t_rpc_srv {
@@ -37,6 +38,7 @@ struct t_rpc_srv {
 	uint16_t port;
 	char tag;
 	const char *die_method;  /* Bolt method that drops the connection; NULL = "die" */
+	int stall;               /* set (atomically): accept, but read nothing until cleared */
 	int stop;
 	unsigned long accepted, requests;
 	pthread_t th;

@@ -122,10 +122,39 @@ static void test_real_turns(void)
 	xm_loop_close(&l);
 }
 
+static int turn_ends_after_fire;
+static void on_turn_end(struct xm_loop *l)
+{
+	(void)l;
+	if (nfired > 0 && turn_ends_after_fire == 0)
+		turn_ends_after_fire = nfired;
+}
+
+/* A timer's callback writes are batched output: the turn's end (which flushes it) must
+ * come after the timers of that turn, or the answer waits for the next wakeup. */
+static void test_turn_end_after_timers(void)
+{
+	struct xm_loop l;
+	struct xm_timer t;
+	T_CHECK_EQ(xm_loop_init(&l), 0);
+	cur_loop = &l;
+	nfired = 0;
+	turn_ends_after_fire = 0;
+	l.turn_end = on_turn_end;
+	xm_timer_init(&t, on_timer);
+	xm_timer_start(&l, &t, 20);
+	for (int turns = 0; nfired == 0 && turns < 10; turns++)
+		T_CHECK(xm_loop_run_once(&l, -1) >= 0);
+	T_CHECK_EQ(nfired, 1);
+	T_CHECK_EQ(turn_ends_after_fire, 1); /* the firing turn's end saw it */
+	xm_loop_close(&l);
+}
+
 T_MAIN_BEGIN
 T_RUN("no timer armed: the loop may sleep without a deadline", test_no_timer);
 T_RUN("the wait ends at the deadline rounded up to a tick", test_timeout_to_deadline);
 T_RUN("stopping the earliest timer moves the wait on, across the wheel's end", test_stop_earliest_and_wrap);
 T_RUN("a timer a revolution away wakes once per revolution", test_far_timer_wakes_per_revolution);
 T_RUN("timers fire in order, not early, in a few turns", test_real_turns);
+T_RUN("the turn's end runs after that turn's timers", test_turn_end_after_timers);
 T_MAIN_END
