@@ -33,6 +33,29 @@ export function rssBytes(pid: number): number {
   return kb * 1024;
 }
 
+/** Context switches (voluntary + involuntary) of every thread of pid and its direct
+ * children: how often the proxy was woken, or put to sleep, over a window. */
+export function ctxSwitches(pid: number): number {
+  let n = 0;
+  for (const p of [pid, ...childPids(pid)]) {
+    let tids: string[] = [];
+    try {
+      tids = fs.readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue; /* exited */
+    }
+    for (const t of tids) {
+      try {
+        const st = fs.readFileSync(`/proc/${p}/task/${t}/status`, 'utf8');
+        for (const m of st.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)/gm)) n += Number(m[1]);
+      } catch {
+        /* thread exited */
+      }
+    }
+  }
+  return n;
+}
+
 export function cpuModel(): string {
   try {
     const m = /model name\s*:\s*(.+)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));

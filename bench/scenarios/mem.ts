@@ -3,12 +3,14 @@
 import * as path from 'node:path';
 import { ensureBuilt, runXload, startResponder } from '../lib/loadgen';
 import { ALL_PATHS, hardNofile, PathName, RunningPath, startPath, stopPath, unavailable } from '../lib/peers';
-import { rssBytes } from '../lib/procfs';
+import { cpuUs, ctxSwitches, rssBytes } from '../lib/procfs';
 import { sleep, stop } from '../lib/procs';
 import type { BenchOptions, Scenario, ScenarioResult, Table } from '../lib/types';
 
 const WANT_CONNS = 10_000;
 const SETTLE_MS = 1000;
+/** window over which wakeups and CPU of the idle proxy are counted */
+const WAKE_MS = 3000;
 
 interface MemSample {
   path: PathName;
@@ -17,6 +19,19 @@ interface MemSample {
   idleRss: number;
   loadedRss: number;
   bytesPerConn: number;
+  /** context switches/s and CPU µs/s of the proxy over WAKE_MS, without and with the conns */
+  idleWakeups: number;
+  loadedWakeups: number;
+  idleCpu: number;
+  loadedCpu: number;
+}
+
+/** How often pid is scheduled, and what it burns, while nothing happens. */
+async function idleCost(pid: number): Promise<{ wakeups: number; cpu: number }> {
+  const c0 = ctxSwitches(pid);
+  const u0 = cpuUs(pid);
+  await sleep(WAKE_MS);
+  return { wakeups: ((ctxSwitches(pid) - c0) * 1000) / WAKE_MS, cpu: ((cpuUs(pid) - u0) * 1000) / WAKE_MS };
 }
 
 export const scenario: Scenario = {
@@ -53,10 +68,14 @@ export const scenario: Scenario = {
           const pid = p.proc!.pid;
           await sleep(SETTLE_MS);
           const idleRss = rssBytes(pid);
+          const idle = await idleCost(pid);
           let loadedRss = 0;
+          let loaded = { wakeups: NaN, cpu: NaN };
           let answered = 0;
+          // the connections stay open while the RSS settles and the wakeup window runs
+          const duration = Math.max(o.duration, Math.ceil((SETTLE_MS + WAKE_MS) / 1000) + 1);
           const lg = await runXload(
-            { target: `127.0.0.1:${p.ports.mem}`, conns, idle: true, duration: o.duration, reqSize: 16, respSize: 16, cpu: o.loadgenCpu },
+            { target: `127.0.0.1:${p.ports.mem}`, conns, idle: true, duration, reqSize: 16, respSize: 16, cpu: o.loadgenCpu },
             path.join(o.workdir, `xload-mem-${name}.log`),
             {
               onReady: async (s) => {
@@ -64,14 +83,19 @@ export const scenario: Scenario = {
                 answered = ready ? (JSON.parse(ready) as { answered: number }).answered : 0;
                 await sleep(SETTLE_MS);
                 loadedRss = rssBytes(pid);
+                loaded = await idleCost(pid);
               },
             },
           );
           if (answered < conns) notes.push(`${name}: only ${answered} of ${conns} connections completed an exchange`);
-          const s: MemSample = { path: name, conns, answered, idleRss, loadedRss, bytesPerConn: (loadedRss - idleRss) / Math.max(1, answered) };
+          const s: MemSample = {
+            path: name, conns, answered, idleRss, loadedRss, bytesPerConn: (loadedRss - idleRss) / Math.max(1, answered),
+            idleWakeups: idle.wakeups, loadedWakeups: loaded.wakeups, idleCpu: idle.cpu, loadedCpu: loaded.cpu,
+          };
           samples.push(s);
           o.log(`${name}: idle ${(idleRss / 1048576).toFixed(1)} MiB, with ${answered} conns ${(loadedRss / 1048576).toFixed(1)} MiB, ` +
-            `${s.bytesPerConn.toFixed(0)} B/conn pair (errors ${lg.errors})`);
+            `${s.bytesPerConn.toFixed(0)} B/conn pair, wakeups/s ${s.idleWakeups.toFixed(1)} idle, ${s.loadedWakeups.toFixed(1)} with conns ` +
+            `(errors ${lg.errors})`);
         } catch (e) {
           notes.push(`${name}: ${(e as Error).message}`);
         } finally {
@@ -83,10 +107,14 @@ export const scenario: Scenario = {
     }
     const table: Table = {
       title: `idle RSS and RSS with ${conns} idle proxied connections (each did one 16 B exchange first)`,
-      columns: ['path', 'conns', 'idle RSS MiB', 'loaded RSS MiB', 'delta MiB', 'bytes/conn pair'],
-      rows: samples.map((s) => [s.path, s.answered, s.idleRss / 1048576, s.loadedRss / 1048576, (s.loadedRss - s.idleRss) / 1048576, Math.round(s.bytesPerConn)]),
+      columns: ['path', 'conns', 'idle RSS MiB', 'loaded RSS MiB', 'delta MiB', 'bytes/conn pair', 'wakeups/s idle', 'wakeups/s w/ conns',
+        'cpu us/s idle', 'cpu us/s w/ conns'],
+      rows: samples.map((s) => [s.path, s.answered, s.idleRss / 1048576, s.loadedRss / 1048576, (s.loadedRss - s.idleRss) / 1048576, Math.round(s.bytesPerConn),
+        s.idleWakeups, s.loadedWakeups, s.idleCpu, s.loadedCpu]),
     };
     notes.push('RSS is VmRSS of the proxy process plus its direct children (nginx master + worker); kernel socket buffers are not in RSS.');
+    notes.push(`wakeups/s = context switches of all the proxy's threads (and children) over ${WAKE_MS / 1000} s with no traffic, before and while the ` +
+      `connections are open; cpu us/s = its utime+stime over the same window (10 ms resolution).`);
     return { tables: [table], notes, data: { conns, samples } };
   },
 };

@@ -8,6 +8,8 @@
 
 #define LOOP__MAX_EVENTS 256
 
+static void wheel__init(struct xm_wheel *wh);
+
 int xm_loop_init(struct xm_loop *l)
 {
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -19,10 +21,8 @@ int xm_loop_init(struct xm_loop *l)
 	l->deferred = NULL;
 	l->turn_end = NULL;
 	l->ur = NULL;
-	for (unsigned i = 0; i < XM_WHEEL_SLOTS; i++) {
-		l->wheel[i].next = l->wheel[i].prev = &l->wheel[i];
-	}
-	memset(l->occupied, 0, sizeof(l->occupied));
+	wheel__init(&l->near);
+	wheel__init(&l->far);
 	return 0;
 }
 
@@ -82,18 +82,39 @@ int xm_io_del(struct xm_loop *l, struct xm_io *io)
 	return loop__ctl(l, EPOLL_CTL_DEL, io, 0);
 }
 
+static void wheel__init(struct xm_wheel *wh)
+{
+	for (unsigned i = 0; i < XM_WHEEL_SLOTS; i++)
+		wh->slot[i].next = wh->slot[i].prev = &wh->slot[i];
+	memset(wh->occupied, 0, sizeof(wh->occupied));
+}
+
+static void wheel__push(struct xm_wheel *wh, unsigned slot, struct xm_timer *t)
+{
+	struct xm_timer *head = &wh->slot[slot];
+	wh->occupied[slot / 64] |= 1ull << (slot % 64);
+	t->next = head->next;
+	t->prev = head;
+	head->next->prev = t;
+	head->next = t;
+}
+
+/* Place t relative to wheel_tick (the last tick processed): in the near wheel when its tick
+ * comes within one revolution, else in the far slot of its span, at most XM_WHEEL_SLOTS - 1
+ * spans on (a later deadline is placed again when that slot cascades). */
 static void timer__link(struct xm_loop *l, struct xm_timer *t)
 {
 	uint64_t tick = (t->deadline_ms + XM_WHEEL_TICK_MS - 1) / XM_WHEEL_TICK_MS;
 	if (tick <= l->wheel_tick)
 		tick = l->wheel_tick + 1;
-	unsigned slot = tick & (XM_WHEEL_SLOTS - 1);
-	struct xm_timer *head = &l->wheel[slot];
-	l->occupied[slot / 64] |= 1ull << (slot % 64);
-	t->next = head->next;
-	t->prev = head;
-	head->next->prev = t;
-	head->next = t;
+	if (tick - l->wheel_tick <= XM_WHEEL_SLOTS) {
+		wheel__push(&l->near, tick & (XM_WHEEL_SLOTS - 1), t);
+		return;
+	}
+	uint64_t cur = (l->wheel_tick + 1) >> XM_WHEEL_BITS, span = tick >> XM_WHEEL_BITS;
+	if (span - cur >= XM_WHEEL_SLOTS)
+		span = cur + XM_WHEEL_SLOTS - 1;
+	wheel__push(&l->far, span & (XM_WHEEL_SLOTS - 1), t);
 }
 
 void xm_timer_start(struct xm_loop *l, struct xm_timer *t, uint64_t after_ms)
@@ -115,16 +136,61 @@ void xm_timer_stop(struct xm_loop *l, struct xm_timer *t)
 	l->ntimers--;
 }
 
-/* Run every slot between the last processed tick and now. A timer whose deadline lies
- * further than one revolution stays in its slot until a later pass. */
-static void loop__run_timers(struct xm_loop *l)
+/* Move every timer of list head (a slot) onto out, emptying the slot. */
+static void timer__take(struct xm_timer *head, struct xm_timer *out)
+{
+	if (head->next == head)
+		return;
+	head->next->prev = out->prev;
+	out->prev->next = head->next;
+	head->prev->next = out;
+	out->prev = head->prev;
+	head->next = head->prev = head;
+}
+
+static void timer__relink_all(struct xm_loop *l, struct xm_timer *list)
+{
+	while (list->next != list) {
+		struct xm_timer *t = list->next;
+		list->next = t->next;
+		t->next->prev = list;
+		timer__link(l, t);
+	}
+}
+
+/* The worker did not turn for more than a revolution (a stopped process, a long stall):
+ * instead of walking every tick missed, place every timer again from now; the overdue land
+ * in the next slot and fire in this pass. */
+static void loop__rebase(struct xm_loop *l, uint64_t last)
+{
+	struct xm_timer all;
+	all.next = all.prev = &all;
+	for (unsigned i = 0; i < XM_WHEEL_SLOTS; i++) {
+		timer__take(&l->near.slot[i], &all);
+		timer__take(&l->far.slot[i], &all);
+	}
+	memset(l->near.occupied, 0, sizeof(l->near.occupied));
+	memset(l->far.occupied, 0, sizeof(l->far.occupied));
+	l->wheel_tick = last;
+	timer__relink_all(l, &all);
+}
+
+/* Run every near slot between the last processed tick and now; at each span's first tick,
+ * first cascade that span's far slot into the near wheel. */
+void xm_loop_run_timers(struct xm_loop *l)
 {
 	uint64_t now_tick = l->now_ms / XM_WHEEL_TICK_MS;
-	uint64_t last = l->wheel_tick;
-	if (now_tick - last > XM_WHEEL_SLOTS)
-		last = now_tick - XM_WHEEL_SLOTS;
-	for (uint64_t tick = last + 1; tick <= now_tick; tick++) {
-		struct xm_timer *head = &l->wheel[tick & (XM_WHEEL_SLOTS - 1)];
+	if (now_tick - l->wheel_tick > XM_WHEEL_SLOTS)
+		loop__rebase(l, now_tick - 1);
+	for (uint64_t tick = l->wheel_tick + 1; tick <= now_tick; tick++) {
+		l->wheel_tick = tick - 1; /* timers started from here on are placed from this tick */
+		if ((tick & (XM_WHEEL_SLOTS - 1)) == 0) {
+			struct xm_timer moving;
+			moving.next = moving.prev = &moving;
+			timer__take(&l->far.slot[(tick >> XM_WHEEL_BITS) & (XM_WHEEL_SLOTS - 1)], &moving);
+			timer__relink_all(l, &moving);
+		}
+		struct xm_timer *head = &l->near.slot[tick & (XM_WHEEL_SLOTS - 1)];
 		struct xm_timer *t = head->next;
 		while (t != head) {
 			struct xm_timer *next = t->next;
@@ -141,17 +207,13 @@ static void loop__run_timers(struct xm_loop *l)
 	l->wheel_tick = now_tick;
 }
 
-/* Milliseconds until the first occupied slot after the last processed tick is due, or -1
- * with no timer armed. A slot holding only timers a revolution or more away (deadlines past
- * XM_WHEEL_SLOTS * XM_WHEEL_TICK_MS) still wakes the loop once per revolution. */
-int xm_loop_timer_timeout(struct xm_loop *l)
+/* The first occupied slot of wh at or after position from (circular), clearing the bits of
+ * slots found empty; its distance from `from`, or -1 when every slot is empty. */
+static int wheel__next(struct xm_wheel *wh, uint64_t from)
 {
-	if (l->ntimers == 0)
-		return -1;
-	uint64_t first = l->wheel_tick + 1;
 	for (unsigned k = 0; k < XM_WHEEL_SLOTS;) {
-		unsigned slot = (unsigned)((first + k) & (XM_WHEEL_SLOTS - 1));
-		uint64_t word = l->occupied[slot / 64] >> (slot % 64);
+		unsigned slot = (unsigned)((from + k) & (XM_WHEEL_SLOTS - 1));
+		uint64_t word = wh->occupied[slot / 64] >> (slot % 64);
 		if (!word) {
 			k += 64 - slot % 64; /* rest of this word is empty */
 			continue;
@@ -161,19 +223,40 @@ int xm_loop_timer_timeout(struct xm_loop *l)
 		if (k >= XM_WHEEL_SLOTS)
 			break;
 		slot += skip;
-		struct xm_timer *head = &l->wheel[slot];
-		if (head->next == head) {
-			l->occupied[slot / 64] &= ~(1ull << (slot % 64)); /* emptied by xm_timer_stop */
+		if (wh->slot[slot].next == &wh->slot[slot]) {
+			wh->occupied[slot / 64] &= ~(1ull << (slot % 64)); /* emptied by xm_timer_stop */
 			k++;
 			continue;
 		}
-		uint64_t due_ms = (first + k) * XM_WHEEL_TICK_MS;
-		if (due_ms <= l->now_ms)
-			return 0;
-		uint64_t wait = due_ms - l->now_ms;
-		return wait > INT32_MAX ? INT32_MAX : (int)wait;
+		return (int)k;
 	}
-	return -1; /* unreachable while ntimers > 0: every armed timer sits in an occupied slot */
+	return -1;
+}
+
+/* Milliseconds until the next occupied near slot is due or the next occupied far slot
+ * cascades, whichever comes first; -1 with no timer armed. */
+int xm_loop_timer_timeout(struct xm_loop *l)
+{
+	if (l->ntimers == 0)
+		return -1;
+	uint64_t due_tick = UINT64_MAX;
+	uint64_t first = l->wheel_tick + 1;
+	int k = wheel__next(&l->near, first);
+	if (k >= 0)
+		due_tick = first + (uint64_t)k;
+	/* A span's far slot cascades at the span's first tick: look from the first span that
+	 * begins at or after the next tick (earlier ones have cascaded). */
+	uint64_t span = (first + XM_WHEEL_SLOTS - 1) >> XM_WHEEL_BITS;
+	k = wheel__next(&l->far, span);
+	if (k >= 0 && ((span + (uint64_t)k) << XM_WHEEL_BITS) < due_tick)
+		due_tick = (span + (uint64_t)k) << XM_WHEEL_BITS;
+	if (due_tick == UINT64_MAX)
+		return -1; /* unreachable while ntimers > 0: every armed timer sits in an occupied slot */
+	uint64_t due_ms = due_tick * XM_WHEEL_TICK_MS;
+	if (due_ms <= l->now_ms)
+		return 0;
+	uint64_t wait = due_ms - l->now_ms;
+	return wait > INT32_MAX ? INT32_MAX : (int)wait;
 }
 
 void xm_loop_run_deferred(struct xm_loop *l)
@@ -217,7 +300,7 @@ int xm_loop_run_once(struct xm_loop *l, int max_wait_ms)
 	 * is batched like any other output and must go out in this turn, not whenever the loop
 	 * next wakes. Objects closed so far are freed after both (deferred). */
 	if (l->ntimers > 0)
-		loop__run_timers(l);
+		xm_loop_run_timers(l);
 	else
 		l->wheel_tick = l->now_ms / XM_WHEEL_TICK_MS;
 	if (l->turn_end)

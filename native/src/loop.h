@@ -44,10 +44,21 @@ struct xm_defer {
 	xm_defer_cb cb;
 };
 
+/* Timers sit in two hashed wheels of XM_WHEEL_SLOTS slots. The near wheel has one slot
+ * per tick (8 ms: 4.096 s around); the far wheel one per near revolution (4.096 s: ~35 min
+ * around). A far slot is moved into the near wheel (cascaded) when its span begins; a
+ * deadline beyond the far wheel waits in its last slot and is placed again from there. */
 #define XM_WHEEL_BITS 9
 #define XM_WHEEL_SLOTS (1u << XM_WHEEL_BITS)
 #define XM_WHEEL_TICK_MS 8u  /* resolution: timers fire within one tick after their deadline */
 #define XM_WHEEL_WORDS (XM_WHEEL_SLOTS / 64)
+
+/* One wheel: slot sentinels and a bit per slot, set when a timer is linked in and cleared
+ * lazily once the slot is found empty, so the loop sleeps until the next occupied slot. */
+struct xm_wheel {
+	struct xm_timer slot[XM_WHEEL_SLOTS];
+	uint64_t occupied[XM_WHEEL_WORDS];
+};
 
 struct xm_loop {
 	int epfd;
@@ -61,11 +72,7 @@ struct xm_loop {
 	/* The io_uring backend (uring.h) when the worker runs one: the loop then sleeps in the
 	 * ring, which watches epfd for the fds still on epoll. NULL: plain epoll. */
 	struct xm_uring *ur;
-	struct xm_timer wheel[XM_WHEEL_SLOTS]; /* sentinels */
-	/* A bit per slot, set when a timer is linked into it and cleared lazily once the slot
-	 * is found empty: the loop sleeps until the next occupied slot instead of waking every
-	 * tick while any timer is armed. */
-	uint64_t occupied[XM_WHEEL_WORDS];
+	struct xm_wheel near, far;
 };
 
 int xm_loop_init(struct xm_loop *l);
@@ -90,8 +97,10 @@ static inline void xm_loop_defer(struct xm_loop *l, struct xm_defer *d, xm_defer
 }
 /* Run deferred callbacks now (also done at the end of every turn). */
 void xm_loop_run_deferred(struct xm_loop *l);
-/* Milliseconds until the timer wheel next needs a turn (0: now), -1 with no timer armed. */
+/* Milliseconds until the timer wheels next need a turn (0: now), -1 with no timer armed. */
 int xm_loop_timer_timeout(struct xm_loop *l);
+/* Fire every timer due at l->now_ms (a turn does this; tests drive it with their own clock). */
+void xm_loop_run_timers(struct xm_loop *l);
 
 /* epoll_wait for at most timeout_ms and run the callbacks of what fired; returns how many
  * (the io_uring backend calls this when epfd is readable). */
