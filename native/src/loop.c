@@ -21,6 +21,8 @@ int xm_loop_init(struct xm_loop *l)
 	l->deferred = NULL;
 	l->turn_end = NULL;
 	l->ur = NULL;
+	l->woke_us = 0;
+	l->loop_duration = NULL;
 	wheel__init(&l->near);
 	wheel__init(&l->far);
 	return 0;
@@ -275,6 +277,7 @@ int xm_loop_epoll_dispatch(struct xm_loop *l, int timeout_ms)
 	int n = epoll_wait(l->epfd, evs, LOOP__MAX_EVENTS, timeout_ms);
 	int err = errno;
 	l->now_ms = xm_now_ms();
+	l->woke_us = xm_now_us();
 	if (n < 0)
 		return err == EINTR ? 0 : -err;
 	for (int i = 0; i < n; i++) {
@@ -306,5 +309,7 @@ int xm_loop_run_once(struct xm_loop *l, int max_wait_ms)
 	if (l->turn_end)
 		l->turn_end(l);
 	xm_loop_run_deferred(l);
+	if (l->loop_duration)
+		xm_hist_record_owned(l->loop_duration, xm_now_us() - l->woke_us);
 	return n;
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 
+#include "hist.h"
 #include "xm.h"
 
 /*
@@ -73,6 +74,11 @@ struct xm_loop {
 	 * ring, which watches epfd for the fds still on epoll. NULL: plain epoll. */
 	struct xm_uring *ur;
 	struct xm_wheel near, far;
+	/* When the turn's wait returned (us), and where the turn's duration from there to the
+	 * next wait is recorded (a worker's dataplane.worker.{worker=N}.loop_duration_ms;
+	 * NULL: not recorded). */
+	uint64_t woke_us;
+	struct xm_hist *loop_duration;
 };
 
 int xm_loop_init(struct xm_loop *l);

@@ -391,6 +391,7 @@ int xm_uring_run(struct xm_uring *ur, struct xm_loop *l, int timeout_ms)
 		nanosleep(&nap, NULL);
 	}
 	l->now_ms = xm_now_ms();
+	uint64_t woke_us = xm_now_us();
 	/* Completions handled here may queue more (a close submits its cancellation at once),
 	 * so drain in batches; bounded so a flood cannot keep us from the turn's end. */
 	for (int round = 0; round < 64; round++) {
@@ -410,5 +411,6 @@ int xm_uring_run(struct xm_uring *ur, struct xm_loop *l, int timeout_ms)
 		if (n > 0)
 			total += n;
 	}
+	l->woke_us = woke_us; /* the turn began when the ring's wait returned */
 	return total;
 }

@@ -73,6 +73,10 @@ int xm_worker_init(struct xm_worker *w, struct xm_dp *dp, unsigned id)
 	if (rc < 0)
 		return rc;
 	w->loop.turn_end = worker__turn_end;
+	/* Envoy's dispatcher.loop_duration_us (recorded in us like every histogram here, shown
+	 * in ms): how long a turn keeps the worker from its next wait; a tail here delays every
+	 * connection of the worker. */
+	w->loop.loop_duration = xm_stats_histf(dp->stats, "dataplane.worker.{worker=%u}.loop_duration_ms", id);
 	w->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w->wake.fd < 0)
 		return -errno;

@@ -66,6 +66,14 @@ static void test_sizes(void)
 		T_CHECK_EQ(t_stat(dp, "tcp.{stat_prefix=l}.bytes_copied"), 0);
 	/* The client always sends its FIN first (the echo server answers FIN with FIN). */
 	usleep(20000);
+	/* Every turn of each worker is in its loop-duration histogram (give or take the turn
+	 * in progress). */
+	for (unsigned i = 0; i < 2; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "dataplane.worker.{worker=%u}.loop_duration_ms", i);
+		long long n = t_stat(dp, key), turns = (long long)__atomic_load_n(&dp->workers[i].turns, __ATOMIC_RELAXED);
+		T_CHECK(n > 0 && n >= turns - 1 && n <= turns + 1);
+	}
 	T_CHECK_EQ(t_stat(dp, "tcp.{stat_prefix=l}.cx_end.{reason=downstream_close}"), (long long)XM_ARRAY_SIZE(sizes));
 	T_CHECK_EQ(t_stat(dp, "cluster.{cluster=c}.upstream_cx_destroy_local"), (long long)XM_ARRAY_SIZE(sizes));
 	xm_dp_free(dp);

@@ -205,6 +205,13 @@ for (const backend of ['epoll', 'io_uring'] as const) {
       const stats = (await get(`http://${r.admin}/stats`)).body;
       assert.match(stats, new RegExp(`^dataplane\\.io_uring_workers: ${backend === 'io_uring' ? 2 : 0}$`, 'm'));
       assert.match(stats, /^tcp\.edge\.downstream_cx_total: 3$/m);
+      // every worker's loop turns are timed (Envoy's dispatcher.loop_duration_us), per worker
+      for (const w of [0, 1]) {
+        const m = new RegExp(`^dataplane\\.worker\\.${w}\\.loop_duration_ms: P50\\([\\d.]+\\) .* count\\((\\d+)\\)`, 'm').exec(stats);
+        assert.ok(m && Number(m[1]) > 0, `worker ${w} loop_duration_ms in /stats`);
+      }
+      const prom = (await get(`http://${r.admin}/stats/prometheus`)).body;
+      assert.match(prom, /^xmesh_dataplane_worker_loop_duration_ms_count\{worker="1"\} [1-9]\d*$/m);
     } finally {
       r.child.kill('SIGTERM');
       assert.equal((await r.exited).code, 0);
