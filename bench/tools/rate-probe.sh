@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Where does a proxy's time go at a fixed offered rate? Runs one path of the `tcp` scenario's
+# fixed-rate case (128 B request / response, 10 connections, open loop) and prints, next to
+# xload's latency line, every thread's CPU time and context switches over the run
+# (/proc/PID/task/*/schedstat and status), and for xmesh its workers' loop turn durations
+# (dataplane.worker.<N>.loop_duration_ms from /stats).
+#
+#   bench/tools/rate-probe.sh [--path xmesh|xmesh-epoll|haproxy|direct] [--rate R]
+#                             [--duration S] [--xmesh-bin PATH]
+#
+# Same pinning as the bench (xload cpu0, proxy + responder cpu1), loopback only, every
+# process started here is stopped by PID. Wrap in `flock -o /tmp/xmesh-bench.lock` on a
+# shared machine.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+path=xmesh rate=5000 duration=10 xbin=$ROOT/bin/xmesh.js
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+while [ $# -gt 0 ]; do
+  case $1 in
+    --path) path=$2; shift 2 ;;
+    --rate) rate=$2; shift 2 ;;
+    --duration) duration=$2; shift 2 ;;
+    --xmesh-bin) xbin=$2; shift 2 ;;
+    -h|--help) usage 0 ;;
+    *) usage ;;
+  esac
+done
+case $path in xmesh|xmesh-epoll|haproxy|direct) ;; *) usage ;; esac
+make -s -C bench/loadgen
+W=$(mktemp -d /tmp/xmesh-rate-probe-XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$W"; }
+trap cleanup EXIT INT TERM
+freeport() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+
+taskset -c 1 bench/build/xresp --listen 127.0.0.1:0 --req-size 128 --resp-size 128 --max-seconds $((duration + 60)) >"$W/resp" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do grep -q '"port"' "$W/resp" && break; sleep 0.1; done
+up=$(grep -o '"port":[0-9]*' "$W/resp" | cut -d: -f2)
+port=$up proxy=
+case $path in
+  xmesh|xmesh-epoll)
+    port=$(freeport) admin=$(freeport)
+    cat >"$W/x.yaml" <<EOF
+admin: { address: { socket_address: { address: 127.0.0.1, port_value: $admin } } }
+static_resources:
+  listeners:
+  - name: l
+    address: { socket_address: { address: 127.0.0.1, port_value: $port } }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+          stat_prefix: l
+          cluster: c
+  clusters:
+  - name: c
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: c
+      endpoints: [ { lb_endpoints: [ { endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $up } } } } ] } ]
+EOF
+    be=auto; [ "$path" = xmesh-epoll ] && be=epoll
+    taskset -c 1 node --no-memory-reducer "$xbin" run --config "$W/x.yaml" --concurrency 1 --log-level warn --io-backend $be >"$W/proxy.log" 2>&1 &
+    proxy=$!
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$admin/ready" >/dev/null && break; sleep 0.1; done ;;
+  haproxy)
+    port=$(freeport)
+    printf 'global\n  nbthread 1\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1h\n  timeout server 1h\nfrontend f\n  bind 127.0.0.1:%s\n  default_backend b\nbackend b\n  server s1 127.0.0.1:%s\n' "$port" "$up" >"$W/h.cfg"
+    taskset -c 1 haproxy -db -f "$W/h.cfg" >"$W/proxy.log" 2>&1 &
+    proxy=$!
+    sleep 0.5 ;;
+esac
+[ -n "$proxy" ] && pids+=("$proxy")
+# tid name cpu_ns voluntary involuntary, one line per thread of the proxy
+threads() {
+  for t in /proc/"$proxy"/task/*; do
+    printf '%s %s %s %s %s\n' "${t##*/}" "$(tr ' ' _ <"$t/comm")" "$(cut -d' ' -f1 "$t/schedstat")" \
+      "$(awk '/^voluntary_ctxt/{print $2}' "$t/status")" "$(awk '/^nonvoluntary_ctxt/{print $2}' "$t/status")"
+  done | sort
+}
+[ -n "$proxy" ] && threads >"$W/t0"
+taskset -c 0 bench/build/xload --connect "127.0.0.1:$port" --conns 10 --depth 1 --duration "$duration" --warmup 1 \
+  --rate "$rate" --req-size 128 --resp-size 128 | grep '"result"'
+if [ -n "$proxy" ]; then
+  threads >"$W/t1"
+  echo "threads of $path (pid $proxy) over the run: cpu ms, voluntary / involuntary switches"
+  join "$W/t0" "$W/t1" | awk '{ printf "  %-8s %-16s %8.1f ms %7d / %d\n", $1, $2, ($7-$3)/1e6, $8-$4, $9-$5 }'
+  if [ -n "${admin:-}" ]; then
+    echo "worker loop turns (ms, since start):"
+    curl -s "http://127.0.0.1:$admin/stats?filter=loop_duration" | sed 's/^/  /'
+  fi
+fi
