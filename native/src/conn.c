@@ -259,6 +259,7 @@ int xm_conn_write_batched(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, 
 
 static void conn__on_writable(struct xm_conn *c);
 static void conn__uring_send(struct xm_conn *c);
+static int conn__uring_finish_enter(struct xm_conn *c);
 
 void xm_conn_flush_batched(struct xm_worker *w)
 {
@@ -269,6 +270,8 @@ void xm_conn_flush_batched(struct xm_worker *w)
 			conn__update(c); /* a connecting socket flushes when it is up */
 			continue;
 		}
+		if ((c->flags & XM_CONN_F_UENTER) && conn__uring_finish_enter(c))
+			continue;
 		if (conn__uring(c)) {
 			conn__uring_send(c);
 			continue;
@@ -670,6 +673,40 @@ static void conn__uring_finish_leave(struct xm_conn *c)
 	}
 	/* Interest from the flags: EPOLLIN if reading, EPOLLOUT for what is still queued. */
 	conn__update(c);
+}
+
+void xm_conn_uring_enter(struct xm_conn *c, const struct xm_conn_ops *ops)
+{
+	if (!c->w->loop.ur || conn__uring(c) || !ops->uring ||
+	    (c->flags & (XM_CONN_F_CLOSED | XM_CONN_F_ERROR | XM_CONN_F_EOF | XM_CONN_F_DETACHED | XM_CONN_F_CONNECTING)))
+		return;
+	c->ops = ops;
+	c->flags |= XM_CONN_F_UENTER;
+	if (c->batch_link.next == &c->batch_link)
+		xm_link_add(&c->w->batched, &c->batch_link);
+}
+
+/* At the turn's end (the owner's callbacks are done with the epoll read path): take a
+ * slot, drop the epoll registration and the read chunk (its bytes are referenced by the
+ * owner's slices), then arm the receive and send what is queued on the ring. */
+static int conn__uring_finish_enter(struct xm_conn *c)
+{
+	c->flags &= ~XM_CONN_F_UENTER;
+	if (c->flags & (XM_CONN_F_CLOSED | XM_CONN_F_ERROR | XM_CONN_F_EOF | XM_CONN_F_DETACHED))
+		return 0;
+	uint32_t slot = xm_uring_slot_new(c->w->loop.ur, c);
+	if (!slot)
+		return 0; /* stays on epoll */
+	if (c->io.registered)
+		xm_io_del(&c->w->loop, &c->io);
+	if (c->rchunk) { /* on the ring rchunk is the write-coalescing chunk */
+		xm_chunk_unref(c->rchunk);
+		c->rchunk = NULL;
+	}
+	c->uslot = slot;
+	conn__update(c); /* the receive, if reading */
+	conn__uring_link(c); /* the queue, if any, goes out in this flush */
+	return 1;
 }
 
 void xm_conn_uring_leave(struct xm_conn *c)

@@ -54,6 +54,7 @@ struct xm_conn_ops {
 #define XM_CONN_F_UWPOLL 0x1000u   /* io_uring: a send came back EAGAIN, waiting for POLLOUT */
 #define XM_CONN_F_ULEAVE 0x2000u   /* io_uring: moving to epoll once its operations are done */
 #define XM_CONN_F_UONESHOT 0x4000u /* io_uring: flow-controlled once: one buffer per receive */
+#define XM_CONN_F_UENTER 0x8000u   /* epoll: moving onto the ring at the turn's end */
 
 /* Named results of a write, so callers branch on intent, not on magic numbers. */
 enum xm_write_status {
@@ -143,6 +144,12 @@ static inline int xm_conn_on_ring(const struct xm_conn *c) { return c->uslot != 
  * (at a turn's end; what is still queued goes out through the epoll path). No-op when not
  * on the ring. */
 void xm_conn_uring_leave(struct xm_conn *c);
+/* The reverse, for a connection whose owner now accepts the ring's terms (an x_proxy client
+ * once detection has fixed its codec): from now on ops (which must have .uring set) serve
+ * it, and at the turn's end it leaves epoll for the ring. No-op without a ring, on the ring
+ * already, or once the connection saw EOF or was closed; stays on epoll if no slot can be
+ * had. */
+void xm_conn_uring_enter(struct xm_conn *c, const struct xm_conn_ops *ops);
 /* Will xm_conn_write copy these bytes (for the owner's bytes_copied)? */
 static inline int xm_conn_copies(const struct xm_conn *c, uint32_t len) { return c->uslot && len <= XM_CONN_URING_COPY_MAX; }
 

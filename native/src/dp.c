@@ -65,6 +65,7 @@ int xm_dp_new(struct xm_dp **out, const struct xm_dp_opts *o)
 	dp->io_uring_workers = xm_stats_gaugef(dp->stats, "dataplane.io_uring_workers");
 	dp->io_uring_recv_nobufs = xm_stats_counterf(dp->stats, "dataplane.io_uring_recv_nobufs_total");
 	dp->io_uring_enter_errors = xm_stats_counterf(dp->stats, "dataplane.io_uring_enter_errors_total");
+	dp->io_uring_connections = xm_stats_gaugef(dp->stats, "dataplane.io_uring_connections");
 	dp->workers = calloc(dp->nworkers, sizeof(*dp->workers));
 	if (!dp->workers) {
 		rc = -ENOMEM;

@@ -59,6 +59,7 @@ struct xm_dp {
 	int64_t *io_uring_workers;    /* gauge: workers running the io_uring backend */
 	uint64_t *io_uring_recv_nobufs; /* counter: receives that found a worker's buffer ring empty (re-armed) */
 	uint64_t *io_uring_enter_errors; /* counter: failed io_uring_enter calls (reported, retried) */
+	int64_t *io_uring_connections;   /* gauge: connections on the workers' rings */
 };
 
 int xm_dp_new(struct xm_dp **out, const struct xm_dp_opts *o);

@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "loop.h"
+#include "stats.h"
 
 #define UR__SQ 256
 #define UR__CQ 4096
@@ -199,6 +200,8 @@ uint32_t xm_uring_slot_new(struct xm_uring *ur, struct xm_conn *c)
 	ur->slots[s].c = c;
 	ur->slots[s].next_free = 0;
 	ur->live++;
+	if (ur->report.connections)
+		xm_gauge_add(ur->report.connections, 1);
 	return s;
 }
 
@@ -210,6 +213,8 @@ void xm_uring_slot_free(struct xm_uring *ur, uint32_t slot)
 	s->next_free = ur->free_head;
 	ur->free_head = slot;
 	ur->live--;
+	if (ur->report.connections)
+		xm_gauge_add(ur->report.connections, -1);
 }
 
 int xm_uring_busy(const struct xm_uring *ur)

@@ -65,6 +65,7 @@ struct xm_uring_report {
 	struct xm_events *events;     /* failures of the ring itself (rate-limited log events) */
 	uint64_t *recv_nobufs_total;  /* receives that found the buffer ring empty */
 	uint64_t *enter_errors_total; /* io_uring_enter calls that failed (retried) */
+	int64_t *connections;         /* gauge: connections on the ring (slots in use) */
 };
 /* Create the ring in the calling (worker) thread; it becomes the only thread that may
  * submit. Buffers come from pool. */

@@ -106,7 +106,8 @@ static void *worker__main(void *arg)
 	if (w->dp->io_backend == XM_IO_URING) {
 		const struct xm_uring_report rep = { .events = w->dp->events,
 						     .recv_nobufs_total = w->dp->io_uring_recv_nobufs,
-						     .enter_errors_total = w->dp->io_uring_enter_errors };
+						     .enter_errors_total = w->dp->io_uring_enter_errors,
+						     .connections = w->dp->io_uring_connections };
 		int rc = xm_uring_new(&w->loop.ur, &w->pool, &rep);
 		if (rc < 0) {
 			w->loop.ur = NULL;

@@ -20,11 +20,12 @@ static const struct xm_conn_ops xp__down_ops = {
 };
 
 /* A client of a listener with one protocol is never handed over (no detection, so no
- * fallback takes its fd) and never spliced: it may live on the io_uring ring. Its read
+ * fallback takes its fd) and never spliced: it may live on the io_uring ring; so may a
+ * client whose codec detection has fixed (it moves there, xm_conn_uring_enter). Its read
  * pause (xp_pause_on) then takes effect after the bytes already received, which are framed
  * and forwarded like any others: a paused client overshoots its upstream's cap by at most
  * what one receive delivered, as a tcp_proxy connection does. */
-static const struct xm_conn_ops xp__down_ops_ring = {
+const struct xm_conn_ops xp_down_ops_ring = {
 	.on_read = xp__down_read,
 	.on_eof = xp__down_eof,
 	.on_error = xp__down_error,
@@ -388,7 +389,7 @@ void xm_xproxy_accept(struct xm_worker *w, const struct xm_listener_cfg *lcfg, i
 	w->nsessions++;
 	xm_stat_inc(d->st->downstream_cx_total);
 	xm_gauge_add(d->st->downstream_cx_active, 1);
-	if (xm_conn_accept(&d->conn, w, fd, d->codec ? &xp__down_ops_ring : &xp__down_ops, lcfg->buffer_limit) < 0) {
+	if (xm_conn_accept(&d->conn, w, fd, d->codec ? &xp_down_ops_ring : &xp__down_ops, lcfg->buffer_limit) < 0) {
 		close(fd);
 		d->conn.flags = XM_CONN_F_CLOSED;
 		xp_down_close(d, XM_CLOSE_FIN);

@@ -111,6 +111,8 @@ void xp_detect_input(struct xp_down *d)
 		d->codec = cfg->codecs[idx];
 		d->pst = cfg->pst[idx];
 		xm_stat_inc(d->pst->downstream_cx_protocol);
+		/* Its codec is fixed for life, no fallback can take the fd any more. */
+		xm_conn_uring_enter(&d->conn, &xp_down_ops_ring);
 		xp_down_process(d);
 		if (d->eof)
 			xp_down_maybe_finish(d);

@@ -122,6 +122,8 @@ void xp_pmap_del(struct xp_pmap *m, uint64_t id);
 
 /* Frame plumbing (xproxy.c). */
 int xp_view(struct xm_worker *w, struct xm_iovq *in, struct xm_iview *v);
+/* Callbacks of a client connection on the io_uring ring (xproxy.c). */
+extern const struct xm_conn_ops xp_down_ops_ring;
 void xp_put_id(const struct xm_iview *v, const struct xm_frame *f, uint64_t id);
 int xp_forward(struct xm_iovq *in, uint32_t len, struct xm_conn *dst);
 int xp_send_generated(struct xm_worker *w, struct xm_conn *c, const uint8_t *buf, size_t n);

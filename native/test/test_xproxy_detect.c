@@ -183,9 +183,14 @@ static void test_detect_each(void)
 		T_CHECK_EQ(r.status, 20);
 		T_CHECK(strcmp(r.content, "R:find") == 0);
 	}
+	/* Once detected, both clients moved onto the io_uring ring, next to the upstream
+	 * connections (the server counts those). */
+	long long up = (long long)__atomic_load_n(&rpc.accepted, __ATOMIC_RELAXED);
+	T_CHECK_EQ(t_stat(dp, "dataplane.io_uring_connections"), dp->io_backend == XM_IO_URING ? 2 + up : 0);
 	close(bolt);
 	close(dubbo);
 	T_CHECK_EQ(t__wait_stat(dp, P "downstream_cx_active", 0, 2000), 0);
+	T_CHECK_EQ(t_stat(dp, "dataplane.io_uring_connections"), dp->io_backend == XM_IO_URING ? up : 0);
 	T_CHECK_EQ(t_stat(dp, P "downstream_cx_protocol.{protocol=bolt}"), 1);
 	T_CHECK_EQ(t_stat(dp, P "downstream_cx_protocol.{protocol=dubbo}"), 1);
 	T_CHECK_EQ(t_stat(dp, P "downstream_rq_total"), 4);
