@@ -5,8 +5,12 @@
 # (/proc/PID/task/*/schedstat and status), and for xmesh its workers' loop turn durations
 # (dataplane.worker.<N>.loop_duration_ms from /stats).
 #
-#   bench/tools/rate-probe.sh [--path xmesh|xmesh-epoll|haproxy|direct] [--rate R]
-#                             [--duration S] [--xmesh-bin PATH]
+#   bench/tools/rate-probe.sh [--path xmesh|xmesh-epoll|xmesh-native|xmesh-native-epoll|
+#                             haproxy|direct] [--rate R] [--duration S] [--xmesh-bin PATH]
+#
+# xmesh-native[-epoll] is the same data plane and snapshot without Node: the config is
+# translated and encoded by the control core (`npm run build` first), then served by
+# bench/tools/native-run.c, built here against native/ (io_uring or epoll).
 #
 # Same pinning as the bench (xload cpu0, proxy + responder cpu1), loopback only, every
 # process started here is stopped by PID. Wrap in `flock -o /tmp/xmesh-bench.lock` on a
@@ -15,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 path=xmesh rate=5000 duration=10 xbin=$ROOT/bin/xmesh.js
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
   case $1 in
     --path) path=$2; shift 2 ;;
@@ -26,7 +30,7 @@ while [ $# -gt 0 ]; do
     *) usage ;;
   esac
 done
-case $path in xmesh|xmesh-epoll|haproxy|direct) ;; *) usage ;; esac
+case $path in xmesh|xmesh-epoll|xmesh-native|xmesh-native-epoll|haproxy|direct) ;; *) usage ;; esac
 make -s -C bench/loadgen
 W=$(mktemp -d /tmp/xmesh-rate-probe-XXXXXX)
 pids=()
@@ -40,7 +44,7 @@ for _ in $(seq 50); do grep -q '"port"' "$W/resp" && break; sleep 0.1; done
 up=$(grep -o '"port":[0-9]*' "$W/resp" | cut -d: -f2)
 port=$up proxy=
 case $path in
-  xmesh|xmesh-epoll)
+  xmesh|xmesh-epoll|xmesh-native|xmesh-native-epoll)
     port=$(freeport) admin=$(freeport)
     cat >"$W/x.yaml" <<EOF
 admin: { address: { socket_address: { address: 127.0.0.1, port_value: $admin } } }
@@ -62,10 +66,27 @@ static_resources:
       cluster_name: c
       endpoints: [ { lb_endpoints: [ { endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $up } } } } ] } ]
 EOF
-    be=auto; [ "$path" = xmesh-epoll ] && be=epoll
-    taskset -c 1 node --no-memory-reducer "$xbin" run --config "$W/x.yaml" --concurrency 1 --log-level warn --io-backend $be >"$W/proxy.log" 2>&1 &
-    proxy=$!
-    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$admin/ready" >/dev/null && break; sleep 0.1; done ;;
+    if [ "${path#xmesh-native}" != "$path" ]; then
+      node -e '
+        const D = process.argv[1] + "/dist/src/", fs = require("fs");
+        const { loadConfigText } = require(D + "config/load.js");
+        const { translate } = require(D + "config/translate.js");
+        const { encodeSnapshot } = require(D + "dataplane/snapshot.js");
+        const t = translate(loadConfigText(fs.readFileSync(process.argv[2], "utf8"), "x.yaml").config, new Map(), 1);
+        fs.writeFileSync(process.argv[3], encodeSnapshot(t.snapshot));' "$ROOT" "$W/x.yaml" "$W/x.bin"
+      cc -std=gnu11 -O2 -D_GNU_SOURCE -Inative/src -Inative/gen -Ibpf -o "$W/native-run" bench/tools/native-run.c \
+        $(ls native/src/*.c | grep -v /napi_) native/gen/xmesh/dataplane/v1/*.c -lprotobuf-c -lbpf -lpcre2-8 -luring -lpthread -lm
+      be=io_uring; [ "$path" = xmesh-native-epoll ] && be=epoll
+      XMESH_IO_BACKEND=$be taskset -c 1 "$W/native-run" "$W/x.bin" >"$W/proxy.log" 2>&1 &
+      proxy=$! admin=
+      for _ in $(seq 100); do grep -q '"ready"' "$W/proxy.log" && break; sleep 0.1; done
+      cat "$W/proxy.log"
+    else
+      be=auto; [ "$path" = xmesh-epoll ] && be=epoll
+      taskset -c 1 node --no-memory-reducer "$xbin" run --config "$W/x.yaml" --concurrency 1 --log-level warn --io-backend $be >"$W/proxy.log" 2>&1 &
+      proxy=$!
+      for _ in $(seq 100); do curl -sf "http://127.0.0.1:$admin/ready" >/dev/null && break; sleep 0.1; done
+    fi ;;
   haproxy)
     port=$(freeport)
     printf 'global\n  nbthread 1\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1h\n  timeout server 1h\nfrontend f\n  bind 127.0.0.1:%s\n  default_backend b\nbackend b\n  server s1 127.0.0.1:%s\n' "$port" "$up" >"$W/h.cfg"
