@@ -33,9 +33,8 @@ export function rssBytes(pid: number): number {
   return kb * 1024;
 }
 
-/** Context switches (voluntary + involuntary) of every thread of pid and its direct
- * children: how often the proxy was woken, or put to sleep, over a window. */
-export function ctxSwitches(pid: number): number {
+/** Sum a per-thread figure over every thread of pid and its direct children. */
+function perThread(pid: number, read: (taskDir: string) => number): number {
   let n = 0;
   for (const p of [pid, ...childPids(pid)]) {
     let tids: string[] = [];
@@ -46,14 +45,30 @@ export function ctxSwitches(pid: number): number {
     }
     for (const t of tids) {
       try {
-        const st = fs.readFileSync(`/proc/${p}/task/${t}/status`, 'utf8');
-        for (const m of st.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)/gm)) n += Number(m[1]);
+        n += read(`/proc/${p}/task/${t}`);
       } catch {
         /* thread exited */
       }
     }
   }
   return n;
+}
+
+/** Context switches (voluntary + involuntary) of every thread of pid and its direct
+ * children: how often the proxy was woken, or put to sleep, over a window. */
+export function ctxSwitches(pid: number): number {
+  return perThread(pid, (dir) => {
+    let n = 0;
+    for (const m of fs.readFileSync(`${dir}/status`, 'utf8').matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)/gm)) n += Number(m[1]);
+    return n;
+  });
+}
+
+/** CPU time in microseconds of every thread of pid and its direct children, from
+ * schedstat (ns, exact) rather than the 10 ms ticks of /proc/PID/stat: for windows where
+ * the proxy barely runs. */
+export function cpuUsExact(pid: number): number {
+  return perThread(pid, (dir) => Number(fs.readFileSync(`${dir}/schedstat`, 'utf8').split(' ')[0]) / 1000);
 }
 
 export function cpuModel(): string {

@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import { ensureBuilt, runXload, startResponder } from '../lib/loadgen';
 import { ALL_PATHS, hardNofile, PathName, RunningPath, startPath, stopPath, unavailable } from '../lib/peers';
-import { cpuUs, ctxSwitches, rssBytes } from '../lib/procfs';
+import { cpuUsExact, ctxSwitches, rssBytes } from '../lib/procfs';
 import { sleep, stop } from '../lib/procs';
 import type { BenchOptions, Scenario, ScenarioResult, Table } from '../lib/types';
 
@@ -29,9 +29,9 @@ interface MemSample {
 /** How often pid is scheduled, and what it burns, while nothing happens. */
 async function idleCost(pid: number): Promise<{ wakeups: number; cpu: number }> {
   const c0 = ctxSwitches(pid);
-  const u0 = cpuUs(pid);
+  const u0 = cpuUsExact(pid);
   await sleep(WAKE_MS);
-  return { wakeups: ((ctxSwitches(pid) - c0) * 1000) / WAKE_MS, cpu: ((cpuUs(pid) - u0) * 1000) / WAKE_MS };
+  return { wakeups: ((ctxSwitches(pid) - c0) * 1000) / WAKE_MS, cpu: ((cpuUsExact(pid) - u0) * 1000) / WAKE_MS };
 }
 
 export const scenario: Scenario = {
@@ -114,7 +114,7 @@ export const scenario: Scenario = {
     };
     notes.push('RSS is VmRSS of the proxy process plus its direct children (nginx master + worker); kernel socket buffers are not in RSS.');
     notes.push(`wakeups/s = context switches of all the proxy's threads (and children) over ${WAKE_MS / 1000} s with no traffic, before and while the ` +
-      `connections are open; cpu us/s = its utime+stime over the same window (10 ms resolution).`);
+      `connections are open; cpu us/s = its CPU time over the same window (per-thread schedstat, ns).`);
     return { tables: [table], notes, data: { conns, samples } };
   },
 };
