@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { RESULTS_DIR, ROOT } from './lib/paths';
 import { killAllSync, stopAll } from './lib/procs';
+import { NETNS_ENV, runWithCongestionControl, tcpCongestionControl, wrappedBench } from './lib/netns';
 import { cpuModel } from './lib/procfs';
 import { peerVersions } from './lib/peers';
 import { renderTable } from './lib/report';
@@ -32,6 +33,8 @@ options:
   --paths a,b      subset of paths: direct,xmesh,xmesh-epoll,xmesh-cubic,haproxy,nginx
   --modes a,b      subset of modes (tcp: closed,rate,bulk), e.g. many runs of one figure
   --no-pin         do not pin with taskset (default: loadgen cpu0, proxy+responder cpu1)
+  --cc NAME        run in a fresh network namespace (lo only, root) whose TCP congestion
+                   control is NAME (e.g. cubic), the same for every path; default: the host's
   --save           write the JSON result to bench/results/ (default: a temp dir)
 scenarios:`;
 
@@ -45,6 +48,7 @@ interface Parsed {
   pin: boolean;
   paths: string[];
   modes: string[];
+  cc?: string;
 }
 
 function parseArgs(argv: string[]): Parsed {
@@ -65,6 +69,10 @@ function parseArgs(argv: string[]): Parsed {
       case '--no-pin': p.pin = false; break;
       case '--paths': p.paths = (argv[++i] ?? '').split(',').filter(Boolean); break;
       case '--modes': p.modes = (argv[++i] ?? '').split(',').filter(Boolean); break;
+      case '--cc':
+        p.cc = argv[++i];
+        if (!p.cc || !/^[a-z0-9_]+$/.test(p.cc)) throw new TypeError(`--cc: want a congestion control name, got ${p.cc}`);
+        break;
       case '-h': case '--help': p.scenario = 'help'; break;
       default:
         if (a.startsWith('-') || p.scenario) throw new TypeError(`unexpected argument: ${a}`);
@@ -93,6 +101,16 @@ async function main(): Promise<number> {
     console.error(`bench: unknown scenario "${args.scenario}"\n${usage()}`);
     return 2;
   }
+  if (args.cc && !process.env[NETNS_ENV]) {
+    // the same command again, inside a namespace of its own with that congestion control
+    try {
+      return await runWithCongestionControl(args.cc, process.argv[1], process.argv.slice(2), (m) => console.error(`[bench] ${m}`));
+    } catch (e) {
+      console.error(`bench: ${(e as Error).message}`);
+      return 2;
+    }
+  }
+  if (args.cc && tcpCongestionControl() !== args.cc) throw new Error(`--cc ${args.cc}: this namespace has ${tcpCongestionControl()}`);
   const pin = args.pin && os.cpus().length >= 2;
   const workdir = fs.mkdtempSync(path.join(os.tmpdir(), `xmesh-bench-${sc.name}-`));
   const quick = { duration: 2, warmup: 0.5, runs: 1 };
@@ -111,16 +129,16 @@ async function main(): Promise<number> {
   };
   const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();
   const started = new Date();
-  const host = { kernel: os.release(), cpu: cpuModel(), ncpu: os.cpus().length, hostname: os.hostname() };
+  const host = { kernel: os.release(), cpu: cpuModel(), ncpu: os.cpus().length, hostname: os.hostname(), tcpCongestionControl: tcpCongestionControl(), netns: process.env[NETNS_ENV] ?? '' };
   opts.log(`${sc.name}: ${command}`);
-  opts.log(`  ${started.toISOString()} | ${host.ncpu} CPUs (${host.cpu}) | kernel ${host.kernel} | workdir ${workdir}`);
+  opts.log(`  ${started.toISOString()} | ${host.ncpu} CPUs (${host.cpu}) | kernel ${host.kernel} | tcp cc ${host.tcpCongestionControl} | workdir ${workdir}`);
   opts.log(`  duration ${opts.duration}s + warm-up ${opts.warmup}s per case, ${opts.runs} run(s)`);
 
   const result = await sc.run(opts);
 
   console.log(`\n== bench ${sc.name} ${started.toISOString()} ==`);
   console.log(`command: ${command}   (= node ${path.relative(process.cwd(), process.argv[1]) || process.argv[1]} ${process.argv.slice(2).join(' ')})`);
-  console.log(`host: ${host.ncpu} CPUs, ${host.cpu}, kernel ${host.kernel}`);
+  console.log(`host: ${host.ncpu} CPUs, ${host.cpu}, kernel ${host.kernel}, tcp congestion control ${host.tcpCongestionControl}${host.netns ? ` (network namespace ${host.netns})` : ''}`);
   for (const t of result.tables) console.log('\n' + renderTable(t));
   if (result.notes.length) console.log('\nnotes:\n' + result.notes.map((n) => `  - ${n}`).join('\n'));
 
@@ -139,6 +157,11 @@ async function main(): Promise<number> {
 let exiting = false;
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
+    const inner = wrappedBench();
+    if (inner) {
+      inner.kill(sig); // it stops its own processes; the namespace is deleted when it exits
+      return;
+    }
     if (exiting) return;
     exiting = true;
     console.error(`[bench] ${sig}: stopping started processes`);
