@@ -7,6 +7,12 @@
 #
 #   bench/tools/rate-probe.sh [--path xmesh|xmesh-epoll|xmesh-native|xmesh-native-epoll|
 #                             haproxy|direct] [--rate R] [--duration S] [--xmesh-bin PATH]
+#                             [--perf]
+#
+# --rate 0 runs the closed-loop case instead (50 connections, ping-pong, as fast as they go).
+# --perf samples the proxy's busiest thread with `perf record -e cpu-clock -g` over the middle
+# of the run (software clock: this VM has no hardware counters) and prints its CPU split by
+# binary (kernel, the addon, libc, ...) and the top symbols. Needs perf (Debian linux-perf).
 #
 # xmesh-native[-epoll] is the same data plane and snapshot without Node: the config is
 # translated and encoded by the control core (`npm run build` first), then served by
@@ -18,19 +24,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-path=xmesh rate=5000 duration=10 xbin=$ROOT/bin/xmesh.js
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+path=xmesh rate=5000 duration=10 xbin=$ROOT/bin/xmesh.js perf=
+usage() { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
   case $1 in
     --path) path=$2; shift 2 ;;
     --rate) rate=$2; shift 2 ;;
     --duration) duration=$2; shift 2 ;;
     --xmesh-bin) xbin=$2; shift 2 ;;
+    --perf) perf=1; shift ;;
     -h|--help) usage 0 ;;
     *) usage ;;
   esac
 done
 case $path in xmesh|xmesh-epoll|xmesh-native|xmesh-native-epoll|haproxy|direct) ;; *) usage ;; esac
+if [ -n "$perf" ] && ! command -v perf >/dev/null; then echo "--perf: perf not found (apt-get install linux-perf)" >&2; exit 2; fi
+if [ -n "$perf" ] && [ "$path" = direct ]; then echo "--perf: no proxy to profile on the direct path" >&2; exit 2; fi
 make -s -C bench/loadgen
 W=$(mktemp -d /tmp/xmesh-rate-probe-XXXXXX)
 pids=()
@@ -103,8 +112,19 @@ threads() {
   done | sort
 }
 [ -n "$proxy" ] && threads >"$W/t0"
-taskset -c 0 bench/build/xload --connect "127.0.0.1:$port" --conns 10 --depth 1 --duration "$duration" --warmup 1 \
-  --rate "$rate" --req-size 128 --resp-size 128 | grep '"result"'
+shape=(--conns 10 --rate "$rate"); [ "$rate" = 0 ] && shape=(--conns 50)
+taskset -c 0 bench/build/xload --connect "127.0.0.1:$port" "${shape[@]}" --depth 1 --duration "$duration" --warmup 1 \
+  --req-size 128 --resp-size 128 >"$W/xload" &
+xl=$!
+if [ -n "$perf" ]; then
+  # the thread with the most CPU so far (after the warm-up): xmesh's worker, haproxy itself
+  sleep 1.5
+  busiest=$(for t in /proc/"$proxy"/task/*; do echo "$(cut -d' ' -f1 "$t/schedstat") ${t##*/}"; done | sort -n | tail -1 | cut -d' ' -f2)
+  span=$(awk -v d="$duration" 'BEGIN { s = d / 2; if (s < 1) s = 1; print s }')
+  perf record -q -e cpu-clock -F 4999 -g -t "$busiest" -o "$W/perf.data" -- sleep "$span" 2>/dev/null
+fi
+wait "$xl"
+grep '"result"' "$W/xload"
 if [ -n "$proxy" ]; then
   threads >"$W/t1"
   echo "threads of $path (pid $proxy) over the run: cpu ms, voluntary / involuntary switches"
@@ -113,4 +133,10 @@ if [ -n "$proxy" ]; then
     echo "worker loop turns (ms, since start):"
     curl -s "http://127.0.0.1:$admin/stats?filter=loop_duration" | sed 's/^/  /'
   fi
+fi
+if [ -n "$perf" ]; then
+  echo "perf, thread $busiest ($(tr -d '\n' </proc/"$proxy"/task/"$busiest"/comm 2>/dev/null || echo gone)): CPU by binary"
+  perf report -i "$W/perf.data" --no-children --sort dso -g none 2>/dev/null | grep '%' | head -8 | sed 's/^ */  /'
+  echo "top symbols:"
+  perf report -i "$W/perf.data" --no-children --sort dso,sym -g none 2>/dev/null | grep '%' | head -25 | sed 's/^ */  /'
 fi
