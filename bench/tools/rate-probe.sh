@@ -7,7 +7,7 @@
 #
 #   bench/tools/rate-probe.sh [--path xmesh|xmesh-epoll|xmesh-native|xmesh-native-epoll|
 #                             haproxy|direct] [--rate R] [--duration S] [--xmesh-bin PATH]
-#                             [--perf]
+#                             [--perf] [--no-pin]
 #
 # --rate 0 runs the closed-loop case instead (50 connections, ping-pong, as fast as they go).
 # --perf samples the proxy's busiest thread with `perf record -e cpu-clock -g` over the middle
@@ -18,13 +18,13 @@
 # translated and encoded by the control core (`npm run build` first), then served by
 # bench/tools/native-run.c, built here against native/ (io_uring or epoll).
 #
-# Same pinning as the bench (xload cpu0, proxy + responder cpu1), loopback only, every
+# Same pinning as the bench (xload cpu0, proxy + responder cpu1; --no-pin: none), loopback only, every
 # process started here is stopped by PID. Wrap in `flock -o /tmp/xmesh-bench.lock` on a
 # shared machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-path=xmesh rate=5000 duration=10 xbin=$ROOT/bin/xmesh.js perf=
+path=xmesh rate=5000 duration=10 xbin=$ROOT/bin/xmesh.js perf= nopin=
 usage() { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
   case $1 in
@@ -33,11 +33,14 @@ while [ $# -gt 0 ]; do
     --duration) duration=$2; shift 2 ;;
     --xmesh-bin) xbin=$2; shift 2 ;;
     --perf) perf=1; shift ;;
+    --no-pin) nopin=1; shift ;;
     -h|--help) usage 0 ;;
     *) usage ;;
   esac
 done
 case $path in xmesh|xmesh-epoll|xmesh-native|xmesh-native-epoll|haproxy|direct) ;; *) usage ;; esac
+on0="taskset -c 0" on1="taskset -c 1"
+[ -n "$nopin" ] && on0= on1=
 if [ -n "$perf" ] && ! command -v perf >/dev/null; then echo "--perf: perf not found (apt-get install linux-perf)" >&2; exit 2; fi
 if [ -n "$perf" ] && [ "$path" = direct ]; then echo "--perf: no proxy to profile on the direct path" >&2; exit 2; fi
 make -s -C bench/loadgen
@@ -47,7 +50,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT INT TERM
 freeport() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 
-taskset -c 1 bench/build/xresp --listen 127.0.0.1:0 --req-size 128 --resp-size 128 --max-seconds $((duration + 60)) >"$W/resp" 2>&1 &
+$on1 bench/build/xresp --listen 127.0.0.1:0 --req-size 128 --resp-size 128 --max-seconds $((duration + 60)) >"$W/resp" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do grep -q '"port"' "$W/resp" && break; sleep 0.1; done
 up=$(grep -o '"port":[0-9]*' "$W/resp" | cut -d: -f2)
@@ -86,20 +89,20 @@ EOF
       cc -std=gnu11 -O2 -D_GNU_SOURCE -Inative/src -Inative/gen -Ibpf -o "$W/native-run" bench/tools/native-run.c \
         $(ls native/src/*.c | grep -v /napi_) native/gen/xmesh/dataplane/v1/*.c -lprotobuf-c -lbpf -lpcre2-8 -luring -lpthread -lm
       be=io_uring; [ "$path" = xmesh-native-epoll ] && be=epoll
-      XMESH_IO_BACKEND=$be taskset -c 1 "$W/native-run" "$W/x.bin" >"$W/proxy.log" 2>&1 &
+      XMESH_IO_BACKEND=$be $on1 "$W/native-run" "$W/x.bin" >"$W/proxy.log" 2>&1 &
       proxy=$! admin=
       for _ in $(seq 100); do grep -q '"ready"' "$W/proxy.log" && break; sleep 0.1; done
       cat "$W/proxy.log"
     else
       be=auto; [ "$path" = xmesh-epoll ] && be=epoll
-      taskset -c 1 node --no-memory-reducer "$xbin" run --config "$W/x.yaml" --concurrency 1 --log-level warn --io-backend $be >"$W/proxy.log" 2>&1 &
+      $on1 node --no-memory-reducer "$xbin" run --config "$W/x.yaml" --concurrency 1 --log-level warn --io-backend $be >"$W/proxy.log" 2>&1 &
       proxy=$!
       for _ in $(seq 100); do curl -sf "http://127.0.0.1:$admin/ready" >/dev/null && break; sleep 0.1; done
     fi ;;
   haproxy)
     port=$(freeport)
     printf 'global\n  nbthread 1\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1h\n  timeout server 1h\nfrontend f\n  bind 127.0.0.1:%s\n  default_backend b\nbackend b\n  server s1 127.0.0.1:%s\n' "$port" "$up" >"$W/h.cfg"
-    taskset -c 1 haproxy -db -f "$W/h.cfg" >"$W/proxy.log" 2>&1 &
+    $on1 haproxy -db -f "$W/h.cfg" >"$W/proxy.log" 2>&1 &
     proxy=$!
     sleep 0.5 ;;
 esac
@@ -113,7 +116,7 @@ threads() {
 }
 [ -n "$proxy" ] && threads >"$W/t0"
 shape=(--conns 10 --rate "$rate"); [ "$rate" = 0 ] && shape=(--conns 50)
-taskset -c 0 bench/build/xload --connect "127.0.0.1:$port" "${shape[@]}" --depth 1 --duration "$duration" --warmup 1 \
+$on0 bench/build/xload --connect "127.0.0.1:$port" "${shape[@]}" --depth 1 --duration "$duration" --warmup 1 \
   --req-size 128 --resp-size 128 >"$W/xload" &
 xl=$!
 if [ -n "$perf" ]; then
