@@ -7,9 +7,10 @@
 #
 #   bench/tools/rate-probe.sh [--path xmesh|xmesh-epoll|xmesh-native|xmesh-native-epoll|
 #                             haproxy|direct] [--rate R] [--duration S] [--xmesh-bin PATH]
-#                             [--perf] [--no-pin]
+#                             [--perf] [--no-pin] [--bulk]
 #
-# --rate 0 runs the closed-loop case instead (50 connections, ping-pong, as fast as they go).
+# --rate 0 runs the closed-loop case instead (50 connections, ping-pong, as fast as they go);
+# --bulk the bulk case (4 connections, the responder streams, xload only reads).
 # --perf samples the proxy's busiest thread with `perf record -e cpu-clock -g` over the middle
 # of the run (software clock: this VM has no hardware counters) and prints its CPU split by
 # binary (kernel, the addon, libc, ...) and the top symbols. Needs perf (Debian linux-perf).
@@ -24,7 +25,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-path=xmesh rate=5000 duration=10 xbin=$ROOT/bin/xmesh.js perf= nopin=
+path=xmesh rate=5000 duration=10 xbin=$ROOT/bin/xmesh.js perf= nopin= bulk=
 usage() { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
   case $1 in
@@ -34,6 +35,7 @@ while [ $# -gt 0 ]; do
     --xmesh-bin) xbin=$2; shift 2 ;;
     --perf) perf=1; shift ;;
     --no-pin) nopin=1; shift ;;
+    --bulk) bulk=1; shift ;;
     -h|--help) usage 0 ;;
     *) usage ;;
   esac
@@ -50,7 +52,8 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT INT TERM
 freeport() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 
-$on1 bench/build/xresp --listen 127.0.0.1:0 --req-size 128 --resp-size 128 --max-seconds $((duration + 60)) >"$W/resp" 2>&1 &
+rsp=(--req-size 128 --resp-size 128); [ -n "$bulk" ] && rsp=(--bulk source)
+$on1 bench/build/xresp --listen 127.0.0.1:0 "${rsp[@]}" --max-seconds $((duration + 60)) >"$W/resp" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do grep -q '"port"' "$W/resp" && break; sleep 0.1; done
 up=$(grep -o '"port":[0-9]*' "$W/resp" | cut -d: -f2)
@@ -115,9 +118,10 @@ threads() {
   done | sort
 }
 [ -n "$proxy" ] && threads >"$W/t0"
-shape=(--conns 10 --rate "$rate"); [ "$rate" = 0 ] && shape=(--conns 50)
-$on0 bench/build/xload --connect "127.0.0.1:$port" "${shape[@]}" --depth 1 --duration "$duration" --warmup 1 \
-  --req-size 128 --resp-size 128 >"$W/xload" &
+shape=(--conns 10 --rate "$rate" --depth 1 --req-size 128 --resp-size 128)
+[ "$rate" = 0 ] && shape=(--conns 50 --depth 1 --req-size 128 --resp-size 128)
+[ -n "$bulk" ] && shape=(--conns 4 --bulk recv)
+$on0 bench/build/xload --connect "127.0.0.1:$port" "${shape[@]}" --duration "$duration" --warmup 1 >"$W/xload" &
 xl=$!
 if [ -n "$perf" ]; then
   # the thread with the most CPU so far (after the warm-up): xmesh's worker, haproxy itself
