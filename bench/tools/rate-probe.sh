@@ -19,9 +19,9 @@
 # translated and encoded by the control core (`npm run build` first), then served by
 # bench/tools/native-run.c, built here against native/ (io_uring or epoll).
 #
-# Same pinning as the bench (xload cpu0, proxy + responder cpu1; --no-pin: none), loopback only, every
-# process started here is stopped by PID. Wrap in `flock -o /tmp/xmesh-bench.lock` on a
-# shared machine.
+# Same pinning as the bench (xload cpu0, proxy + responder cpu1; --no-pin: none), loopback
+# only, every process started here is stopped by PID. Wrap in `flock -o /tmp/xmesh-bench.lock`
+# on a shared machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -123,6 +123,7 @@ shape=(--conns 10 --rate "$rate" --depth 1 --req-size 128 --resp-size 128)
 [ -n "$bulk" ] && shape=(--conns 4 --bulk recv)
 $on0 bench/build/xload --connect "127.0.0.1:$port" "${shape[@]}" --duration "$duration" --warmup 1 >"$W/xload" &
 xl=$!
+pids+=("$xl")
 if [ -n "$perf" ]; then
   # the thread with the most CPU so far (after the warm-up): xmesh's worker, haproxy itself
   sleep 1.5
