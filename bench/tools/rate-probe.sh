@@ -48,8 +48,10 @@ if [ -n "$perf" ] && [ "$path" = direct ]; then echo "--perf: no proxy to profil
 make -s -C bench/loadgen
 W=$(mktemp -d /tmp/xmesh-rate-probe-XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$W"; }
-trap cleanup EXIT INT TERM
+xl=
+cleanup() { [ -n "$xl" ] && kill "$xl" 2>/dev/null; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$W"; }
+trap cleanup EXIT
+trap "exit 130" INT TERM
 freeport() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 
 rsp=(--req-size 128 --resp-size 128); [ -n "$bulk" ] && rsp=(--bulk source)
@@ -123,7 +125,6 @@ shape=(--conns 10 --rate "$rate" --depth 1 --req-size 128 --resp-size 128)
 [ -n "$bulk" ] && shape=(--conns 4 --bulk recv)
 $on0 bench/build/xload --connect "127.0.0.1:$port" "${shape[@]}" --duration "$duration" --warmup 1 >"$W/xload" &
 xl=$!
-pids+=("$xl")
 if [ -n "$perf" ]; then
   # the thread with the most CPU so far (after the warm-up): xmesh's worker, haproxy itself
   sleep 1.5
@@ -132,6 +133,7 @@ if [ -n "$perf" ]; then
   perf record -q -e cpu-clock -F 4999 -g -t "$busiest" -o "$W/perf.data" -- sleep "$span" 2>/dev/null
 fi
 wait "$xl"
+xl=
 grep '"result"' "$W/xload"
 if [ -n "$proxy" ]; then
   threads >"$W/t1"
