@@ -1,0 +1,36 @@
+// `npm run bench -- <scenario> --cc NAME`: the scenario runs in a network namespace of its own
+// whose TCP congestion control is NAME, the host's setting is untouched, and the namespace is
+// gone afterwards. Bounded: one 0.3 s direct bulk case. Needs root and iproute2 (CI has both).
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { tcpCongestionControl } from '../../bench/lib/netns';
+
+const runJs = path.resolve(__dirname, '../../bench/run.js');
+const netnsList = () => spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+const isRoot = process.getuid?.() === 0;
+
+test('bench --cc: runs under that congestion control in its own namespace, then removes it', { skip: !isRoot && 'needs root' }, () => {
+  const avail = fs.readFileSync('/proc/sys/net/ipv4/tcp_available_congestion_control', 'utf8').trim().split(/\s+/);
+  const host = tcpCongestionControl();
+  const cc = avail.find((c) => c !== host) ?? host; // a different one where the kernel has one
+  const r = spawnSync(process.execPath, [runJs, 'tcp', '--modes', 'bulk', '--paths', 'direct', '--runs', '1', '--duration', '0.3', '--warmup', '0', '--cc', cc], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const hostLine = /^host: .*tcp congestion control (\S+) \(network namespace (xmesh-bench-\d+)\)$/m.exec(r.stdout);
+  assert.ok(hostLine, `host line in: ${r.stdout}`);
+  assert.equal(hostLine[1], cc);
+  assert.doesNotMatch(netnsList(), new RegExp(`\\b${hostLine[2]}\\b`), 'namespace deleted');
+  assert.equal(tcpCongestionControl(), host, "the host's own setting is unchanged");
+  assert.match(r.stdout, /^direct\s+\d+/m, 'the bulk row was measured');
+});
+
+test('bench --cc: an unknown algorithm is refused with the available ones, exit 2', () => {
+  const r = spawnSync(process.execPath, [runJs, 'tcp', '--cc', 'nosuchcc'], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--cc nosuchcc: not available here \(have: .+\)/);
+});
