@@ -43,7 +43,8 @@ export async function runWithCongestionControl(cc: string, script: string, args:
   ip(['netns', 'add', name]);
   try {
     ip(['-n', name, 'link', 'set', 'lo', 'up']);
-    const set = spawnSync('ip', ['netns', 'exec', name, 'sysctl', '-qw', `net.ipv4.tcp_congestion_control=${cc}`], { encoding: 'utf8' });
+    // /proc/sys/net is the writer's namespace's (no dependency on procps' sysctl)
+    const set = spawnSync('ip', ['netns', 'exec', name, 'sh', '-c', 'printf %s "$1" > /proc/sys/net/ipv4/tcp_congestion_control', 'sh', cc], { encoding: 'utf8' });
     if (set.status !== 0) throw new Error(`setting ${cc} in ${name}: ${(set.stderr || '').trim()}`);
     log(`running in network namespace ${name} (lo only), tcp_congestion_control=${cc}`);
     const child = (wrapped = spawn('ip', ['netns', 'exec', name, process.execPath, script, ...args], { stdio: 'inherit', env: { ...process.env, [NETNS_ENV]: name } }));
