@@ -95,7 +95,8 @@ ctx_switches() {
   CSW=$t
 }
 
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+# shellcheck source=bench/tools/lib.sh
+. "$ROOT/bench/tools/lib.sh"
 
 # Wait (bounded) for a JSON {"port":N} line in file $1 -> $PORT
 wait_port_line() {
@@ -140,7 +141,7 @@ start_path() {
       PPID_=$!; PIDS+=("$PPID_")
       wait_port_line "$WORK/$name.out" "$PPID_"; TARGET=$PORT ;;
     haproxy)
-      TARGET=$(free_port)
+      TARGET=$(freeport)
       cat >"$WORK/haproxy.cfg" <<EOF
 global
   nbthread 1
@@ -163,29 +164,9 @@ EOF
       wait_tcp "$TARGET" 10 ;;
     xmesh)
       [ -f "$ROOT/dist/src/cli/main.js" ] || { echo "floor: npm run build first" >&2; return 1; }
-      TARGET=$(free_port); local admin; admin=$(free_port)
-      cat >"$WORK/xmesh.yaml" <<EOF
-admin: { address: { socket_address: { address: 127.0.0.1, port_value: $admin } } }
-static_resources:
-  listeners:
-  - name: rr
-    address: { socket_address: { address: 127.0.0.1, port_value: $TARGET } }
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.tcp_proxy
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
-          stat_prefix: rr
-          cluster: up_rr
-  clusters:
-  - name: up_rr
-    type: STATIC
-    connect_timeout: 1s
-    circuit_breakers: { thresholds: [ { max_connections: 5096, max_pending_requests: 5096, max_requests: 5096 } ] }
-    load_assignment:
-      cluster_name: up_rr
-      endpoints: [ { lb_endpoints: [ { endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $UP } } } } ] } ]
-EOF
+      TARGET=$(freeport); local admin; admin=$(freeport)
+      xmesh_tcp_proxy_yaml "$admin" "$TARGET" "$UP" \
+        'circuit_breakers: { thresholds: [ { max_connections: 5096, max_pending_requests: 5096, max_requests: 5096 } ] }' >"$WORK/xmesh.yaml"
       taskset -c 1 node --no-memory-reducer "$ROOT/bin/xmesh.js" run --config "$WORK/xmesh.yaml" \
         --concurrency 1 --log-level warn >>"$WORK/xmesh.log" 2>&1 &
       PPID_=$!; PIDS+=("$PPID_")

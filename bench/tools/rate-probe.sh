@@ -52,7 +52,8 @@ xl=
 cleanup() { [ -n "$xl" ] && kill "$xl" 2>/dev/null; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$W"; }
 trap cleanup EXIT
 trap "exit 130" INT TERM
-freeport() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+# shellcheck source=bench/tools/lib.sh
+. bench/tools/lib.sh
 
 rsp=(--req-size 128 --resp-size 128); [ -n "$bulk" ] && rsp=(--bulk source)
 $on1 bench/build/xresp --listen 127.0.0.1:0 "${rsp[@]}" --max-seconds $((duration + 60)) >"$W/resp" 2>&1 &
@@ -63,26 +64,7 @@ port=$up proxy=
 case $path in
   xmesh|xmesh-epoll|xmesh-native|xmesh-native-epoll)
     port=$(freeport) admin=$(freeport)
-    cat >"$W/x.yaml" <<EOF
-admin: { address: { socket_address: { address: 127.0.0.1, port_value: $admin } } }
-static_resources:
-  listeners:
-  - name: l
-    address: { socket_address: { address: 127.0.0.1, port_value: $port } }
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.tcp_proxy
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
-          stat_prefix: l
-          cluster: c
-  clusters:
-  - name: c
-    connect_timeout: 1s
-    load_assignment:
-      cluster_name: c
-      endpoints: [ { lb_endpoints: [ { endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $up } } } } ] } ]
-EOF
+    xmesh_tcp_proxy_yaml "$admin" "$port" "$up" >"$W/x.yaml"
     if [ "${path#xmesh-native}" != "$path" ]; then
       node -e '
         const D = process.argv[1] + "/dist/src/", fs = require("fs");

@@ -13,7 +13,8 @@ W=$(mktemp -d /tmp/xmesh-windows-XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$W"; }
 trap cleanup EXIT
-freeport() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+# shellcheck source=bench/tools/lib.sh
+. bench/tools/lib.sh
 waitfor() { for _ in $(seq 200); do eval "$1" && return 0; sleep 0.05; done; echo "timeout: $1" >&2; return 1; }
 
 taskset -c 1 bench/build/xresp --listen 127.0.0.1:0 --max-seconds 120 --req-size 128 --resp-size 128 >"$W/xresp.out" 2>&1 &
@@ -22,27 +23,7 @@ waitfor "grep -q port $W/xresp.out"
 UP=$(grep -o '"port":[0-9]*' "$W/xresp.out" | cut -d: -f2)
 LP=$(freeport)
 AP=$(freeport)
-cat >"$W/xmesh.yaml" <<YAML
-admin: { address: { socket_address: { address: 127.0.0.1, port_value: $AP } } }
-static_resources:
-  listeners:
-  - name: rr
-    address: { socket_address: { address: 127.0.0.1, port_value: $LP } }
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.tcp_proxy
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
-          stat_prefix: rr
-          cluster: up
-  clusters:
-  - name: up
-    type: STATIC
-    connect_timeout: 1s
-    load_assignment:
-      cluster_name: up
-      endpoints: [ { lb_endpoints: [ { endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $UP } } } } ] } ]
-YAML
+xmesh_tcp_proxy_yaml "$AP" "$LP" "$UP" >"$W/xmesh.yaml"
 taskset -c 1 node "$@" "$ROOT/bin/xmesh.js" run --config "$W/xmesh.yaml" --concurrency 1 --log-level error >"$W/xmesh.out" 2>&1 &
 XP=$!
 pids+=("$XP")
