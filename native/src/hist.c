@@ -42,14 +42,6 @@ void xm_hist_record(struct xm_hist *h, uint64_t value_us)
 	xm_atomic_add(&h->sum, value_us);
 }
 
-void xm_hist_record_owned(struct xm_hist *h, uint64_t value_us)
-{
-	uint64_t *b = &h->buckets[xm_hist_bucket(value_us)];
-	xm_atomic_store(b, xm_atomic_load(b) + 1);
-	xm_atomic_store(&h->count, xm_atomic_load(&h->count) + 1);
-	xm_atomic_store(&h->sum, xm_atomic_load(&h->sum) + value_us);
-}
-
 uint64_t xm_hist_quantile(const struct xm_hist *h, double q)
 {
 	uint64_t snap[XM_HIST_NBUCKETS];

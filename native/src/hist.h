@@ -20,9 +20,6 @@ struct xm_hist {
 
 /* Record one value. Safe from any thread (relaxed atomics). */
 void xm_hist_record(struct xm_hist *h, uint64_t value_us);
-/* Record one value into a histogram only the calling thread writes (a worker's own):
- * relaxed loads and stores, no locked instruction. Readers see it as with xm_hist_record. */
-void xm_hist_record_owned(struct xm_hist *h, uint64_t value_us);
 /* Bucket index for a value, and the inclusive upper bound (us) of a bucket. */
 unsigned xm_hist_bucket(uint64_t value_us);
 uint64_t xm_hist_bucket_upper(unsigned idx);

@@ -309,7 +309,9 @@ int xm_loop_run_once(struct xm_loop *l, int max_wait_ms)
 	if (l->turn_end)
 		l->turn_end(l);
 	xm_loop_run_deferred(l);
+	/* Atomic adds, not a single writer's stores: during a hot restart the old and the new
+	 * process's worker N record into the same histogram of the shared stats block. */
 	if (l->loop_duration)
-		xm_hist_record_owned(l->loop_duration, xm_now_us() - l->woke_us);
+		xm_hist_record(l->loop_duration, xm_now_us() - l->woke_us);
 	return n;
 }
