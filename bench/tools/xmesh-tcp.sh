@@ -5,9 +5,10 @@
 #   bench/tools/xmesh-tcp.sh LISTEN_PORT UPSTREAM_PORT [XMESH_RUN_OPTION...]
 # Listens on 127.0.0.1:LISTEN_PORT, forwards to 127.0.0.1:UPSTREAM_PORT; admin on a free port
 # (printed on stderr); the config is /tmp/xmesh-tcp-LISTEN_PORT.yaml, rewritten each start.
-# The process that stays is node itself (exec), so its /proc/PID/stat counts every thread.
+# The process that stays is node itself (exec through bin/xmesh.js's shebang, with its flags),
+# so its /proc/PID/stat counts every thread.
 set -euo pipefail
-usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
 case "${1:-}" in --help | -h) usage; exit 0 ;; esac
 [ $# -ge 2 ] || { usage >&2; exit 2; }
 LISTEN=$1 UP=$2
@@ -19,4 +20,6 @@ CONF=/tmp/xmesh-tcp-$LISTEN.yaml
 AP=$(freeport)
 xmesh_tcp_proxy_yaml "$AP" "$LISTEN" "$UP" >"$CONF"
 echo "xmesh-tcp: 127.0.0.1:$LISTEN -> 127.0.0.1:$UP, admin 127.0.0.1:$AP, config $CONF" >&2
-exec node bin/xmesh.js run --config "$CONF" --concurrency 1 --log-level error "$@"
+# Through the launcher's shebang, so node gets the same flags as every xmesh launcher
+# (--no-memory-reducer: no full GC ~8 s after start, see README).
+exec bin/xmesh.js run --config "$CONF" --concurrency 1 --log-level error "$@"

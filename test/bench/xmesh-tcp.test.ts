@@ -62,9 +62,11 @@ test('xmesh-tcp.sh: proxies to the upstream as xmesh itself, and TERM stops it w
     const payload = Buffer.alloc(200_000, 7);
     const back = await echoThrough(listen, payload, Date.now() + 20_000);
     assert.ok(back.equals(payload), 'bytes intact through xmesh');
-    // exec: the PID the harness holds is node running bin/xmesh.js, not a wrapper shell
+    // exec: the PID the harness holds is node running bin/xmesh.js, not a wrapper shell, and
+    // node has the launcher's flags (without --no-memory-reducer a full GC lands ~8 s in)
     const cmdline = fs.readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
     assert.ok(cmdline.some((a) => a.endsWith('bin/xmesh.js')), cmdline.join(' '));
+    assert.ok(cmdline.includes('--no-memory-reducer'), cmdline.join(' '));
     assert.match(stderr, new RegExp(`127\\.0\\.0\\.1:${listen} -> 127\\.0\\.0\\.1:${upPort}`));
     child.kill('SIGTERM');
     assert.equal(await exited, 0, stderr);
