@@ -7,19 +7,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { freePort } from '../../bench/lib/peers';
 
 const script = path.resolve(__dirname, '../../../bench/tools/xmesh-tcp.sh');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function echoThrough(port: number, payload: Buffer, deadline: number): Promise<Buffer> {
   for (;;) {
