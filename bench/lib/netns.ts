@@ -39,8 +39,24 @@ export async function runWithCongestionControl(cc: string, script: string, args:
   const avail = fs.readFileSync('/proc/sys/net/ipv4/tcp_available_congestion_control', 'utf8').trim().split(/\s+/);
   if (!avail.includes(cc)) throw new TypeError(`--cc ${cc}: not available here (have: ${avail.join(' ')})`);
   if (process.getuid?.() !== 0) throw new Error('--cc needs root (it creates a network namespace)');
+  // A namespace other than the host's may only pick from tcp_allowed_congestion_control
+  // (the host's default and reno unless widened): the kernel refuses the rest with EPERM.
+  // That list only says what unprivileged sockets may choose, it changes no socket, so cc is
+  // added to it for the run and the list is put back afterwards.
+  const allowedPath = '/proc/sys/net/ipv4/tcp_allowed_congestion_control';
+  const allowedBefore = fs.readFileSync(allowedPath, 'utf8').trim();
+  const widen = !allowedBefore.split(/\s+/).includes(cc);
   const name = `xmesh-bench-${process.pid}`;
-  ip(['netns', 'add', name]);
+  if (widen) {
+    fs.writeFileSync(allowedPath, `${allowedBefore} ${cc}`);
+    log(`${cc} is not in the host's tcp_allowed_congestion_control (${allowedBefore}): added for this run, restored after`);
+  }
+  try {
+    ip(['netns', 'add', name]);
+  } catch (e) {
+    if (widen) fs.writeFileSync(allowedPath, allowedBefore);
+    throw e;
+  }
   try {
     ip(['-n', name, 'link', 'set', 'lo', 'up']);
     // /proc/sys/net is the writer's namespace's (no dependency on procps' sysctl)
@@ -55,5 +71,6 @@ export async function runWithCongestionControl(cc: string, script: string, args:
   } finally {
     wrapped = undefined;
     spawnSync('ip', ['netns', 'del', name]);
+    if (widen) fs.writeFileSync(allowedPath, allowedBefore);
   }
 }
