@@ -7,13 +7,16 @@
 #
 #   bench/tools/rate-probe.sh [--path xmesh|xmesh-epoll|xmesh-native|xmesh-native-epoll|
 #                             haproxy|direct] [--rate R] [--duration S] [--xmesh-bin PATH]
-#                             [--perf] [--no-pin] [--bulk]
+#                             [--perf] [--no-pin] [--bulk] [--rounds N]
 #
 # --rate 0 runs the closed-loop case instead (50 connections, ping-pong, as fast as they go);
 # --bulk the bulk case (4 connections, the responder streams, xload only reads).
 # --perf samples the proxy's busiest thread with `perf record -e cpu-clock -g` over the middle
 # of the run (software clock: this VM has no hardware counters) and prints its CPU split by
 # binary (kernel, the addon, libc, ...) and the top symbols. Needs perf (Debian linux-perf).
+# --rounds N repeats the measured run N times against the same proxy and responder (not with
+# --perf), one latency line per round, then counts the rounds whose slowest request took over
+# 20 ms: how often a stall of the whole host lands in a run, for any path (direct included).
 #
 # xmesh-native[-epoll] is the same data plane and snapshot without Node: the config is
 # translated and encoded by the control core (`npm run build` first), then served by
@@ -25,7 +28,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-path=xmesh rate=5000 duration=10 xbin=$ROOT/bin/xmesh.js perf= nopin= bulk=
+path=xmesh rate=5000 duration=10 xbin=$ROOT/bin/xmesh.js perf= nopin= bulk= rounds=1
 usage() { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
   case $1 in
@@ -36,6 +39,7 @@ while [ $# -gt 0 ]; do
     --perf) perf=1; shift ;;
     --no-pin) nopin=1; shift ;;
     --bulk) bulk=1; shift ;;
+    --rounds) rounds=$2; shift 2 ;;
     -h|--help) usage 0 ;;
     *) usage ;;
   esac
@@ -44,6 +48,8 @@ case $path in xmesh|xmesh-epoll|xmesh-native|xmesh-native-epoll|haproxy|direct) 
 on0="taskset -c 0" on1="taskset -c 1"
 [ -n "$nopin" ] && on0= on1=
 if [ -n "$perf" ] && ! command -v perf >/dev/null; then echo "--perf: perf not found (apt-get install linux-perf)" >&2; exit 2; fi
+case $rounds in ''|*[!0-9]*|0) echo "--rounds: a positive whole number" >&2; exit 2 ;; esac
+if [ -n "$perf" ] && [ "$rounds" -gt 1 ]; then echo "--perf samples one run: not with --rounds" >&2; exit 2; fi
 if [ -n "$perf" ] && [ "$path" = direct ]; then echo "--perf: no proxy to profile on the direct path" >&2; exit 2; fi
 make -s -C bench/loadgen
 W=$(mktemp -d /tmp/xmesh-rate-probe-XXXXXX)
@@ -56,7 +62,7 @@ trap "exit 130" INT TERM
 . bench/tools/lib.sh
 
 rsp=(--req-size 128 --resp-size 128); [ -n "$bulk" ] && rsp=(--bulk source)
-$on1 bench/build/xresp --listen 127.0.0.1:0 "${rsp[@]}" --max-seconds $((duration + 60)) >"$W/resp" 2>&1 &
+$on1 bench/build/xresp --listen 127.0.0.1:0 "${rsp[@]}" --max-seconds $((rounds * (duration + 3) + 60)) >"$W/resp" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do grep -q '"port"' "$W/resp" && break; sleep 0.1; done
 up=$(grep -o '"port":[0-9]*' "$W/resp" | cut -d: -f2)
@@ -105,6 +111,8 @@ threads() {
 shape=(--conns 10 --rate "$rate" --depth 1 --req-size 128 --resp-size 128)
 [ "$rate" = 0 ] && shape=(--conns 50 --depth 1 --req-size 128 --resp-size 128)
 [ -n "$bulk" ] && shape=(--conns 4 --bulk recv)
+stalled=0
+for r in $(seq "$rounds"); do
 $on0 bench/build/xload --connect "127.0.0.1:$port" "${shape[@]}" --duration "$duration" --warmup 1 >"$W/xload" &
 xl=$!
 if [ -n "$perf" ]; then
@@ -116,7 +124,17 @@ if [ -n "$perf" ]; then
 fi
 wait "$xl"
 xl=
-grep '"result"' "$W/xload"
+if [ "$rounds" -eq 1 ]; then
+  grep '"result"' "$W/xload"
+else
+  line=$(grep '"result"' "$W/xload")
+  field() { printf '%s' "$line" | grep -o "\"$1\":[0-9.]*" | cut -d: -f2; }
+  max=$(field max_us)
+  printf 'round %d: p50 %s us, p99 %s us, p99.9 %s us, max %s us\n' "$r" "$(field p50_us)" "$(field p99_us)" "$(field p999_us)" "$max"
+  awk -v m="$max" 'BEGIN { exit !(m > 20000) }' && stalled=$((stalled + 1))
+fi
+done
+[ "$rounds" -gt 1 ] && echo "rounds whose slowest request took over 20 ms: $stalled of $rounds"
 if [ -n "$proxy" ]; then
   threads >"$W/t1"
   echo "threads of $path (pid $proxy) over the run: cpu ms, voluntary / involuntary switches"
