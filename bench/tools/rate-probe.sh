@@ -47,9 +47,9 @@ done
 case $path in xmesh|xmesh-epoll|xmesh-native|xmesh-native-epoll|haproxy|direct) ;; *) usage ;; esac
 on0="taskset -c 0" on1="taskset -c 1"
 [ -n "$nopin" ] && on0= on1=
-if [ -n "$perf" ] && ! command -v perf >/dev/null; then echo "--perf: perf not found (apt-get install linux-perf)" >&2; exit 2; fi
 case $rounds in ''|*[!0-9]*|0) echo "--rounds: a positive whole number" >&2; exit 2 ;; esac
 if [ -n "$perf" ] && [ "$rounds" -gt 1 ]; then echo "--perf samples one run: not with --rounds" >&2; exit 2; fi
+if [ -n "$perf" ] && ! command -v perf >/dev/null; then echo "--perf: perf not found (apt-get install linux-perf)" >&2; exit 2; fi
 if [ -n "$perf" ] && [ "$path" = direct ]; then echo "--perf: no proxy to profile on the direct path" >&2; exit 2; fi
 make -s -C bench/loadgen
 W=$(mktemp -d /tmp/xmesh-rate-probe-XXXXXX)
@@ -113,31 +113,31 @@ shape=(--conns 10 --rate "$rate" --depth 1 --req-size 128 --resp-size 128)
 [ -n "$bulk" ] && shape=(--conns 4 --bulk recv)
 stalled=0
 for r in $(seq "$rounds"); do
-$on0 bench/build/xload --connect "127.0.0.1:$port" "${shape[@]}" --duration "$duration" --warmup 1 >"$W/xload" &
-xl=$!
-if [ -n "$perf" ]; then
-  # the thread with the most CPU so far (after the warm-up): xmesh's worker, haproxy itself
-  sleep 1.5
-  busiest=$(for t in /proc/"$proxy"/task/*; do echo "$(cut -d' ' -f1 "$t/schedstat") ${t##*/}"; done | sort -n | tail -1 | cut -d' ' -f2)
-  span=$(awk -v d="$duration" 'BEGIN { s = d / 2; if (s < 1) s = 1; print s }')
-  perf record -q -e cpu-clock -F 4999 -g -t "$busiest" -o "$W/perf.data" -- sleep "$span" 2>/dev/null
-fi
-wait "$xl"
-xl=
-if [ "$rounds" -eq 1 ]; then
-  grep '"result"' "$W/xload"
-else
-  line=$(grep '"result"' "$W/xload")
-  field() { printf '%s' "$line" | grep -o "\"$1\":[0-9.]*" | cut -d: -f2; }
-  max=$(field max_us)
-  printf 'round %d: p50 %s us, p99 %s us, p99.9 %s us, max %s us\n' "$r" "$(field p50_us)" "$(field p99_us)" "$(field p999_us)" "$max"
-  awk -v m="$max" 'BEGIN { exit !(m > 20000) }' && stalled=$((stalled + 1))
-fi
+  $on0 bench/build/xload --connect "127.0.0.1:$port" "${shape[@]}" --duration "$duration" --warmup 1 >"$W/xload" &
+  xl=$!
+  if [ -n "$perf" ]; then
+    # the thread with the most CPU so far (after the warm-up): xmesh's worker, haproxy itself
+    sleep 1.5
+    busiest=$(for t in /proc/"$proxy"/task/*; do echo "$(cut -d' ' -f1 "$t/schedstat") ${t##*/}"; done | sort -n | tail -1 | cut -d' ' -f2)
+    span=$(awk -v d="$duration" 'BEGIN { s = d / 2; if (s < 1) s = 1; print s }')
+    perf record -q -e cpu-clock -F 4999 -g -t "$busiest" -o "$W/perf.data" -- sleep "$span" 2>/dev/null
+  fi
+  wait "$xl"
+  xl=
+  if [ "$rounds" -eq 1 ]; then
+    grep '"result"' "$W/xload"
+  else
+    line=$(grep '"result"' "$W/xload")
+    field() { printf '%s' "$line" | grep -o "\"$1\":[0-9.]*" | cut -d: -f2; }
+    max=$(field max_us)
+    printf 'round %d: p50 %s us, p99 %s us, p99.9 %s us, max %s us\n' "$r" "$(field p50_us)" "$(field p99_us)" "$(field p999_us)" "$max"
+    awk -v m="$max" 'BEGIN { exit !(m > 20000) }' && stalled=$((stalled + 1))
+  fi
 done
 [ "$rounds" -gt 1 ] && echo "rounds whose slowest request took over 20 ms: $stalled of $rounds"
 if [ -n "$proxy" ]; then
   threads >"$W/t1"
-  echo "threads of $path (pid $proxy) over the run: cpu ms, voluntary / involuntary switches"
+  echo "threads of $path (pid $proxy) over the measured run(s): cpu ms, voluntary / involuntary switches"
   join "$W/t0" "$W/t1" | awk '{ printf "  %-8s %-16s %8.1f ms %7d / %d\n", $1, $2, ($7-$3)/1e6, $8-$4, $9-$5 }'
   if [ -n "${admin:-}" ]; then
     echo "worker loop turns (ms, since start):"
