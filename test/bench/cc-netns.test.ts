@@ -1,6 +1,7 @@
 // `npm run bench -- <scenario> --cc NAME`: the scenario runs in a network namespace of its own
 // whose TCP congestion control is NAME, the host's setting is untouched (its allowed list is
-// widened for the run when NAME is not in it, then restored), and the namespace is gone afterwards. Bounded: one 0.3 s direct bulk case. Needs root and iproute2 (CI has both).
+// widened for the run when NAME is not in it, then restored), and the namespace is gone
+// afterwards. Bounded: one 0.3 s direct bulk case. Needs root and iproute2 (CI has both).
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
