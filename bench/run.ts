@@ -63,7 +63,7 @@ function parseArgs(argv: string[]): Parsed {
     switch (a) {
       case '--duration': p.duration = num(a, argv[++i], 0.1, 600); break;
       case '--warmup': p.warmup = num(a, argv[++i], 0, 60); break;
-      case '--runs': p.runs = Math.floor(num(a, argv[++i], 1, 20)); break;
+      case '--runs': p.runs = Math.floor(num(a, argv[++i], 1, 50)); break;
       case '--quick': p.quick = true; break;
       case '--save': p.save = true; break;
       case '--no-pin': p.pin = false; break;

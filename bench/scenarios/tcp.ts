@@ -6,7 +6,7 @@ import { ensureBuilt, histQuantile, mergeHists, runXload, startResponder, XloadA
 import { ALL_PATHS, PathName, RunningPath, startPath, stopPath, unavailable } from '../lib/peers';
 import { cpuUs } from '../lib/procfs';
 import { stop } from '../lib/procs';
-import { median, signTestP } from '../lib/report';
+import { bootstrapCI, median, medianCI, signTestP } from '../lib/report';
 import type { BenchOptions, Scenario, ScenarioResult, Table } from '../lib/types';
 
 const REQ = 128;
@@ -183,20 +183,33 @@ function summarize(samples: Sample[], paths: PathName[], notes: string[], cmds: 
   };
   // Paired by pass: the two paths of a pair ran in the same pass, close in time, so under
   // much the same host noise; the sign test asks only which of the two was lower in each.
-  const p99Of = (p: PathName) => new Map(pick(p, 'rate').map((s) => [s.run, s.lg.p99_us]));
+  // The pooled p99s of the same passes are compared too, with a bootstrap over passes: a
+  // pass's run-level p99 rests on a few hundred requests, the pooled one on all of them.
+  const rateOf = (p: PathName) => new Map(pick(p, 'rate').map((s) => [s.run, s.lg]));
   const paired = paths.filter((p) => p.startsWith('xmesh') && has(p, 'rate')).flatMap((p) =>
     (['haproxy', 'nginx'] as PathName[]).filter((peer) => has(peer, 'rate')).map((peer) => {
-      const a = p99Of(p);
-      const b = p99Of(peer);
-      const diffs = [...a.keys()].filter((r) => b.has(r)).map((r) => a.get(r)! - b.get(r)!);
+      const a = rateOf(p);
+      const b = rateOf(peer);
+      const runs = [...a.keys()].filter((r) => b.has(r));
+      const diffs = runs.map((r) => a.get(r)!.p99_us - b.get(r)!.p99_us);
       const lower = diffs.filter((d) => d < 0).length;
       const ties = diffs.filter((d) => d === 0).length;
-      return { path: p, peer, runs: diffs.length, lower, ties, median_diff_us: median(diffs), sign_p: signTestP(lower, diffs.length - ties) };
+      const ci = medianCI(diffs);
+      const pooledDiff = (units: number[]) => (histQuantile(mergeHists(units.map((u) => a.get(runs[u])!)), 0.99) -
+        histQuantile(mergeHists(units.map((u) => b.get(runs[u])!)), 0.99)) / 1e3;
+      const boot = bootstrapCI(runs.length, pooledDiff);
+      return { path: p, peer, runs: diffs.length, lower, ties, median_diff_us: median(diffs), ci_lo_us: ci.lo, ci_hi_us: ci.hi,
+        ci_coverage: ci.coverage, sign_p: signTestP(lower, diffs.length - ties),
+        pooled_diff_us: pooledDiff(runs.map((_, i) => i)), pooled_ci_lo_us: boot.lo, pooled_ci_hi_us: boot.hi };
     }));
   const pairedTable: Table = {
-    title: `(b2) p99 at ${RATE.rate} req/s paired by pass: runs with the lower p99, median of (path - peer), two-sided sign test (ties dropped)`,
-    columns: ['path', 'vs', 'runs', 'path lower', 'ties', 'median diff us', 'sign test p'],
-    rows: paired.map((x) => [x.path, x.peer, x.runs, x.lower, x.ties, x.median_diff_us, x.sign_p.toPrecision(2)]),
+    title: `(b2) p99 at ${RATE.rate} req/s paired by pass: runs with the lower p99, median of (path - peer) with its ` +
+      'distribution-free 95% interval (>= 6 runs), two-sided sign test (ties dropped); pooled p99 of those passes ' +
+      '(path - peer) with a 95% bootstrap interval over passes',
+    columns: ['path', 'vs', 'runs', 'path lower', 'ties', 'median diff us', 'CI lo', 'CI hi', 'sign test p',
+      'pooled diff us', 'boot lo', 'boot hi'],
+    rows: paired.map((x) => [x.path, x.peer, x.runs, x.lower, x.ties, x.median_diff_us, x.ci_lo_us, x.ci_hi_us, x.sign_p.toPrecision(2),
+      x.pooled_diff_us, x.pooled_ci_lo_us, x.pooled_ci_hi_us]),
   };
   const bulk: Table = {
     title: `(c) bulk: ${BULK.conns} conns streaming responder -> loadgen`,

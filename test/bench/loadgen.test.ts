@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ensureBuilt, histQuantile, histValue, mergeHists, runXload, startResponder, Responder } from '../../bench/lib/loadgen';
 import { stop, stopAll } from '../../bench/lib/procs';
-import { signTestP } from '../../bench/lib/report';
+import { bootstrapCI, medianCI, signTestP } from '../../bench/lib/report';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'xmesh-bench-test-'));
 after(async () => {
@@ -98,6 +98,36 @@ test('sign test: exact two-sided binomial p', () => {
   assert.equal(signTestP(5, 6), (2 * 7) / 64);
   assert.equal(signTestP(3, 6), 1);
   assert.equal(signTestP(0, 0), 1);
+});
+
+test('bootstrapCI: resampled units, seeded, percentile bounds', () => {
+  const xs = Array.from({ length: 40 }, (_, i) => i); // mean 19.5, sd 11.7: se of the mean 1.83
+  const mean = (u: number[]) => u.reduce((s, i) => s + xs[i], 0) / u.length;
+  const ci = bootstrapCI(xs.length, mean, { reps: 4000, seed: 7 });
+  // the normal interval is 19.5 -/+ 3.6; the bootstrap's should be close to it
+  assert.ok(ci.lo > 14.5 && ci.lo < 17, `lo ${ci.lo}`);
+  assert.ok(ci.hi > 22 && ci.hi < 24.5, `hi ${ci.hi}`);
+  assert.deepEqual(bootstrapCI(xs.length, mean, { reps: 4000, seed: 7 }), ci); // same seed, same interval
+  assert.deepEqual(bootstrapCI(5, () => 3), { lo: 3, hi: 3 }); // a constant statistic
+  assert.ok(Number.isNaN(bootstrapCI(1, () => 3).lo)); // one unit: nothing to resample
+  // every draw picks indices in [0, n)
+  bootstrapCI(3, (u) => { assert.ok(u.length === 3 && u.every((i) => Number.isInteger(i) && i >= 0 && i < 3)); return 0; }, { reps: 200 });
+});
+
+test('medianCI: order statistics around the median, with their binomial coverage', () => {
+  // n = 20: P(Bin(20, 1/2) <= 5) = 21700 / 2^20 = 0.0207 <= 0.025 < P(<= 6), so x(6) .. x(15)
+  const xs = Array.from({ length: 20 }, (_, i) => 20 - i); // unsorted on purpose: 20 .. 1
+  const ci = medianCI(xs);
+  assert.equal(ci.lo, 6);
+  assert.equal(ci.hi, 15);
+  assert.ok(Math.abs(ci.coverage - (1 - (2 * 21700) / 2 ** 20)) < 1e-12);
+  // n = 6 is the smallest sample with a 95% interval: the extremes, coverage 1 - 2/64
+  assert.deepEqual(medianCI([3, -1, 4, 1, -5, 9]), { lo: -5, hi: 9, coverage: 1 - 2 / 64 });
+  assert.ok(Number.isNaN(medianCI([1, 2, 3, 4, 5]).lo));
+  // NaN entries (a run that did not produce a figure) are left out, not sorted in
+  assert.equal(medianCI([...xs, NaN]).lo, 6);
+  // a lower level narrows the interval: 80% on n = 20 -> P(<= 6) = 0.0577 <= 0.1, so x(7) .. x(14)
+  assert.deepEqual([medianCI(xs, 0.8).lo, medianCI(xs, 0.8).hi], [7, 14]);
 });
 
 test('direct: bulk download from a source responder', { timeout: 20_000 }, async () => {
