@@ -28,7 +28,7 @@ const USAGE = `usage: npm run bench -- <scenario> [options]
 options:
   --duration S     measured seconds per case
   --warmup S       unmeasured warm-up seconds per case
-  --runs N         passes over all paths (tables show medians)
+  --runs N         passes over all paths, 1-50 (tables show medians)
   --quick          short smoke pass: 2 s cases, 0.5 s warm-up, 1 run
   --paths a,b      subset of paths: direct,xmesh,xmesh-epoll,xmesh-cubic,haproxy,nginx
   --modes a,b      subset of modes (tcp: closed,rate,bulk), e.g. many runs of one figure

@@ -183,8 +183,8 @@ function summarize(samples: Sample[], paths: PathName[], notes: string[], cmds: 
   };
   // Paired by pass: the two paths of a pair ran in the same pass, close in time, so under
   // much the same host noise; the sign test asks only which of the two was lower in each.
-  // The pooled p99s of the same passes are compared too, with a bootstrap over passes: a
-  // pass's run-level p99 rests on a few hundred requests, the pooled one on all of them.
+  // The pooled p99s of the same passes are compared too, with a bootstrap over passes: one
+  // stall can move a single run's p99 by hundreds of us; the pooled p99 moves less.
   const rateOf = (p: PathName) => new Map(pick(p, 'rate').map((s) => [s.run, s.lg]));
   const paired = paths.filter((p) => p.startsWith('xmesh') && has(p, 'rate')).flatMap((p) =>
     (['haproxy', 'nginx'] as PathName[]).filter((peer) => has(peer, 'rate')).map((peer) => {
