@@ -29,10 +29,22 @@ export interface ServerOptions {
 
 /** Why startServer failed after the config was accepted (port in use, addon error ...): exit code 3. */
 export class StartupError extends Error {
-  constructor(message: string, override readonly cause?: unknown) {
+  constructor(message: string) {
     super(message);
     this.name = 'StartupError';
   }
+}
+
+/**
+ * A StartupError whose message already says what `err` says. `err`'s stack frames, when it has
+ * any (errors from the addon do not), replace the StartupError's own; `err` is not attached as
+ * a `cause`, which pino's serializer would print as "X: X".
+ */
+function startupError(message: string, err: unknown): StartupError {
+  const e = new StartupError(message);
+  const frames = err instanceof Error ? (err.stack ?? '').indexOf('\n    at ') : -1;
+  if (frames >= 0) e.stack = `StartupError: ${message}${(err as Error).stack!.slice(frames)}`;
+  return e;
 }
 
 export type ReloadOutcome =
@@ -70,6 +82,8 @@ class Server implements ServerHandle {
   private version = 0;
   private live = false;
   private closing: Promise<void> | undefined;
+  /** set when start() fails, so the stop line says why */
+  private startFailed = false;
   /** Applies are serialized so a DNS-triggered push and a reload never race. */
   private chain: Promise<unknown> = Promise.resolve();
 
@@ -95,7 +109,7 @@ class Server implements ServerHandle {
     try {
       this.dp = opts.createDataPlane({ workers: opts.workers, statsPath: opts.statsPath, ioBackend: opts.ioBackend });
     } catch (err) {
-      throw new StartupError(`cannot start the data plane: ${(err as Error).message}`, err);
+      throw startupError(`cannot start the data plane: ${(err as Error).message}`, err);
     }
     const dpLog = opts.logging.child('dataplane');
     this.dp.onEvent((ev) => {
@@ -110,9 +124,10 @@ class Server implements ServerHandle {
       const resolved = await this.dns.resolveAll(dnsTargets(this.loaded.config));
       await this.push(this.loaded.config, resolved);
     } catch (err) {
+      this.startFailed = true;
       await this.close();
       if (err instanceof StartupError) throw err;
-      throw new StartupError((err as Error).message, err);
+      throw startupError((err as Error).message, err);
     }
     this.dns.startRefresh();
     const info = this.dp.info();
@@ -154,7 +169,7 @@ class Server implements ServerHandle {
       await admin.start();
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      throw new StartupError(`admin server cannot listen on ${hostPort(sa.address, sa.port_value ?? 0)}: ${e.code ?? e.message}`, err);
+      throw new StartupError(`admin server cannot listen on ${hostPort(sa.address, sa.port_value ?? 0)}: ${e.code ?? e.message}`);
     }
     this.admin = admin;
   }
@@ -244,7 +259,7 @@ class Server implements ServerHandle {
       await this.admin?.close();
       await this.chain;
       await this.dp?.close();
-      this.log.info('xmesh stopped');
+      this.log.info(this.startFailed ? 'xmesh stopped: startup failed' : 'xmesh stopped');
     })();
     return this.closing;
   }

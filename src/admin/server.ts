@@ -5,7 +5,7 @@ import type { DataPlaneInfo, NativeStat, SnapshotMsg } from '../dataplane/types'
 import { hostPort } from '../config/addresses';
 import { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from '../stats/prometheus';
 import { formatJson, formatText } from '../stats/text';
-import { isLogLevel, type Logging } from '../util/log';
+import { isLogLevel, LOG_LEVELS, type Logging } from '../util/log';
 import { clusterHosts, formatClustersText, formatListenersText } from './endpoints';
 
 /** Bumped whenever the hot-restart protocol or the stats block layout changes incompatibly. */
@@ -64,7 +64,7 @@ export class AdminServer {
       ['/config_dump', { methods: get, help: 'the effective configuration and snapshot (JSON)', handler: (_q, _u, r) => sendJson(r, 200, this.opts.source.configDump()) }],
       ['/listeners', { methods: get, help: 'listeners and their bound addresses (?format=json)', handler: (_q, u, r) => this.listeners(u, r) }],
       ['/clusters', { methods: get, help: 'upstream hosts, health and per-host stats (?format=json)', handler: (_q, u, r) => this.clusters(u, r) }],
-      ['/logging', { methods: ['GET', 'HEAD', 'POST'], help: 'GET: current log level; POST ?level=trace|debug|info|warn|error: change it', handler: (q, u, r) => this.logging(q, u, r) }],
+      ['/logging', { methods: ['GET', 'HEAD', 'POST'], help: `GET: current log level; POST ?level=${LOG_LEVELS.join('|')}: change it`, handler: (q, u, r) => this.logging(q, u, r) }],
       ['/healthcheck/fail', { methods: ['POST'], help: 'POST: make /ready answer 503 (drain from load balancers)', handler: (_q, _u, r) => this.setHealth(true, r) }],
       ['/healthcheck/ok', { methods: ['POST'], help: 'POST: undo /healthcheck/fail', handler: (_q, _u, r) => this.setHealth(false, r) }],
       ['/hot_restart_version', { methods: get, help: 'hot-restart compatibility string', handler: (_q, _u, r) => send(r, 200, TEXT, `${HOT_RESTART_VERSION}\n`) }],
@@ -170,7 +170,7 @@ export class AdminServer {
     const level = url.searchParams.get('level');
     if (req.method === 'POST') {
       if (!level || !isLogLevel(level)) {
-        send(res, 400, TEXT, `usage: POST /logging?level=trace|debug|info|warn|error|fatal|silent\n`);
+        send(res, 400, TEXT, `usage: POST /logging?level=${LOG_LEVELS.join('|')}\n`);
         return;
       }
       const before = this.opts.logging.level;

@@ -20,5 +20,6 @@ Exit codes:
   0  success; also a clean shutdown on SIGINT/SIGTERM
   1  invalid configuration (each error is printed as "path: message")
   2  usage error (unknown command/option, bad argument)
-  3  startup failure (port in use, native addon missing, snapshot refused)
+  3  startup failure (port in use, access log cannot be opened, native addon missing,
+     snapshot refused, --io-backend io_uring refused by the kernel)
   4  shutdown forced (second signal, or not finished within 2 s)`;

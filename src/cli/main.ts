@@ -28,7 +28,7 @@ function positiveInt(v: string): number {
 export function buildProgram(io: CliIo, setCode: (c: ExitCode) => void): Command {
   const program = new Command('xmesh');
   program
-    .description('xmesh: a service-mesh sidecar proxy with a native epoll data plane and an Envoy v3 compatible configuration')
+    .description('xmesh: a service-mesh sidecar proxy with a native data plane (epoll or io_uring workers) and an Envoy v3 compatible configuration')
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .showHelpAfterError('(run with --help for usage)')
@@ -107,6 +107,13 @@ export async function main(args: readonly string[], io: CliIo = defaultIo): Prom
 /** Run as a program when loaded by bin/xmesh.js (or directly), not when imported by tests. */
 const entry = require.main?.filename ?? '';
 if (require.main === module || /[\\/]bin[\\/]xmesh(\.js)?$/.test(entry)) {
+  // `xmesh run --help | head -1`: the reader went away; stop quietly instead of an EPIPE trace.
+  // Only stdout: it carries help, version and validate output. The proxy's logs go to fd 2
+  // through pino, never through process.stdout, so a running proxy cannot exit this way.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
   void main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
     // Native workers and timers are all closed by now; exit explicitly so a stray handle cannot keep us up.

@@ -113,7 +113,7 @@ export function loadConfigFile(file: string): LoadedConfig {
     text = readFileSync(file, 'utf8');
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new ConfigError(file, [{ path: '', message: `cannot read file: ${err.code ?? ''} ${err.message}`.trim() }]);
+    throw new ConfigError(file, [{ path: '', message: `cannot read file: ${err.message}` }]);
   }
   const ext = extname(file).toLowerCase();
   const format = ext === '.json' ? 'json' : ext === '.yaml' || ext === '.yml' ? 'yaml' : 'auto';

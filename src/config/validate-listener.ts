@@ -1,4 +1,6 @@
 /** Validation of `static_resources.listeners[]` entries and their network filter (tcp_proxy or x_proxy). */
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { at, idx, type Checker } from './checker';
 import { checkAddress, type CheckedAddress } from './validate-address';
 import { FILE_ACCESS_LOG_NAME, FILE_ACCESS_LOG_TYPE, TCP_PROXY_NAME, TCP_PROXY_TYPE, X_PROXY_NAME } from './types';
@@ -164,5 +166,10 @@ function checkFileAccessLog(c: Checker, v: unknown, path: string): void {
   if (!t) return;
   const ty = c.optional(t, '@type', (x) => c.string(x, at(tp, '@type')));
   if (ty !== undefined && ty !== FILE_ACCESS_LOG_TYPE) c.error(at(tp, '@type'), `expected "${FILE_ACCESS_LOG_TYPE}", got "${ty}"`);
-  c.optional(t, 'path', (x) => c.string(x, at(tp, 'path'), { nonEmpty: true }));
+  const file = c.optional(t, 'path', (x) => c.string(x, at(tp, 'path'), { nonEmpty: true }));
+  // The data plane opens (creates) the file when the snapshot is applied, but not its directory.
+  if (file) {
+    const dir = dirname(resolve(file));
+    if (!existsSync(dir)) c.warn(at(tp, 'path'), `directory ${dir} does not exist: opening the access log will fail (xmesh run exits 3; a reload keeps the running config)`);
+  }
 }

@@ -85,3 +85,14 @@ test('xmesh run: logs "xmesh ready" as JSON, then SIGTERM exits 0', async () => 
   assert.equal(await exited, 0, err);
   assert.match(err, /"xmesh stopped"/);
 });
+
+test('help into a pipe whose reader has gone: exit 0, no EPIPE trace', async () => {
+  // `xmesh run --help | head -1`: the reader is closed here before the child writes anything.
+  const child = spawn(process.execPath, [bin, 'run', '--help'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, XMESH_DATAPLANE_MODULE: fake } });
+  child.stdout.destroy();
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+  assert.doesNotMatch(err, /EPIPE|Error/);
+  assert.equal(code, 0);
+});

@@ -150,6 +150,10 @@ const valid: Array<{ desc: string; mutate: Mutate; warnings?: string[] }> = [
   { desc: 'x_proxy detecting bolt and dubbo with a tcp_proxy fallback and a detect timeout', mutate: (c) => xproxy(c, (x) => { delete x.protocol; x.protocols = ['dubbo', 'bolt']; x.detect_timeout = '500ms'; x.fallback_tcp_proxy = { stat_prefix: 'raw', weighted_clusters: { clusters: [{ name: 'c', weight: 1 }] }, idle_timeout: '10s', max_connect_attempts: 2, access_log: [{ name: 'envoy.access_loggers.file', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog', path: '/tmp/a.log' } }] }; }) },
   { desc: 'x_proxy: one protocol with a fallback (its @type may be given)', mutate: (c) => xproxy(c, (x) => (x.fallback_tcp_proxy = { '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', stat_prefix: 'raw', cluster: 'c' })) },
   { desc: 'x_proxy detect_timeout without detection only warns', mutate: (c) => xproxy(c, (x) => (x.detect_timeout = '1s')), warnings: [`${XP}.detect_timeout`] },
+  { desc: 'an access log in a directory that does not exist warns (the data plane would refuse to open it)', mutate: (c) => {
+    c.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.access_log = [{ name: 'envoy.access_loggers.file',
+      typed_config: { '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog', path: '/nonexistent-xmesh-dir/a.log' } }];
+  }, warnings: ['static_resources.listeners[0].filter_chains[0].filters[0].typed_config.access_log[0].typed_config.path'] },
   { desc: 'a prime maglev table', mutate: (c) => { c.static_resources.clusters[0].lb_policy = 'MAGLEV'; c.static_resources.clusters[0].maglev_lb_config = { table_size: 65537 }; } },
 ];
 for (const c of valid) {
