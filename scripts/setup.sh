@@ -13,7 +13,7 @@ for a in "$@"; do
   case "$a" in
     --no-npm) npm_install=0 ;;
     --bench) want+=("${bench[@]}") ;;
-    -h|--help) sed -n '2,4p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup: unknown option $a" >&2; exit 2 ;;
   esac
 done

@@ -4,7 +4,13 @@
 #   the codec fuzzers (libFuzzer + ASan/UBSan, 20 s each from the seed corpora),
 #   the TypeScript tests (node:test; integration tests use the real addon and real peers),
 #   and a check of the Dockerfile.
+# Usage: scripts/test.sh (no arguments; `npm run test:ts` runs only the TypeScript tests)
 set -euo pipefail
+case "${1:-}" in
+  '') ;;
+  -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "test.sh: takes no arguments (see --help)" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
