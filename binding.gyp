@@ -3,7 +3,7 @@
     {
       "target_name": "xmesh_native",
       "sources": [
-        "<!@(ls -1 native/src/*.c native/src/*.cc)",
+        "<!@(find native/src -name '*.c' -o -name '*.cc' | sort)",
         "native/gen/xmesh/dataplane/v1/snapshot.pb-c.c"
       ],
       "include_dirs": [

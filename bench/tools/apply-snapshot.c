@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "dp.h"
+#include "server/dp.h"
 #include "xm.h"
 
 int main(int argc, char **argv)

@@ -19,6 +19,6 @@ W=$(mktemp -d /tmp/xmesh-apply-XXXXXX)
 trap 'rm -rf "$W"' EXIT
 node bench/tools/apply-snapshot.js "$W/big.bin"
 cc -std=gnu11 -O2 -D_GNU_SOURCE -I"$src/native/src" -I"$src/native/gen" -I"$src/bpf" -o "$W/apply" bench/tools/apply-snapshot.c \
-  $(ls "$src"/native/src/*.c | grep -v /napi_) "$src"/native/gen/xmesh/dataplane/v1/*.c -lprotobuf-c -lbpf -lpcre2-8 -luring -lpthread -lm
+  $(find "$src"/native/src -name '*.c' -not -path '*/napi/*') "$src"/native/gen/xmesh/dataplane/v1/*.c -lprotobuf-c -lbpf -lpcre2-8 -luring -lpthread -lm
 echo "sources: $src ($(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo 'not a git checkout'))"
 "$W/apply" "$W/big.bin" "${extra[@]}"

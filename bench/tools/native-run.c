@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "dp.h"
-#include "uring.h"
+#include "server/dp.h"
+#include "core/uring.h"
 
 int main(int argc, char **argv)
 {

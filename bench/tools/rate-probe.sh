@@ -80,7 +80,7 @@ case $path in
         const t = translate(loadConfigText(fs.readFileSync(process.argv[2], "utf8"), "x.yaml").config, new Map(), 1);
         fs.writeFileSync(process.argv[3], encodeSnapshot(t.snapshot));' "$ROOT" "$W/x.yaml" "$W/x.bin"
       cc -std=gnu11 -O2 -D_GNU_SOURCE -Inative/src -Inative/gen -Ibpf -o "$W/native-run" bench/tools/native-run.c \
-        $(ls native/src/*.c | grep -v /napi_) native/gen/xmesh/dataplane/v1/*.c -lprotobuf-c -lbpf -lpcre2-8 -luring -lpthread -lm
+        $(find native/src -name '*.c' -not -path '*/napi/*') native/gen/xmesh/dataplane/v1/*.c -lprotobuf-c -lbpf -lpcre2-8 -luring -lpthread -lm
       be=io_uring; [ "$path" = xmesh-native-epoll ] && be=epoll
       XMESH_IO_BACKEND=$be $on1 "$W/native-run" "$W/x.bin" >"$W/proxy.log" 2>&1 &
       proxy=$! admin=

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
-#include "codec.h"
+#include "protocol/codec.h"
 
 /* Invariant checks abort so libFuzzer records the input (assert() may be compiled out). */
 #define FZ_CHECK(cond)                                                                        \

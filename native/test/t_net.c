@@ -13,8 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "dp.h"
-#include "stats.h"
+#include "server/dp.h"
+#include "stats/stats.h"
 #include "xmesh/dataplane/v1/snapshot.pb-c.h"
 
 static int t__listen(uint16_t *port)

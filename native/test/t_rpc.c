@@ -9,7 +9,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "codec.h"
+#include "protocol/codec.h"
 
 static size_t t__put32(uint8_t *p, uint32_t v)
 {

@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <unistd.h>
 
-#include "bpf_loader.h"
+#include "bpf/loader.h"
 #include "t.h"
 
 /* Skip (counted as passed) where BPF cannot be loaded at all: not root, or root in a

@@ -2,8 +2,8 @@
 #include <arpa/inet.h>
 #include <pthread.h>
 
-#include "cluster_int.h"
-#include "event.h"
+#include "upstream/cluster_int.h"
+#include "core/event.h"
 #include "t.h"
 
 struct env {

@@ -3,7 +3,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
-#include "codec.h"
+#include "protocol/codec.h"
 #include "xm.h"
 #include "t.h"
 

@@ -8,9 +8,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "codec.h"
-#include "dp.h"
-#include "table.h"
+#include "protocol/codec.h"
+#include "server/dp.h"
+#include "config/table.h"
 #include "t.h"
 #include "t_net.h"
 #include "xmesh/dataplane/v1/snapshot.pb-c.h"

@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "dp.h"
+#include "server/dp.h"
 #include "t.h"
 #include "t_net.h"
 

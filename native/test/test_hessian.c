@@ -3,7 +3,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
-#include "hessian.h"
+#include "protocol/hessian/hessian.h"
 #include "t.h"
 #include "xm.h"
 

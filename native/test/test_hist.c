@@ -2,7 +2,7 @@
 #include <math.h>
 #include <pthread.h>
 
-#include "hist.h"
+#include "stats/hist.h"
 #include "xm.h"
 #include "t.h"
 

@@ -1,6 +1,6 @@
 /* Tests for host selection: every policy's distribution, consistency of hash policies, skipping, panic, exclude. */
-#include "cluster_int.h"
-#include "event.h"
+#include "upstream/cluster_int.h"
+#include "core/event.h"
 #include "t.h"
 
 static struct xm_registry *reg;

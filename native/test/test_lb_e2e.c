@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "dp.h"
+#include "server/dp.h"
 #include "t.h"
 #include "t_net.h"
 

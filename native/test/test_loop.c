@@ -2,7 +2,7 @@
  * timers still fire on time and in order when it sleeps that long. */
 #include "t.h"
 
-#include "loop.h"
+#include "core/loop.h"
 #include "xm.h"
 
 static int fired[8];

@@ -7,9 +7,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "dp.h"
-#include "listener.h"
-#include "sockopt.h"
+#include "server/dp.h"
+#include "net/listener.h"
+#include "net/sockopt.h"
 #include "t.h"
 #include "t_net.h"
 #include "t_rpc.h"

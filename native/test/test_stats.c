@@ -5,7 +5,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include "stats.h"
+#include "stats/stats.h"
 #include "t.h"
 #include "xm.h"
 

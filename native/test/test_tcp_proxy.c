@@ -9,11 +9,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "dp.h"
+#include "server/dp.h"
 #include "t.h"
 #include "t_net.h"
-#include "uring.h"
-#include "worker.h"
+#include "core/uring.h"
+#include "server/worker.h"
 
 static struct xm_dp *t__dp(unsigned workers)
 {

@@ -10,11 +10,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "dp.h"
+#include "core/buf.h"
+#include "server/dp.h"
 #include "t.h"
 #include "t_net.h"
-#include "uring.h"
+#include "core/uring.h"
 
 /* io_uring_setup fails with ENOSYS from here on (this process and its threads). */
 static int t__deny_io_uring(void)

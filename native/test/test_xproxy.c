@@ -9,12 +9,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "codec.h"
-#include "dp.h"
+#include "protocol/codec.h"
+#include "server/dp.h"
 #include "t.h"
 #include "t_net.h"
 #include "t_rpc.h"
-#include "uring.h"
+#include "core/uring.h"
 #include "xmesh/dataplane/v1/snapshot.pb-c.h"
 
 /* ------------------------------------------------------------ snapshot */

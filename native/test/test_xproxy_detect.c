@@ -7,11 +7,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "dp.h"
+#include "server/dp.h"
 #include "t.h"
 #include "t_net.h"
 #include "t_rpc.h"
-#include "uring.h"
+#include "core/uring.h"
 #include "xmesh/dataplane/v1/snapshot.pb-c.h"
 
 #define P "xproxy.{stat_prefix=mix}."

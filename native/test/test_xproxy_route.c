@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dp.h"
+#include "server/dp.h"
 #include "t.h"
 #include "t_rpc.h"
 #include "t_net.h"

@@ -1,0 +1,242 @@
+/* Listener sockets: bind/adopt on the control side, accept loops on the workers. */
+#include "net/listener.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "server/dp.h"
+#include "filters/session.h"
+#include "config/table.h"
+#include "server/worker.h"
+
+#define LISTENER__ACCEPT_BATCH 32
+#define LISTENER__EMFILE_PAUSE_MS 100
+
+static int listener__parse(struct sockaddr_storage *ss, socklen_t *len, const char *address, uint16_t port)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, address, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(port);
+		*len = sizeof(*in4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, address, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		*len = sizeof(*in6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static uint16_t listener__port_of(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return 0;
+}
+
+/* The listener's own copy of its options, compared with the next snapshot's. */
+static int listener__keep_opts(struct xm_listener *l, const struct xm_sockopts *opts)
+{
+	if (!opts || opts->n == 0)
+		return 0;
+	size_t sz = sizeof(*opts) + opts->n * sizeof(opts->v[0]);
+	if (!(l->opts = malloc(sz)))
+		return -ENOMEM;
+	memcpy(l->opts, opts, sz);
+	return 0;
+}
+
+/* Apply the options of one state; a failure names the listener and the option. */
+static int listener__opts(struct xm_listener *l, int fd, const struct xm_sockopts *opts, int state, char *err, size_t errlen)
+{
+	char why[160];
+	int rc = xm_sockopts_apply(fd, opts, state, why, sizeof(why));
+	if (rc < 0)
+		snprintf(err, errlen, "%s: %s", l->addr_str, why);
+	return rc;
+}
+
+int xm_listener_open(struct xm_listener **out, const char *address, uint16_t port, int backlog, int inherited_fd,
+		     const struct xm_sockopts *opts, unsigned nworkers, char *err, size_t errlen)
+{
+	int rc = 0, fd = -1, one = 1;
+	struct xm_listener *l = calloc(1, sizeof(*l));
+
+	if (!l || !(l->lw = calloc(nworkers, sizeof(*l->lw)))) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	l->nworkers = nworkers;
+	snprintf(l->addr_str, sizeof(l->addr_str), strchr(address, ':') ? "[%s]:%u" : "%s:%u", address, port);
+	if (listener__parse(&l->addr, &l->addrlen, address, port) < 0) {
+		rc = -EINVAL;
+		snprintf(err, errlen, "%s: not a numeric IP address", address);
+		goto out;
+	}
+	if (inherited_fd > 0) {
+		fd = inherited_fd;
+		l->inherited = 1;
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		/* The old process created it with the earlier states' options already. */
+		if ((rc = listener__opts(l, fd, opts, XM_SOCKOPT_LISTENING, err, errlen)) < 0)
+			goto out;
+	} else {
+		fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			rc = -errno;
+			snprintf(err, errlen, "%s: socket: %s", l->addr_str, strerror(errno));
+			goto out;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (l->addr.ss_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		if ((rc = listener__opts(l, fd, opts, XM_SOCKOPT_PREBIND, err, errlen)) < 0)
+			goto out;
+		if (bind(fd, (struct sockaddr *)&l->addr, l->addrlen) < 0) {
+			rc = -errno;
+			snprintf(err, errlen, "%s: bind: %s", l->addr_str, strerror(errno));
+			goto out;
+		}
+		if ((rc = listener__opts(l, fd, opts, XM_SOCKOPT_BOUND, err, errlen)) < 0)
+			goto out;
+		if (listen(fd, backlog > 0 ? backlog : 1024) < 0) {
+			rc = -errno;
+			snprintf(err, errlen, "%s: listen: %s", l->addr_str, strerror(errno));
+			goto out;
+		}
+		if ((rc = listener__opts(l, fd, opts, XM_SOCKOPT_LISTENING, err, errlen)) < 0)
+			goto out;
+	}
+	if ((rc = listener__keep_opts(l, opts)) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	l->fd = fd;
+	l->bound_port = listener__port_of(fd);
+	*out = l;
+	return 0;
+out:
+	if (fd >= 0 && !(l && l->inherited))
+		close(fd);
+	if (l)
+		free(l->lw);
+	free(l);
+	return rc;
+}
+
+void xm_listener_close(struct xm_listener *l)
+{
+	if (!l)
+		return;
+	if (l->fd >= 0)
+		close(l->fd);
+	free(l->opts);
+	free(l->lw);
+	free(l);
+}
+
+static void listener__resume(struct xm_timer *t)
+{
+	struct xm_listener_w *lw = xm_container_of(t, struct xm_listener_w, resume);
+	if (lw->paused && lw->cfg) {
+		lw->paused = 0;
+		xm_io_add_exclusive(&lw->w->loop, &lw->io);
+	}
+}
+
+/* EMFILE/ENFILE: accept with the reserve fd and close at once, so the client sees a
+ * clean close instead of hanging in the backlog, then pause this listener briefly so a
+ * level-triggered loop does not spin on a queue it cannot drain. */
+static void listener__shed(struct xm_listener_w *lw)
+{
+	struct xm_worker *w = lw->w;
+
+	if (w->reserve_fd >= 0) {
+		close(w->reserve_fd);
+		int fd = accept4(lw->l->fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0) {
+			close(fd);
+			xm_stat_inc(lw->l->st.downstream_cx_overflow);
+		}
+		w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	if (!lw->paused) {
+		lw->paused = 1;
+		xm_io_del(&w->loop, &lw->io);
+		xm_timer_start(&w->loop, &lw->resume, LISTENER__EMFILE_PAUSE_MS);
+	}
+}
+
+static void listener__on_accept(struct xm_io *io, uint32_t revents)
+{
+	struct xm_listener_w *lw = xm_container_of(io, struct xm_listener_w, io);
+
+	for (int i = 0; i < LISTENER__ACCEPT_BATCH; i++) {
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
+		int fd = accept4(io->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				listener__shed(lw);
+				return;
+			}
+			/* ECONNABORTED and friends: that one connection is gone, keep going. */
+			xm_stat_inc(lw->l->st.downstream_cx_accept_error);
+			continue;
+		}
+		xm_session_accept(lw->w, lw->cfg, fd, &peer, plen);
+	}
+}
+
+int xm_listener_watch(struct xm_listener *l, struct xm_worker *w, const struct xm_listener_cfg *cfg)
+{
+	struct xm_listener_w *lw = &l->lw[w->id];
+
+	lw->cfg = cfg;
+	if (lw->w)
+		return 0; /* already watched: only the config pointer changes */
+	lw->w = w;
+	lw->l = l;
+	lw->paused = 0;
+	lw->io.fd = l->fd;
+	lw->io.cb = listener__on_accept;
+	lw->io.registered = 0;
+	xm_timer_init(&lw->resume, listener__resume);
+	int rc = xm_io_add_exclusive(&w->loop, &lw->io);
+	if (rc < 0) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "worker %u: epoll_ctl: %s", w->id, strerror(-rc));
+		xm_event_post(w->dp->events, XM_EV_LISTENER_ERROR, l->addr_str, msg);
+	}
+	return rc;
+}
+
+void xm_listener_unwatch(struct xm_listener *l, struct xm_worker *w)
+{
+	struct xm_listener_w *lw = &l->lw[w->id];
+
+	if (!lw->w)
+		return;
+	xm_timer_stop(&w->loop, &lw->resume);
+	xm_io_del(&w->loop, &lw->io);
+	lw->w = NULL;
+	lw->cfg = NULL;
+}

@@ -1,0 +1,66 @@
+/* Listening sockets: bound once by the control side, shared by every worker with EPOLLEXCLUSIVE. */
+#ifndef XM_LISTENER_H
+#define XM_LISTENER_H
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "core/loop.h"
+#include "net/sockopt.h"
+
+struct xm_worker;
+struct xm_listener_cfg;
+
+/*
+ * Why one shared socket with EPOLLEXCLUSIVE rather than SO_REUSEPORT per worker: one fd
+ * per listener is what hot restart hands over, removing a worker-socket would drop the
+ * connections in its accept queue, and a busy worker does not strand connections hashed
+ * to it. A listener outlives snapshots: a new snapshot with the same address keeps the
+ * same socket, so listeners that stay never drop a connection.
+ */
+struct xm_listener_stats {
+	uint64_t *downstream_cx_total;
+	uint64_t *downstream_cx_destroy;
+	uint64_t *downstream_cx_overflow;      /* shed because of fd exhaustion */
+	uint64_t *downstream_cx_accept_error;
+	int64_t *downstream_cx_active;
+	struct xm_hist *downstream_cx_length_ms; /* microseconds */
+};
+
+/* Per-worker accept watcher. Touched only by its worker once published. */
+struct xm_listener_w {
+	struct xm_io io;
+	struct xm_worker *w;
+	struct xm_listener *l;
+	const struct xm_listener_cfg *cfg;  /* current config in the worker's table */
+	int paused;                         /* removed from epoll after EMFILE */
+	struct xm_timer resume;
+};
+
+struct xm_listener {
+	char addr_str[64];                  /* "127.0.0.1:10000" as configured */
+	char key[192];                      /* identity across snapshots: address, or name + address for port 0 */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	uint16_t bound_port;
+	int fd;
+	int refcnt;                         /* tables referencing it (control side, under dp lock) */
+	int inherited;
+	struct xm_sockopts *opts;           /* as applied at creation (owned); NULL = none */
+	struct xm_listener_stats st;        /* keyed by listener name at creation */
+	struct xm_listener_w *lw;           /* nworkers */
+	unsigned nworkers;
+	struct xm_listener *next;           /* dp's list */
+};
+
+/* Bind+listen (or adopt inherited_fd >= 0), applying opts in their states (an inherited
+ * socket gets the STATE_LISTENING ones). err receives a readable reason. */
+int xm_listener_open(struct xm_listener **out, const char *address, uint16_t port, int backlog, int inherited_fd,
+		     const struct xm_sockopts *opts, unsigned nworkers, char *err, size_t errlen);
+void xm_listener_close(struct xm_listener *l);
+
+/* Worker side: start / stop watching l in w's loop with config cfg. */
+int xm_listener_watch(struct xm_listener *l, struct xm_worker *w, const struct xm_listener_cfg *cfg);
+void xm_listener_unwatch(struct xm_listener *l, struct xm_worker *w);
+
+#endif

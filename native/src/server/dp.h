@@ -1,0 +1,87 @@
+/* The data plane: N workers, the published table, persistent state, and the snapshot swap. */
+#ifndef XM_DP_H
+#define XM_DP_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "upstream/cluster.h"
+#include "core/event.h"
+#include "stats/stats.h"
+
+struct xm_table;
+struct xm_listener;
+struct xm_worker;
+
+struct xm_dp_opts {
+	unsigned nworkers;
+	const char *stats_path;       /* NULL = anonymous memfd */
+	size_t stats_capacity;        /* 0 = 256 MiB (sparse) */
+	xm_event_notify_fn notify;
+	void *notify_ctx;
+	/* enum xm_io_backend + 1 (0 = not set: XMESH_IO_BACKEND, else epoll). */
+	int io_backend;
+};
+
+struct xm_tcp_stats;
+struct xm_xproxy_stats;
+struct xm_desc_ent;
+
+struct xm_dp {
+	unsigned nworkers;
+	struct xm_worker *workers;
+	struct xm_table *table;       /* published: atomic store-release / load-acquire */
+	struct xm_table *retired;     /* waiting for every worker to let go */
+	uint64_t table_gen;           /* last xm_table.gen handed out (under lock) */
+	pthread_mutex_t lock;         /* control side: apply, reclaim (held for a whole build) */
+	pthread_mutex_t info_lock;    /* the published listener summary, so info() never waits for a build */
+	struct xm_dp_listener_info *info;
+	uint32_t ninfo;
+	uint64_t info_version;
+	struct xm_stats *stats;
+	struct xm_registry *reg;
+	struct xm_events *events;
+	struct xm_listener *listeners; /* every open listener socket */
+	struct xm_tcp_stats *tcp_stats; /* persistent per stat_prefix */
+	struct xm_xproxy_stats *xproxy_stats;
+	struct xm_xvhost_stats *xvhost_stats;
+	struct xm_xproto_stats *xproto_stats;
+	struct xm_alog *alogs;
+	struct xm_desc_ent *descs;    /* interned descriptor codecs (desc_intern.c), freed at teardown */
+	uint64_t *swaps_total, *swap_failed_total;
+	int64_t *snapshot_version;
+	struct xm_hist *swap_duration;  /* us, build + publish */
+	int stopped;
+	int splice_disabled;          /* XMESH_DISABLE_SPLICE=1: bulk stays in copy mode (diagnostics) */
+	int worker_nice;              /* XMESH_WORKER_NICE: nice value for worker threads (default 0 = unchanged) */
+	int io_backend;               /* enum xm_io_backend, resolved: XM_IO_EPOLL or XM_IO_URING */
+	int64_t *io_uring_workers;    /* gauge: workers running the io_uring backend */
+	uint64_t *io_uring_recv_nobufs; /* counter: receives that found a worker's buffer ring empty (re-armed) */
+	uint64_t *io_uring_enter_errors; /* counter: failed io_uring_enter calls (reported, retried) */
+	int64_t *io_uring_connections;   /* gauge: connections on the workers' rings */
+};
+
+int xm_dp_new(struct xm_dp **out, const struct xm_dp_opts *o);
+/* Decode, build and publish a snapshot; blocks until every worker uses it (bounded).
+ * On failure nothing changes and err says why (names the listener/cluster). */
+int xm_dp_apply(struct xm_dp *dp, const void *buf, size_t len, char *err, size_t errlen);
+/* Free retired tables no worker uses any more; returns how many remain. */
+unsigned xm_dp_reclaim(struct xm_dp *dp);
+/* Stop and join the workers (closing their connections), idempotent. */
+void xm_dp_stop(struct xm_dp *dp);
+void xm_dp_free(struct xm_dp *dp);
+int xm_dp_set_health(struct xm_dp *dp, const char *cluster, const char *host, int healthy);
+
+struct xm_dp_listener_info {
+	const char *name;
+	const char *address;
+	uint16_t port;
+	int fd;
+};
+/* The listeners in force (a summary published at each swap: never waits for a build in
+ * progress); returns the snapshot version. */
+typedef void (*xm_dp_listener_fn)(void *ctx, const struct xm_dp_listener_info *li);
+uint64_t xm_dp_listeners(struct xm_dp *dp, xm_dp_listener_fn fn, void *ctx);
+
+#endif

@@ -1,0 +1,179 @@
+/* Worker threads: run the loop, follow the published table, close everything on stop. */
+#include "server/worker.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "net/conn.h"
+#include "server/dp.h"
+#include "net/listener.h"
+#include "filters/session.h"
+#include "config/table.h"
+#include "core/uring.h"
+#include "filters/x_proxy/x_proxy.h"
+
+/* Adopt the published table: stop watching listeners that left, watch the new ones (a
+ * listener that stays keeps its epoll registration; only its config pointer moves). */
+static void worker__sync_table(struct xm_worker *w)
+{
+	struct xm_table *nt = __atomic_load_n(&w->dp->table, __ATOMIC_ACQUIRE);
+	struct xm_table *ot = w->table;
+
+	if (nt == ot)
+		return;
+	if (ot) {
+		for (uint32_t i = 0; i < ot->nlisteners; i++) {
+			struct xm_listener *l = ot->listeners[i].l;
+			if (!nt || !xm_table_listener_for(nt, l))
+				xm_listener_unwatch(l, w);
+		}
+	}
+	if (nt) {
+		for (uint32_t i = 0; i < nt->nlisteners; i++)
+			xm_listener_watch(nt->listeners[i].l, w, &nt->listeners[i]);
+	}
+	/* Release: the reclaimer reads this to know we no longer look at ot. */
+	__atomic_store_n(&w->table, nt, __ATOMIC_RELEASE);
+}
+
+static void worker__on_wake(struct xm_io *io, uint32_t revents)
+{
+	struct xm_worker *w = xm_container_of(io, struct xm_worker, wake);
+	uint64_t v;
+
+	if (read(io->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return;
+	worker__sync_table(w);
+}
+
+static void worker__turn_end(struct xm_loop *l)
+{
+	xm_conn_flush_batched(xm_container_of(l, struct xm_worker, loop));
+}
+
+int xm_worker_init(struct xm_worker *w, struct xm_dp *dp, unsigned id)
+{
+	int rc;
+
+	memset(w, 0, sizeof(*w));
+	w->id = id;
+	w->dp = dp;
+	w->reserve_fd = -1;
+	w->wake.fd = -1;
+	w->rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)(id + 1) * 0xBF58476D1CE4E5B9ull) ^ xm_now_us();
+	xm_link_init(&w->sessions);
+	xm_link_init(&w->batched);
+	/* Keep a few chunks warm; more come and go with load. */
+	xm_pool_init(&w->pool, 64);
+	rc = xm_loop_init(&w->loop);
+	if (rc < 0)
+		return rc;
+	w->loop.turn_end = worker__turn_end;
+	/* Envoy's dispatcher.loop_duration_us (recorded in us like every histogram here, shown
+	 * in ms): how long a turn keeps the worker from its next wait; a tail here delays every
+	 * connection of the worker. */
+	w->loop.loop_duration = xm_stats_histf(dp->stats, "dataplane.worker.{worker=%u}.loop_duration_ms", id);
+	w->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->wake.fd < 0)
+		return -errno;
+	w->wake.cb = worker__on_wake;
+	rc = xm_io_add(&w->loop, &w->wake, EPOLLIN);
+	if (rc < 0)
+		return rc;
+	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return 0;
+}
+
+static void *worker__main(void *arg)
+{
+	struct xm_worker *w = arg;
+	char name[16];
+
+	snprintf(name, sizeof(name), "xmesh-w%u", w->id);
+	pthread_setname_np(pthread_self(), name);
+	/* Optional: let workers win the CPU over the control core sharing it (V8 GC, parsing a
+	 * large config). Measured trade-off (bench/RESULTS.md): nice -10 cuts the p99 during a
+	 * 100k-endpoint swap 3x and helps bulk, but a worker that preempts a co-located
+	 * upstream on every response stops batching and costs ~1.7x the CPU per request under
+	 * closed-loop load, so it is off by default. Needs CAP_SYS_NICE to go below 0. */
+	if (w->dp->worker_nice)
+		setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), w->dp->worker_nice);
+	/* The ring is made here: only the thread that submits may own it (SINGLE_ISSUER). */
+	if (w->dp->io_backend == XM_IO_URING) {
+		const struct xm_uring_report rep = { .events = w->dp->events,
+						     .recv_nobufs_total = w->dp->io_uring_recv_nobufs,
+						     .enter_errors_total = w->dp->io_uring_enter_errors,
+						     .connections = w->dp->io_uring_connections };
+		int rc = xm_uring_new(&w->loop.ur, &w->pool, &rep);
+		if (rc < 0) {
+			w->loop.ur = NULL;
+			char why[96];
+			snprintf(why, sizeof(why), "io_uring unavailable (%s): this worker uses epoll", strerror(-rc));
+			xm_event_post(w->dp->events, XM_EV_LOG, "worker", why);
+		} else {
+			xm_gauge_add(w->dp->io_uring_workers, 1);
+		}
+	}
+	worker__sync_table(w);
+	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
+		if (xm_loop_run_once(&w->loop, -1) < 0)
+			break;
+		w->turns++;
+	}
+	/* Shutdown: stop accepting, close every connection, let go of the table. */
+	struct xm_table *t = w->table;
+	if (t)
+		for (uint32_t i = 0; i < t->nlisteners; i++)
+			xm_listener_unwatch(t->listeners[i].l, w);
+	xm_session_close_all(w);
+	xm_xproxy_worker_free(w);
+	if (w->loop.ur) {
+		xm_uring_free(w->loop.ur);
+		w->loop.ur = NULL;
+		xm_gauge_add(w->dp->io_uring_workers, -1);
+	}
+	__atomic_store_n(&w->table, NULL, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+int xm_worker_start(struct xm_worker *w)
+{
+	int rc = pthread_create(&w->thread, NULL, worker__main, w);
+	if (rc)
+		return -rc;
+	w->started = 1;
+	return 0;
+}
+
+void xm_worker_wake(struct xm_worker *w)
+{
+	uint64_t one = 1;
+	ssize_t n = write(w->wake.fd, &one, sizeof(one));
+	(void)n;
+}
+
+void xm_worker_stop_join(struct xm_worker *w)
+{
+	if (!w->started)
+		return;
+	__atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
+	xm_worker_wake(w);
+	pthread_join(w->thread, NULL);
+	w->started = 0;
+}
+
+void xm_worker_destroy(struct xm_worker *w)
+{
+	xm_worker_stop_join(w);
+	if (w->wake.fd >= 0)
+		close(w->wake.fd);
+	if (w->reserve_fd >= 0)
+		close(w->reserve_fd);
+	xm_loop_close(&w->loop);
+	xm_pool_destroy(&w->pool);
+	w->wake.fd = w->reserve_fd = -1;
+}
