@@ -29,7 +29,7 @@ static void at(struct xm_loop *l, uint64_t now_ms)
 static void test_no_timer(void)
 {
 	struct xm_loop l;
-	T_CHECK_EQ(xm_loop_init(&l), 0);
+	T_CHECK_EQ(xm_loop_init(&l, 0), 0);
 	T_CHECK_EQ(xm_loop_timer_timeout(&l), -1);
 	xm_loop_close(&l);
 }
@@ -39,7 +39,7 @@ static void test_timeout_to_deadline(void)
 {
 	struct xm_loop l;
 	struct xm_timer t;
-	T_CHECK_EQ(xm_loop_init(&l), 0);
+	T_CHECK_EQ(xm_loop_init(&l, 0), 0);
 	at(&l, 1000003);
 	xm_timer_init(&t, on_timer);
 	xm_timer_start(&l, &t, 100);
@@ -56,7 +56,7 @@ static void test_stop_earliest_and_wrap(void)
 {
 	struct xm_loop l;
 	struct xm_timer a, b;
-	T_CHECK_EQ(xm_loop_init(&l), 0);
+	T_CHECK_EQ(xm_loop_init(&l, 0), 0);
 	/* wheel position 500 of 512: a 200 ms timer lands 25 ticks on, in slot 13 */
 	at(&l, (uint64_t)(3 * XM_WHEEL_SLOTS + 500) * XM_WHEEL_TICK_MS + 5);
 	xm_timer_init(&a, on_timer);
@@ -122,7 +122,7 @@ static void test_far_timers(void)
 	enum { N = sizeof(after) / sizeof(after[0]) };
 	struct sim_timer ts[N];
 	struct xm_loop l;
-	T_CHECK_EQ(xm_loop_init(&l), 0);
+	T_CHECK_EQ(xm_loop_init(&l, 0), 0);
 	sim_loop = &l;
 	at(&l, 123456789);
 	for (int i = 0; i < N; i++)
@@ -147,7 +147,7 @@ static void test_random_timers(void)
 	static struct sim_timer ts[N];
 	struct xm_loop l;
 	uint64_t rng = 0x9E3779B97F4A7C15ull;
-	T_CHECK_EQ(xm_loop_init(&l), 0);
+	T_CHECK_EQ(xm_loop_init(&l, 0), 0);
 	sim_loop = &l;
 	at(&l, 987654321);
 	for (int i = 0; i < N; i++) {
@@ -182,7 +182,7 @@ static void test_clock_jump(void)
 {
 	struct sim_timer a, b, c;
 	struct xm_loop l;
-	T_CHECK_EQ(xm_loop_init(&l), 0);
+	T_CHECK_EQ(xm_loop_init(&l, 0), 0);
 	sim_loop = &l;
 	at(&l, 5000000);
 	sim_start(&l, &a, 1000);
@@ -205,7 +205,7 @@ static void test_real_turns(void)
 {
 	struct xm_loop l;
 	struct xm_timer a, b;
-	T_CHECK_EQ(xm_loop_init(&l), 0);
+	T_CHECK_EQ(xm_loop_init(&l, 0), 0);
 	cur_loop = &l;
 	nfired = 0;
 	memset(fired, 0, sizeof(fired));
@@ -243,7 +243,7 @@ static void test_turn_end_after_timers(void)
 {
 	struct xm_loop l;
 	struct xm_timer t;
-	T_CHECK_EQ(xm_loop_init(&l), 0);
+	T_CHECK_EQ(xm_loop_init(&l, 0), 0);
 	cur_loop = &l;
 	nfired = 0;
 	turn_ends_after_fire = 0;

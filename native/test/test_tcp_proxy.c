@@ -208,7 +208,7 @@ static void slow_reader(int copy_path)
 	}
 	/* The io_uring backend's receive ring is the worker's, not this connection's. */
 	struct xm_worker *w0 = &dp->workers[0];
-	uint64_t held = (w0->pool.allocated - xm_uring_ring_chunks(w0->loop.ur)) * sizeof(struct xm_chunk);
+	uint64_t held = (w0->loop.pool.allocated - xm_uring_ring_chunks(w0->loop.ur)) * sizeof(struct xm_chunk);
 	fprintf(stderr, "  sent %zu bytes before backpressure, xmesh holds %llu bytes (%s)\n", sent,
 		(unsigned long long)held, xm_io_backend_name(dp->io_backend));
 	T_CHECK(sent < (512u << 20));

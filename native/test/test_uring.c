@@ -87,7 +87,7 @@ static void test_slots(void)
 {
 	struct xm_pool pool;
 	struct xm_uring *ur = NULL;
-	struct xm_conn *a = (struct xm_conn *)0x1000, *b = (struct xm_conn *)0x2000;
+	struct xm_uring_user ua = { 0 }, ub = { 0 }, *a = &ua, *b = &ub;
 
 	xm_pool_init(&pool, 4);
 	T_CHECK_EQ(xm_uring_new(&ur, &pool, NULL), 0);

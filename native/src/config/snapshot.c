@@ -293,6 +293,7 @@ static int table__open_listener(struct xm_dp *dp, const pb_listener *pl, struct 
 	l->st.downstream_cx_accept_error = xm_stats_counterf(s, "listener.{listener=%s}.downstream_cx_accept_error", pl->name);
 	l->st.downstream_cx_active = xm_stats_gaugef(s, "listener.{listener=%s}.downstream_cx_active", pl->name);
 	l->st.downstream_cx_length_ms = xm_stats_histf(s, "listener.{listener=%s}.downstream_cx_length_ms", pl->name);
+	l->events = dp->events;
 	l->next = dp->listeners;
 	dp->listeners = l;
 	return 0;

@@ -1,6 +1,7 @@
 /* The per-worker epoll loop and its timer wheel. */
 #include "core/loop.h"
 
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -10,8 +11,14 @@
 
 static void wheel__init(struct xm_wheel *wh);
 
-int xm_loop_init(struct xm_loop *l)
+int xm_loop_init(struct xm_loop *l, unsigned id)
 {
+	l->id = id;
+	l->rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)(id + 1) * 0xBF58476D1CE4E5B9ull) ^ xm_now_us();
+	/* Keep a few chunks warm; more come and go with load. */
+	xm_pool_init(&l->pool, 64);
+	xm_link_init(&l->batched);
+	l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (l->epfd < 0)
 		return -errno;
@@ -32,7 +39,10 @@ void xm_loop_close(struct xm_loop *l)
 {
 	if (l->epfd >= 0)
 		close(l->epfd);
-	l->epfd = -1;
+	if (l->reserve_fd >= 0)
+		close(l->reserve_fd);
+	l->epfd = l->reserve_fd = -1;
+	xm_pool_destroy(&l->pool);
 }
 
 static int loop__ctl(struct xm_loop *l, int op, struct xm_io *io, uint32_t events)

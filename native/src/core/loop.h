@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 
+#include "core/buf.h"
+#include "core/list.h"
 #include "stats/hist.h"
 #include "xm.h"
 
@@ -61,8 +63,16 @@ struct xm_wheel {
 	uint64_t occupied[XM_WHEEL_WORDS];
 };
 
+/* One per worker thread: everything below the worker that is per-thread lives here (the
+ * connection layer and filters reach it through their connection's loop, never through the
+ * worker), so lower layers need not know what a worker is. */
 struct xm_loop {
 	int epfd;
+	unsigned id;                   /* the worker's index: per-worker slots (LB state, table refs) */
+	uint64_t rng;                  /* xorshift state (weighted picks, random LB keys) */
+	struct xm_pool pool;           /* this thread's chunks */
+	struct xm_link batched;        /* connections with batched output to flush at the turn's end */
+	int reserve_fd;                /* spare fd a listener releases to shed a connection on EMFILE */
 	uint64_t now_ms;               /* cached at the top of each turn */
 	uint64_t wheel_tick;           /* last tick processed */
 	uint32_t ntimers;
@@ -81,8 +91,18 @@ struct xm_loop {
 	struct xm_hist *loop_duration;
 };
 
-int xm_loop_init(struct xm_loop *l);
+/* id: the worker's index (also seeds rng). */
+int xm_loop_init(struct xm_loop *l, unsigned id);
 void xm_loop_close(struct xm_loop *l);
+
+static inline uint64_t xm_loop_rand(struct xm_loop *l)
+{
+	uint64_t x = l->rng;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return l->rng = x;
+}
 
 /* Register / change / remove interest. xm_io_set is a no-op when the mask is unchanged. */
 int xm_io_add(struct xm_loop *l, struct xm_io *io, uint32_t events);

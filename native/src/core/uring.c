@@ -19,7 +19,7 @@
 #define UR__BATCH 64
 
 struct ur__slot {
-	struct xm_conn *c;
+	struct xm_uring_user *u;
 	uint32_t gen;
 	uint32_t next_free;
 };
@@ -179,7 +179,7 @@ void xm_uring_free(struct xm_uring *ur)
 	free(ur);
 }
 
-uint32_t xm_uring_slot_new(struct xm_uring *ur, struct xm_conn *c)
+uint32_t xm_uring_slot_new(struct xm_uring *ur, struct xm_uring_user *u)
 {
 	uint32_t s = ur->free_head;
 
@@ -197,7 +197,7 @@ uint32_t xm_uring_slot_new(struct xm_uring *ur, struct xm_conn *c)
 		s = ur->nslots++;
 		ur->slots[s].gen = 0;
 	}
-	ur->slots[s].c = c;
+	ur->slots[s].u = u;
 	ur->slots[s].next_free = 0;
 	ur->live++;
 	if (ur->report.connections)
@@ -208,7 +208,7 @@ uint32_t xm_uring_slot_new(struct xm_uring *ur, struct xm_conn *c)
 void xm_uring_slot_free(struct xm_uring *ur, uint32_t slot)
 {
 	struct ur__slot *s = &ur->slots[slot];
-	s->c = NULL;
+	s->u = NULL;
 	s->gen = (s->gen + 1) & 0xffffffu;
 	s->next_free = ur->free_head;
 	ur->free_head = slot;
@@ -329,8 +329,8 @@ static void ur__after_batch(struct xm_uring *ur)
 	ur->nstarved = 0;
 	for (uint32_t i = 0; i + 1 < ns; i += 2) {
 		struct ur__slot *s = &ur->slots[ur->starved[i]];
-		if (s->c && s->gen == ur->starved[i + 1])
-			xm_conn_uring_rearm(s->c);
+		if (s->u && s->gen == ur->starved[i + 1])
+			s->u->cb(s->u, XM_UOP_REARM, 0, 0);
 	}
 }
 
@@ -355,13 +355,13 @@ static void ur__dispatch(struct xm_uring *ur, const struct io_uring_cqe *cqe, in
 	if (op == XM_UOP_NONE)
 		return;
 	struct ur__slot *s = slot < ur->nslots ? &ur->slots[slot] : NULL;
-	if (!s || !s->c || s->gen != gen) {
+	if (!s || !s->u || s->gen != gen) {
 		/* The connection is gone: only a buffer needs to go back. */
 		if (cqe->flags & IORING_CQE_F_BUFFER)
 			xm_uring_buf_recycle(ur, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
 		return;
 	}
-	xm_conn_uring_cqe(s->c, op, cqe->res, cqe->flags);
+	s->u->cb(s->u, op, cqe->res, cqe->flags);
 }
 
 int xm_uring_run(struct xm_uring *ur, struct xm_loop *l, int timeout_ms)

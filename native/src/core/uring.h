@@ -17,8 +17,10 @@
  * Shape: the worker's epoll loop stays (listeners, the wakeup eventfd, and connections whose
  * owner does not opt in); its fd is watched by a one-shot POLL_ADD on the ring, so the ring
  * is the one place the worker sleeps. Connections opt in through their owner's ops
- * (xm_conn_ops.uring); conn.c holds their I/O logic, this file the ring, the buffers and
- * the slot table.
+ * (xm_conn_ops.uring); net/conn_uring.c holds their I/O logic, this file the ring, the
+ * buffers and the slot table. A slot names a *user* (struct xm_uring_user), and completions
+ * go to the callback the user registered, as libuv's uv__io_t does: this layer never knows
+ * what a connection is.
  *
  * Lifetime: a CQE can arrive after its connection was closed and freed (a cancelled
  * receive completes in a later turn). CQEs therefore name a slot index and generation, never
@@ -27,7 +29,6 @@
  */
 
 struct io_uring_sqe;
-struct xm_conn;
 struct xm_chunk;
 struct xm_loop;
 struct xm_pool;
@@ -42,6 +43,14 @@ enum xm_uring_op {
 	XM_UOP_SEND,
 	XM_UOP_CONNECT,    /* POLLOUT on a connecting socket */
 	XM_UOP_WPOLL,      /* POLLOUT after a send came back EAGAIN */
+	XM_UOP_REARM,      /* not a CQE: buffers are back after the user's receive ran dry (res 0) */
+};
+
+/* What a slot names: completions for it are delivered to cb (res and flags as in the CQE). */
+struct xm_uring_user;
+typedef void (*xm_uring_cb)(struct xm_uring_user *u, enum xm_uring_op op, int res, uint32_t flags);
+struct xm_uring_user {
+	xm_uring_cb cb;
 };
 
 #define XM_URING_BGID 0
@@ -73,8 +82,8 @@ int xm_uring_new(struct xm_uring **out, struct xm_pool *pool, const struct xm_ur
 /* Tear down after every connection was closed: waits for cancellations, returns buffers. */
 void xm_uring_free(struct xm_uring *ur);
 
-/* A slot names a connection in CQEs; 0 = none (ENOMEM). */
-uint32_t xm_uring_slot_new(struct xm_uring *ur, struct xm_conn *c);
+/* A slot names a user in CQEs; 0 = none (ENOMEM). */
+uint32_t xm_uring_slot_new(struct xm_uring *ur, struct xm_uring_user *u);
 void xm_uring_slot_free(struct xm_uring *ur, uint32_t slot);
 uint64_t xm_uring_ud(const struct xm_uring *ur, uint32_t slot, enum xm_uring_op op);
 
@@ -95,7 +104,7 @@ struct xm_chunk *xm_uring_buf_take(struct xm_uring *ur, unsigned bid);
 /* Chunks the receive ring holds (memory accounting: they are the worker's, not a
  * connection's). */
 unsigned xm_uring_ring_chunks(const struct xm_uring *ur);
-/* A receive ran out of buffers: re-arm slot's connection once buffers are back. */
+/* A receive ran out of buffers: slot's user gets XM_UOP_REARM once buffers are back. */
 void xm_uring_starved(struct xm_uring *ur, uint32_t slot);
 
 /* Does the ring have work: a connection on it, or an operation not finished (a cancelled
@@ -111,10 +120,5 @@ int xm_uring_retry_pending(const struct xm_uring *ur);
  * completions to their connections and, when the epoll fd fired, the epoll events.
  * Returns the number of completions and events, or -errno. */
 int xm_uring_run(struct xm_uring *ur, struct xm_loop *l, int timeout_ms);
-
-/* conn.c: one completion for a live connection. */
-void xm_conn_uring_cqe(struct xm_conn *c, enum xm_uring_op op, int res, uint32_t flags);
-/* conn.c: re-arm a receive after starvation. */
-void xm_conn_uring_rearm(struct xm_conn *c);
 
 #endif

@@ -5,10 +5,10 @@
 #include <sys/socket.h>
 
 #include "core/buf.h"
+#include "core/list.h"
 #include "core/loop.h"
-#include "server/worker.h"
+#include "core/uring.h"
 
-struct xm_worker;
 struct xm_conn;
 
 /*
@@ -65,7 +65,7 @@ enum xm_write_status {
 struct xm_conn {
 	struct xm_io io;
 	struct xm_link batch_link;  /* in the worker's list while batched output awaits the turn's end */
-	struct xm_worker *w;
+	struct xm_loop *loop;
 	const struct xm_conn_ops *ops;
 	struct xm_iovq outq;
 	/* Bulk transfers: reads are spliced into the destination's pipe and from there into
@@ -77,6 +77,7 @@ struct xm_conn {
 	struct xm_chunk *rchunk;   /* partly filled read chunk, or NULL when idle */
 	uint32_t flags;
 	uint32_t high_wm;
+	struct xm_uring_user ru;   /* io_uring: where the ring delivers our completions */
 	uint32_t uslot;            /* io_uring: the slot naming us in completions (0: epoll mode) */
 	uint32_t usend;            /* io_uring: bytes of the output queue's head in a send in flight */
 	uint64_t rx_bytes;
@@ -93,12 +94,12 @@ struct xm_keepalive {
 void xm_conn_set_keepalive(struct xm_conn *c, const struct xm_keepalive *ka);
 
 /* Adopt an accepted (non-blocking) fd; interest starts empty, call xm_conn_read_start. */
-int xm_conn_accept(struct xm_conn *c, struct xm_worker *w, int fd, const struct xm_conn_ops *ops, uint32_t high_wm);
+int xm_conn_accept(struct xm_conn *c, struct xm_loop *loop, int fd, const struct xm_conn_ops *ops, uint32_t high_wm);
 /* Start an outbound connect, with the cluster's socket options (NULL = none) set first;
  * completion arrives through ops->on_connected. Returns 0 or -errno (immediate failures
  * such as EMFILE, ENETUNREACH or an option the kernel refuses). */
 struct xm_sockopts;
-int xm_conn_connect(struct xm_conn *c, struct xm_worker *w, const struct sockaddr *sa, socklen_t salen,
+int xm_conn_connect(struct xm_conn *c, struct xm_loop *loop, const struct sockaddr *sa, socklen_t salen,
 		    const struct xm_sockopts *opts, const struct xm_conn_ops *ops, uint32_t high_wm);
 
 void xm_conn_read_start(struct xm_conn *c);
@@ -112,7 +113,7 @@ int xm_conn_write(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, uint32_t
  * from many sources. Same statuses as xm_conn_write. */
 int xm_conn_write_batched(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, uint32_t len);
 /* The worker's turn_end hook: flush every batched connection. */
-void xm_conn_flush_batched(struct xm_worker *w);
+void xm_conn_flush_batched(struct xm_loop *l);
 
 /* Half-close: FIN after the queue is flushed. */
 void xm_conn_shutdown_write(struct xm_conn *c);

@@ -154,9 +154,9 @@ void xm_listener_close(struct xm_listener *l)
 static void listener__resume(struct xm_timer *t)
 {
 	struct xm_listener_w *lw = xm_container_of(t, struct xm_listener_w, resume);
-	if (lw->paused && lw->cfg) {
+	if (lw->paused && lw->loop) {
 		lw->paused = 0;
-		xm_io_add_exclusive(&lw->w->loop, &lw->io);
+		xm_io_add_exclusive(lw->loop, &lw->io);
 	}
 }
 
@@ -165,21 +165,21 @@ static void listener__resume(struct xm_timer *t)
  * level-triggered loop does not spin on a queue it cannot drain. */
 static void listener__shed(struct xm_listener_w *lw)
 {
-	struct xm_worker *w = lw->w;
+	struct xm_loop *loop = lw->loop;
 
-	if (w->reserve_fd >= 0) {
-		close(w->reserve_fd);
+	if (loop->reserve_fd >= 0) {
+		close(loop->reserve_fd);
 		int fd = accept4(lw->l->fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd >= 0) {
 			close(fd);
 			xm_stat_inc(lw->l->st.downstream_cx_overflow);
 		}
-		w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		loop->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	}
 	if (!lw->paused) {
 		lw->paused = 1;
-		xm_io_del(&w->loop, &lw->io);
-		xm_timer_start(&w->loop, &lw->resume, LISTENER__EMFILE_PAUSE_MS);
+		xm_io_del(loop, &lw->io);
+		xm_timer_start(loop, &lw->resume, LISTENER__EMFILE_PAUSE_MS);
 	}
 }
 
@@ -202,41 +202,42 @@ static void listener__on_accept(struct xm_io *io, uint32_t revents)
 			xm_stat_inc(lw->l->st.downstream_cx_accept_error);
 			continue;
 		}
-		xm_session_accept(lw->w, lw->cfg, fd, &peer, plen);
+		lw->cb(lw->loop, lw->ctx, fd, &peer, plen);
 	}
 }
 
-int xm_listener_watch(struct xm_listener *l, struct xm_worker *w, const struct xm_listener_cfg *cfg)
+int xm_listener_watch(struct xm_listener *l, struct xm_loop *loop, xm_accept_cb cb, void *ctx)
 {
-	struct xm_listener_w *lw = &l->lw[w->id];
+	struct xm_listener_w *lw = &l->lw[loop->id];
 
-	lw->cfg = cfg;
-	if (lw->w)
+	lw->cb = cb;
+	lw->ctx = ctx;
+	if (lw->loop)
 		return 0; /* already watched: only the config pointer changes */
-	lw->w = w;
+	lw->loop = loop;
 	lw->l = l;
 	lw->paused = 0;
 	lw->io.fd = l->fd;
 	lw->io.cb = listener__on_accept;
 	lw->io.registered = 0;
 	xm_timer_init(&lw->resume, listener__resume);
-	int rc = xm_io_add_exclusive(&w->loop, &lw->io);
+	int rc = xm_io_add_exclusive(loop, &lw->io);
 	if (rc < 0) {
 		char msg[128];
-		snprintf(msg, sizeof(msg), "worker %u: epoll_ctl: %s", w->id, strerror(-rc));
-		xm_event_post(w->dp->events, XM_EV_LISTENER_ERROR, l->addr_str, msg);
+		snprintf(msg, sizeof(msg), "worker %u: epoll_ctl: %s", loop->id, strerror(-rc));
+		xm_event_post(l->events, XM_EV_LISTENER_ERROR, l->addr_str, msg);
 	}
 	return rc;
 }
 
-void xm_listener_unwatch(struct xm_listener *l, struct xm_worker *w)
+void xm_listener_unwatch(struct xm_listener *l, struct xm_loop *loop)
 {
-	struct xm_listener_w *lw = &l->lw[w->id];
+	struct xm_listener_w *lw = &l->lw[loop->id];
 
-	if (!lw->w)
+	if (!lw->loop)
 		return;
-	xm_timer_stop(&w->loop, &lw->resume);
-	xm_io_del(&w->loop, &lw->io);
-	lw->w = NULL;
-	lw->cfg = NULL;
+	xm_timer_stop(loop, &lw->resume);
+	xm_io_del(loop, &lw->io);
+	lw->loop = NULL;
+	lw->ctx = NULL;
 }

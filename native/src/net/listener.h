@@ -8,8 +8,11 @@
 #include "core/loop.h"
 #include "net/sockopt.h"
 
-struct xm_worker;
-struct xm_listener_cfg;
+struct xm_events;
+
+/* A worker's accept callback, in that worker's loop: fd is non-blocking and now the callee's. */
+typedef void (*xm_accept_cb)(struct xm_loop *loop, void *ctx, int fd, const struct sockaddr_storage *peer,
+			     socklen_t plen);
 
 /*
  * Why one shared socket with EPOLLEXCLUSIVE rather than SO_REUSEPORT per worker: one fd
@@ -30,9 +33,10 @@ struct xm_listener_stats {
 /* Per-worker accept watcher. Touched only by its worker once published. */
 struct xm_listener_w {
 	struct xm_io io;
-	struct xm_worker *w;
+	struct xm_loop *loop;               /* NULL: not watched */
 	struct xm_listener *l;
-	const struct xm_listener_cfg *cfg;  /* current config in the worker's table */
+	xm_accept_cb cb;
+	void *ctx;                          /* the worker's current config for this socket */
 	int paused;                         /* removed from epoll after EMFILE */
 	struct xm_timer resume;
 };
@@ -48,6 +52,7 @@ struct xm_listener {
 	int inherited;
 	struct xm_sockopts *opts;           /* as applied at creation (owned); NULL = none */
 	struct xm_listener_stats st;        /* keyed by listener name at creation */
+	struct xm_events *events;           /* where a worker reports that it cannot watch the socket */
 	struct xm_listener_w *lw;           /* nworkers */
 	unsigned nworkers;
 	struct xm_listener *next;           /* dp's list */
@@ -59,8 +64,9 @@ int xm_listener_open(struct xm_listener **out, const char *address, uint16_t por
 		     const struct xm_sockopts *opts, unsigned nworkers, char *err, size_t errlen);
 void xm_listener_close(struct xm_listener *l);
 
-/* Worker side: start / stop watching l in w's loop with config cfg. */
-int xm_listener_watch(struct xm_listener *l, struct xm_worker *w, const struct xm_listener_cfg *cfg);
-void xm_listener_unwatch(struct xm_listener *l, struct xm_worker *w);
+/* Worker side: start watching l in loop (slot loop->id), handing accepted fds to cb(ctx, ...);
+ * on a socket already watched only ctx changes (a table swap keeps the registration). */
+int xm_listener_watch(struct xm_listener *l, struct xm_loop *loop, xm_accept_cb cb, void *ctx);
+void xm_listener_unwatch(struct xm_listener *l, struct xm_loop *loop);
 
 #endif

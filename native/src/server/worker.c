@@ -16,6 +16,13 @@
 #include "core/uring.h"
 #include "filters/x_proxy/x_proxy.h"
 
+/* Accepted fd on a listener whose config in this worker's table is ctx. */
+static void worker__accept(struct xm_loop *loop, void *ctx, int fd, const struct sockaddr_storage *peer,
+			   socklen_t plen)
+{
+	xm_session_accept(xm_container_of(loop, struct xm_worker, loop), ctx, fd, peer, plen);
+}
+
 /* Adopt the published table: stop watching listeners that left, watch the new ones (a
  * listener that stays keeps its epoll registration; only its config pointer moves). */
 static void worker__sync_table(struct xm_worker *w)
@@ -29,12 +36,12 @@ static void worker__sync_table(struct xm_worker *w)
 		for (uint32_t i = 0; i < ot->nlisteners; i++) {
 			struct xm_listener *l = ot->listeners[i].l;
 			if (!nt || !xm_table_listener_for(nt, l))
-				xm_listener_unwatch(l, w);
+				xm_listener_unwatch(l, &w->loop);
 		}
 	}
 	if (nt) {
 		for (uint32_t i = 0; i < nt->nlisteners; i++)
-			xm_listener_watch(nt->listeners[i].l, w, &nt->listeners[i]);
+			xm_listener_watch(nt->listeners[i].l, &w->loop, worker__accept, &nt->listeners[i]);
 	}
 	/* Release: the reclaimer reads this to know we no longer look at ot. */
 	__atomic_store_n(&w->table, nt, __ATOMIC_RELEASE);
@@ -52,7 +59,7 @@ static void worker__on_wake(struct xm_io *io, uint32_t revents)
 
 static void worker__turn_end(struct xm_loop *l)
 {
-	xm_conn_flush_batched(xm_container_of(l, struct xm_worker, loop));
+	xm_conn_flush_batched(l);
 }
 
 int xm_worker_init(struct xm_worker *w, struct xm_dp *dp, unsigned id)
@@ -62,14 +69,9 @@ int xm_worker_init(struct xm_worker *w, struct xm_dp *dp, unsigned id)
 	memset(w, 0, sizeof(*w));
 	w->id = id;
 	w->dp = dp;
-	w->reserve_fd = -1;
 	w->wake.fd = -1;
-	w->rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)(id + 1) * 0xBF58476D1CE4E5B9ull) ^ xm_now_us();
 	xm_link_init(&w->sessions);
-	xm_link_init(&w->batched);
-	/* Keep a few chunks warm; more come and go with load. */
-	xm_pool_init(&w->pool, 64);
-	rc = xm_loop_init(&w->loop);
+	rc = xm_loop_init(&w->loop, id);
 	if (rc < 0)
 		return rc;
 	w->loop.turn_end = worker__turn_end;
@@ -84,7 +86,6 @@ int xm_worker_init(struct xm_worker *w, struct xm_dp *dp, unsigned id)
 	rc = xm_io_add(&w->loop, &w->wake, EPOLLIN);
 	if (rc < 0)
 		return rc;
-	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	return 0;
 }
 
@@ -108,7 +109,7 @@ static void *worker__main(void *arg)
 						     .recv_nobufs_total = w->dp->io_uring_recv_nobufs,
 						     .enter_errors_total = w->dp->io_uring_enter_errors,
 						     .connections = w->dp->io_uring_connections };
-		int rc = xm_uring_new(&w->loop.ur, &w->pool, &rep);
+		int rc = xm_uring_new(&w->loop.ur, &w->loop.pool, &rep);
 		if (rc < 0) {
 			w->loop.ur = NULL;
 			char why[96];
@@ -128,7 +129,7 @@ static void *worker__main(void *arg)
 	struct xm_table *t = w->table;
 	if (t)
 		for (uint32_t i = 0; i < t->nlisteners; i++)
-			xm_listener_unwatch(t->listeners[i].l, w);
+			xm_listener_unwatch(t->listeners[i].l, &w->loop);
 	xm_session_close_all(w);
 	xm_xproxy_worker_free(w);
 	if (w->loop.ur) {
@@ -171,9 +172,6 @@ void xm_worker_destroy(struct xm_worker *w)
 	xm_worker_stop_join(w);
 	if (w->wake.fd >= 0)
 		close(w->wake.fd);
-	if (w->reserve_fd >= 0)
-		close(w->reserve_fd);
 	xm_loop_close(&w->loop);
-	xm_pool_destroy(&w->pool);
-	w->wake.fd = w->reserve_fd = -1;
+	w->wake.fd = -1;
 }

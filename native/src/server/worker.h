@@ -7,15 +7,11 @@
 #include <sys/uio.h>
 
 #include "core/buf.h"
+#include "core/list.h"
 #include "core/loop.h"
 
 struct xm_dp;
 struct xm_table;
-
-/* Doubly linked list node for sessions owned by a worker (closed on shutdown). */
-struct xm_link {
-	struct xm_link *next, *prev;
-};
 
 struct xm_worker {
 	unsigned id;
@@ -24,13 +20,9 @@ struct xm_worker {
 	int started;
 	struct xm_loop loop;
 	struct xm_io wake;            /* eventfd: table swap or stop */
-	struct xm_pool pool;
 	struct xm_table *table;       /* the table this worker uses; stored with release for the reclaimer */
 	int stop;                     /* atomic */
-	int reserve_fd;               /* spare fd released to shed a connection on EMFILE */
-	uint64_t rng;                 /* xorshift state for weighted cluster picks */
 	struct xm_link sessions;      /* sentinel */
-	struct xm_link batched;       /* connections with batched output to flush at the turn's end */
 	uint64_t nsessions;
 	uint64_t turns;               /* loop turns, published for diagnostics */
 	struct xp_pools *xpools;      /* x_proxy upstream connection pools of this worker (lazy) */
@@ -45,28 +37,7 @@ void xm_worker_wake(struct xm_worker *w);
 void xm_worker_stop_join(struct xm_worker *w);
 void xm_worker_destroy(struct xm_worker *w);
 
-static inline void xm_link_init(struct xm_link *l) { l->next = l->prev = l; }
-static inline void xm_link_add(struct xm_link *head, struct xm_link *n)
-{
-	n->next = head->next;
-	n->prev = head;
-	head->next->prev = n;
-	head->next = n;
-}
-static inline void xm_link_del(struct xm_link *n)
-{
-	n->prev->next = n->next;
-	n->next->prev = n->prev;
-	n->next = n->prev = n;
-}
 
-static inline uint64_t xm_worker_rand(struct xm_worker *w)
-{
-	uint64_t x = w->rng;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return w->rng = x;
-}
+static inline uint64_t xm_worker_rand(struct xm_worker *w) { return xm_loop_rand(&w->loop); }
 
 #endif

@@ -289,7 +289,7 @@ static void tp__connect_next(struct tp_session *s)
 	xm_stat_inc(s->cs->st.upstream_cx_total);
 	xm_stat_inc(s->st->upstream_connect_attempts_total);
 	s->connect_start_us = xm_now_us();
-	int rc = xm_conn_connect(&s->up, w, (const struct sockaddr *)&h->addr, h->addrlen, c->sockopts, &tp__up_ops,
+	int rc = xm_conn_connect(&s->up, &w->loop, (const struct sockaddr *)&h->addr, h->addrlen, c->sockopts, &tp__up_ops,
 				 c->buffer_limit);
 	if (rc < 0) {
 		tp__fail_attempt(s, XM_END_CONNECT_FAILED);
@@ -553,7 +553,7 @@ static struct tp_session *tp__session_new(struct xm_worker *w, const struct xm_l
 	 * bytes wait in the kernel, which is the cheapest buffer there is. */
 	s->down.flags = XM_CONN_F_CLOSED; /* until adopted, so an early end closes nothing */
 	s->up.flags = XM_CONN_F_CLOSED;
-	if (xm_conn_accept(&s->down, w, fd, &tp__down_ops, lcfg->buffer_limit) < 0) {
+	if (xm_conn_accept(&s->down, &w->loop, fd, &tp__down_ops, lcfg->buffer_limit) < 0) {
 		close(fd);
 		s->down.flags = XM_CONN_F_CLOSED;
 		tp__end(s, XM_END_NO_MEMORY, XM_CLOSE_FIN, XM_CLOSE_FIN);

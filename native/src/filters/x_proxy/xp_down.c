@@ -95,7 +95,7 @@ int xp_forward(struct xm_iovq *in, uint32_t len, struct xm_conn *dst)
  * are built, not forwarded, so copying them into a chunk copies no payload. */
 int xp_send_generated(struct xm_worker *w, struct xm_conn *c, const uint8_t *buf, size_t n)
 {
-	struct xm_chunk *ch = xm_chunk_get(&w->pool);
+	struct xm_chunk *ch = xm_chunk_get(&w->loop.pool);
 	if (!ch)
 		return -ENOMEM;
 	memcpy(ch->data, buf, n);
@@ -389,7 +389,7 @@ void xm_xproxy_accept(struct xm_worker *w, const struct xm_listener_cfg *lcfg, i
 	w->nsessions++;
 	xm_stat_inc(d->st->downstream_cx_total);
 	xm_gauge_add(d->st->downstream_cx_active, 1);
-	if (xm_conn_accept(&d->conn, w, fd, d->codec ? &xp_down_ops_ring : &xp__down_ops, lcfg->buffer_limit) < 0) {
+	if (xm_conn_accept(&d->conn, &w->loop, fd, d->codec ? &xp_down_ops_ring : &xp__down_ops, lcfg->buffer_limit) < 0) {
 		close(fd);
 		d->conn.flags = XM_CONN_F_CLOSED;
 		xp_down_close(d, XM_CLOSE_FIN);

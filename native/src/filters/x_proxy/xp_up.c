@@ -160,7 +160,7 @@ struct xp_up *xp_up_get(struct xm_worker *w, const struct xm_xproxy_cfg *cfg, st
 	xm_gauge_add(up->cs->st.upstream_cx_active, 1);
 	xm_gauge_add(up->hs->st.cx_active, 1);
 	hp->ups[hp->n++] = up;
-	if (xm_conn_connect(&up->conn, w, (const struct sockaddr *)&h->addr, h->addrlen, c->sockopts, &xp__up_ops,
+	if (xm_conn_connect(&up->conn, &w->loop, (const struct sockaddr *)&h->addr, h->addrlen, c->sockopts, &xp__up_ops,
 			    c->buffer_limit) < 0) {
 		xm_stat_inc(up->cs->st.upstream_cx_connect_fail);
 		xp__up_close(up, 1);
