@@ -32,7 +32,13 @@ function snapshotObject(clusters: number): Record<string, unknown> {
   }
   return {
     version: 1,
-    listeners: [{ name: 'outbound', address: { address: '127.0.0.1', port: 15001 }, tcp_proxy: { stat_prefix: 'out', cluster: 'outbound|8080||svc-0.ns-0.svc.cluster.local', max_connect_attempts: 1 } }],
+    listeners: [
+      {
+        name: 'outbound',
+        address: { address: '127.0.0.1', port: 15001 },
+        filter_chains: [{ name: 'main', filters: [{ name: 'envoy.filters.network.tcp_proxy', tcp_proxy: { stat_prefix: 'out', cluster: 'outbound|8080||svc-0.ns-0.svc.cluster.local', max_connect_attempts: 1 } }] }],
+      },
+    ],
     clusters: cl,
   };
 }

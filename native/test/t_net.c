@@ -161,8 +161,8 @@ int t_snapshot_opts(const struct t_snap_opts *o, uint8_t **out, size_t *outlen)
 	l.name = "l";
 	l.address = &la;
 	l.buffer_limit = o->buffer_limit;
-	l.filter_case = XMESH__DATAPLANE__V1__LISTENER__FILTER_TCP_PROXY;
-	l.tcp_proxy = &tp;
+	struct t_chain tch;
+	t_chain_tcp(&l, &tch, &tp);
 	tp.stat_prefix = "l";
 	tp.cluster = "c";
 	tp.idle_timeout_ms = o->idle_timeout_ms;
@@ -400,4 +400,65 @@ long long t_stat(struct xm_dp *dp, const char *key)
 	struct t__sk x = { key, -1 };
 	xm_stats_foreach(dp->stats, t__stat_cb, &x);
 	return x.v;
+}
+
+static void t__chain(struct t_chain *c)
+{
+	xmesh__dataplane__v1__filter_chain__init(&c->fc);
+	c->fc.name = "main";
+	c->nfp[0] = &c->nf;
+	c->fc.n_filters = 1, c->fc.filters = c->nfp;
+	c->fcp[0] = &c->fc;
+}
+
+void t_chain_tcp(Xmesh__Dataplane__V1__Listener *l, struct t_chain *c, Xmesh__Dataplane__V1__TcpProxy *tp)
+{
+	t__chain(c);
+	xmesh__dataplane__v1__network_filter__init(&c->nf);
+	c->nf.name = "envoy.filters.network.tcp_proxy";
+	c->nf.config_case = XMESH__DATAPLANE__V1__NETWORK_FILTER__CONFIG_TCP_PROXY;
+	c->nf.tcp_proxy = tp;
+	l->n_filter_chains = 1, l->filter_chains = c->fcp;
+}
+
+void t_chain_x(Xmesh__Dataplane__V1__Listener *l, struct t_chain *c, Xmesh__Dataplane__V1__XProxy *xp)
+{
+	t__chain(c);
+	xmesh__dataplane__v1__network_filter__init(&c->nf);
+	c->nf.name = "xmesh.x_proxy";
+	c->nf.config_case = XMESH__DATAPLANE__V1__NETWORK_FILTER__CONFIG_X_PROXY;
+	c->nf.x_proxy = xp;
+	l->n_filter_chains = 1, l->filter_chains = c->fcp;
+}
+
+void t_chain_detect(Xmesh__Dataplane__V1__Listener *l, struct t_detect *d, Xmesh__Dataplane__V1__XProxy *xp,
+		    uint32_t timeout_ms, Xmesh__Dataplane__V1__TcpProxy *fallback)
+{
+	t_chain_x(l, &d->x, xp);
+	d->x.fc.name = "x_proxy";
+	xmesh__dataplane__v1__filter_chain_match__init(&d->m);
+	d->m.n_application_protocols = xp->n_protocols, d->m.application_protocols = xp->protocols;
+	d->x.fc.filter_chain_match = &d->m;
+	xmesh__dataplane__v1__protocol_detection__init(&d->pd);
+	d->pd.n_protocols = xp->n_protocols, d->pd.protocols = xp->protocols;
+	d->pd.n_descriptors = xp->n_descriptors, d->pd.descriptors = xp->descriptors;
+	d->pd.timeout_ms = timeout_ms;
+	d->pd.stat_prefix = xp->stat_prefix;
+	xmesh__dataplane__v1__listener_filter__init(&d->lf);
+	d->lf.name = "xmesh.listener.protocol_detection";
+	d->lf.config_case = XMESH__DATAPLANE__V1__LISTENER_FILTER__CONFIG_PROTOCOL_DETECTION;
+	d->lf.protocol_detection = &d->pd;
+	d->lfp[0] = &d->lf;
+	l->n_listener_filters = 1, l->listener_filters = d->lfp;
+	if (fallback) {
+		xmesh__dataplane__v1__filter_chain__init(&d->dc);
+		d->dc.name = "fallback";
+		xmesh__dataplane__v1__network_filter__init(&d->df);
+		d->df.name = "envoy.filters.network.tcp_proxy";
+		d->df.config_case = XMESH__DATAPLANE__V1__NETWORK_FILTER__CONFIG_TCP_PROXY;
+		d->df.tcp_proxy = fallback;
+		d->dfp[0] = &d->df;
+		d->dc.n_filters = 1, d->dc.filters = d->dfp;
+		l->default_filter_chain = &d->dc;
+	}
 }

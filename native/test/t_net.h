@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "xmesh/dataplane/v1/snapshot.pb-c.h"
+
 struct xm_dp;
 
 /* A loopback TCP server on its own thread. mode: echo (reply with what was received, FIN
@@ -74,5 +76,27 @@ int t_connect_expect_close(uint16_t port, int timeout_ms);
 
 /* Read a counter from the dp's stats by exact key; -1 if missing. */
 long long t_stat(struct xm_dp *dp, const char *key);
+
+/* The listener shapes the control core emits (src/config/translate.ts). One network filter
+ * in a listener's only, catch-all chain: */
+struct t_chain {
+	Xmesh__Dataplane__V1__FilterChain fc, *fcp[1];
+	Xmesh__Dataplane__V1__NetworkFilter nf, *nfp[1];
+};
+void t_chain_tcp(Xmesh__Dataplane__V1__Listener *l, struct t_chain *c, Xmesh__Dataplane__V1__TcpProxy *tp);
+void t_chain_x(Xmesh__Dataplane__V1__Listener *l, struct t_chain *c, Xmesh__Dataplane__V1__XProxy *xp);
+/* An x_proxy whose protocols are detected by a listener filter (several, or a fallback): the
+ * x_proxy chain matches the detected protocols, the fallback tcp_proxy (may be NULL) is the
+ * default chain. */
+struct t_detect {
+	Xmesh__Dataplane__V1__ListenerFilter lf, *lfp[1];
+	Xmesh__Dataplane__V1__ProtocolDetection pd;
+	Xmesh__Dataplane__V1__FilterChainMatch m;
+	struct t_chain x;
+	Xmesh__Dataplane__V1__FilterChain dc;
+	Xmesh__Dataplane__V1__NetworkFilter df, *dfp[1];
+};
+void t_chain_detect(Xmesh__Dataplane__V1__Listener *l, struct t_detect *d, Xmesh__Dataplane__V1__XProxy *xp,
+		    uint32_t timeout_ms, Xmesh__Dataplane__V1__TcpProxy *fallback);
 
 #endif

@@ -12,6 +12,7 @@
 #include "server/dp.h"
 #include "config/table.h"
 #include "t.h"
+#include "filters/x_proxy/x_proxy.h"
 #include "t_net.h"
 #include "xmesh/dataplane/v1/snapshot.pb-c.h"
 
@@ -225,12 +226,14 @@ static int t__apply(struct xm_dp *dp, uint64_t version, const char *protocol, pb
 
 	rt.cluster = "a";
 	vh.name = "books", vh.n_domains = 1, vh.domains = domains, vh.n_routes = 1, vh.routes = rts;
-	xp.stat_prefix = "tiny", xp.protocol = (char *)protocol;
+	char *protos[] = { (char *)protocol };
+	xp.stat_prefix = "tiny", xp.n_protocols = 1, xp.protocols = protos;
 	xp.n_virtual_hosts = 1, xp.virtual_hosts = vhs;
 	xp.n_descriptors = nds, xp.descriptors = ds;
 	la.address = "127.0.0.1";
 	l.name = "tiny", l.address = &la;
-	l.filter_case = XMESH__DATAPLANE__V1__LISTENER__FILTER_X_PROXY, l.x_proxy = &xp;
+	struct t_chain ch;
+	t_chain_x(&l, &ch, &xp);
 	aa.address = "127.0.0.1", aa.port = port;
 	ea.address = &aa, ea.weight = 1, ea.healthy = 1;
 	ca.name = "a", ca.n_endpoints = 1, ca.endpoints = eps, ca.connect_timeout_ms = 1000;
@@ -275,7 +278,10 @@ static int t__call(int fd, uint8_t kind, uint32_t id, const char *service, const
 
 static const struct xm_codec *t__codec(struct xm_dp *dp)
 {
-	return dp->table && dp->table->nlisteners ? dp->table->listeners[0].x.codec : NULL;
+	if (!dp->table || !dp->table->nlisteners || !dp->table->listeners[0].nchains)
+		return NULL;
+	const struct xp_cfg *x = dp->table->listeners[0].chains[0].filters[0].cfg;
+	return x->codecs[0];
 }
 
 /* ------------------------------------------------------------ tests */
@@ -390,16 +396,16 @@ static void test_bad_descriptors(void)
 	char err[256] = "";
 	T_CHECK_EQ(t__apply(dp, 1, "tinyrpc", ds, 1, s.port, err, sizeof(err)), 0);
 	static const char *const want[] = {
-		"listener 'tiny': x_proxy descriptors[0] 'tinyrpc': length.size: must be 1, 2, 4 or 8",
-		"listener 'tiny': x_proxy descriptors[0] 'bolt': name: already a codec name",
-		"listener 'tiny': x_proxy descriptors[1] 'tinyrpc': name: already a codec name",
-		"listener 'tiny': x_proxy protocol 'nope' is not supported",
-		"listener 'tiny': x_proxy descriptors[0] 'tinyrpc': kind_mask: must be non-zero",
-		"listener 'tiny': x_proxy descriptors[0] 'tinyrpc': status_codes: required with a status field",
-		"listener 'tiny': x_proxy descriptors[0] 'tinyrpc': method.tlv.type: must be 0..255",
-		"listener 'tiny': x_proxy descriptors[0] 'tinyrpc': magic: must be 0..8 bytes",
-		"listener 'tiny': x_proxy descriptors[0] 'tinyrpc': request_id: required",
-		"listener 'tiny': x_proxy descriptors[0] 'tinyrpc': header_len: must be 1..4096",
+		"listener 'tiny': descriptors[0] 'tinyrpc': length.size: must be 1, 2, 4 or 8",
+		"listener 'tiny': descriptors[0] 'bolt': name: already a codec name",
+		"listener 'tiny': descriptors[1] 'tinyrpc': name: already a codec name",
+		"listener 'tiny': protocol 'nope' is not supported",
+		"listener 'tiny': descriptors[0] 'tinyrpc': kind_mask: must be non-zero",
+		"listener 'tiny': descriptors[0] 'tinyrpc': status_codes: required with a status field",
+		"listener 'tiny': descriptors[0] 'tinyrpc': method.tlv.type: must be 0..255",
+		"listener 'tiny': descriptors[0] 'tinyrpc': magic: must be 0..8 bytes",
+		"listener 'tiny': descriptors[0] 'tinyrpc': request_id: required",
+		"listener 'tiny': descriptors[0] 'tinyrpc': header_len: must be 1..4096",
 	};
 	for (size_t i = 0; i < XM_ARRAY_SIZE(want); i++) {
 		Xmesh__Dataplane__V1__XDescLocation__Tlv tlv = XMESH__DATAPLANE__V1__XDESC_LOCATION__TLV__INIT;

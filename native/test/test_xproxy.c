@@ -61,14 +61,15 @@ static struct xm_dp *t__xdp(struct t_rpc_srv *a, struct t_rpc_srv *b, uint32_t c
 	vh[1].n_domains = 1, vh[1].domains = d1;
 	vh[1].n_routes = 1, vh[1].routes = rs1;
 	xp.stat_prefix = "rpc";
-	xp.protocol = "bolt";
+	static char *bolt_only[] = { "bolt" };
+	xp.n_protocols = 1, xp.protocols = bolt_only;
 	xp.n_virtual_hosts = 2, xp.virtual_hosts = vhs;
 	xp.upstream_connections_per_host = conns_per_host;
 	la.address = "127.0.0.1";
 	l.name = "rpc";
 	l.address = &la;
-	l.filter_case = XMESH__DATAPLANE__V1__LISTENER__FILTER_X_PROXY;
-	l.x_proxy = &xp;
+	struct t_chain ch;
+	t_chain_x(&l, &ch, &xp);
 	aa.address = ab.address = "127.0.0.1";
 	aa.port = a->port;
 	ab.port = b->port;

@@ -55,24 +55,24 @@ static int t__apply(struct xm_dp *dp, const struct t_mix *m, char *err, size_t e
 	vh.n_domains = 1, vh.domains = domains;
 	vh.n_routes = 1, vh.routes = rts;
 	xp.stat_prefix = "mix";
+	char *one[1] = { (char *)m->protocol };
 	if (m->protocol) {
-		xp.protocol = (char *)m->protocol;
+		xp.protocols = one;
+		xp.n_protocols = 1;
 	} else {
 		xp.protocols = (char **)(m->protocols ? m->protocols : both);
 		xp.n_protocols = m->protocols ? m->nprotocols : 2;
 	}
 	xp.n_virtual_hosts = 1, xp.virtual_hosts = vhs;
-	xp.detect_timeout_ms = m->detect_timeout_ms;
 	if (m->fallback) {
 		fb.stat_prefix = "raw";
 		fb.cluster = (char *)(m->fallback_cluster ? m->fallback_cluster : "raw");
-		xp.fallback_tcp_proxy = &fb;
 	}
 	la.address = "127.0.0.1";
 	l.name = "mix";
 	l.address = &la;
-	l.filter_case = XMESH__DATAPLANE__V1__LISTENER__FILTER_X_PROXY;
-	l.x_proxy = &xp;
+	struct t_detect det;
+	t_chain_detect(&l, &det, &xp, m->detect_timeout_ms, m->fallback ? &fb : NULL);
 	ar.address = aw.address = "127.0.0.1";
 	ar.port = m->rpc_port;
 	aw.port = m->raw_port;
@@ -470,10 +470,10 @@ static void test_config_errors(void)
 		struct t_mix m;
 		const char *want;
 	} cases[] = {
-		{ "an unknown protocol", { .protocols = unknown, .nprotocols = 2 }, "x_proxy protocol 'thrift' is not supported" },
-		{ "no protocol at all", { .protocols = unknown, .nprotocols = 0 }, "exactly one of protocol or protocols" },
+		{ "an unknown protocol", { .protocols = unknown, .nprotocols = 2 }, "protocol 'thrift' is not supported" },
+		{ "no protocol at all", { .protocols = unknown, .nprotocols = 0 }, "protocol detection needs 1..8 protocols" },
 		{ "a fallback to a missing cluster", { .fallback = 1, .fallback_cluster = "nope" },
-		  "x_proxy fallback_tcp_proxy cluster 'nope' not found" },
+		  "tcp_proxy cluster 'nope' not found" },
 	};
 
 	T_CHECK_EQ(xm_dp_new(&dp, &o), 0);

@@ -148,13 +148,14 @@ static int t__build(struct xm_dp *dp, const struct t_cl *cs, int ncs, const stru
 	vh.n_domains = 1, vh.domains = dom;
 	vh.n_routes = (size_t)nrs, vh.routes = rp;
 	xp.stat_prefix = "rpc";
-	xp.protocol = "bolt";
+	static char *bolt_only[] = { "bolt" };
+	xp.n_protocols = 1, xp.protocols = bolt_only;
 	xp.n_virtual_hosts = 1, xp.virtual_hosts = vhs;
 	la.address = "127.0.0.1";
 	l.name = "rpc";
 	l.address = &la;
-	l.filter_case = XMESH__DATAPLANE__V1__LISTENER__FILTER_X_PROXY;
-	l.x_proxy = &xp;
+	struct t_chain ch;
+	t_chain_x(&l, &ch, &xp);
 	snap.version = 1;
 	snap.n_listeners = 1, snap.listeners = ls;
 	snap.n_clusters = (size_t)ncs, snap.clusters = cp;

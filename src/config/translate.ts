@@ -1,10 +1,10 @@
 /** Compiles a validated bootstrap (plus resolved DNS answers) into the data-plane SnapshotMsg; a pure function. */
 import { dnsKey, familyOf, type ResolvedAddresses } from '../cluster/dns-targets';
-import type { ClusterMsg, EndpointMsg, LbPolicy, ListenerMsg, SnapshotMsg, SocketOptionMsg, TcpKeepaliveMsg, TcpProxyMsg, U64Msg, XCodecDescriptorMsg, XDescFieldMsg, XDescLocationMsg, XProxyMsg, XRetryPolicyMsg, XStringMatchMsg } from '../dataplane/types';
+import type { CidrRangeMsg, ClusterMsg, EndpointMsg, FilterChainMatchMsg, FilterChainMsg, LbPolicy, ListenerMsg, NetworkFilterMsg, ProtocolDetectionMsg, SnapshotMsg, SocketOptionMsg, TcpKeepaliveMsg, TcpProxyMsg, U64Msg, XCodecDescriptorMsg, XDescFieldMsg, XDescLocationMsg, XProxyMsg, XRetryPolicyMsg, XStringMatchMsg } from '../dataplane/types';
 import { hostPort, isIpLiteral } from './addresses';
 import { durationMs } from './durations';
 import type { ConfigIssue } from './errors';
-import { X_PROXY_NAME, type BootstrapCfg, type ClusterCfg, type LbEndpointCfg, type ListenerCfg, type SocketOptionCfg, type TcpKeepaliveCfg, type TcpProxyCfg, type U64Cfg, type XCodecDescriptorCfg, type XDescFieldCfg, type XDescLocationCfg, type XProxyCfg, type XRouteCfg, type XStringMatchCfg } from './types';
+import { PROTOCOL_DETECTION_NAME, TCP_PROXY_NAME, X_PROXY_NAME, type BootstrapCfg, type ClusterCfg, type FilterChainCfg, type FilterChainMatchCfg, type LbEndpointCfg, type ListenerCfg, type SocketOptionCfg, type TcpKeepaliveCfg, type TcpProxyCfg, type U64Cfg, type XCodecDescriptorCfg, type XDescFieldCfg, type XDescLocationCfg, type XProxyCfg, type XRouteCfg, type XStringMatchCfg } from './types';
 import { magicBytes, parseU64 } from './validate-descriptor';
 import { decodeBufValue } from './validate-sockopt';
 
@@ -41,8 +41,7 @@ export function translate(cfg: BootstrapCfg, resolved: ResolvedAddresses, versio
 
 function translateListener(l: ListenerCfg): ListenerMsg {
   const sa = l.address.socket_address;
-  const filter = l.filter_chains[0]?.filters[0];
-  return compact<ListenerMsg>({
+  const msg = compact<ListenerMsg>({
     name: l.name,
     address: { address: sa.address, port: sa.port_value ?? 0 },
     backlog: l.tcp_backlog_size,
@@ -50,8 +49,76 @@ function translateListener(l: ListenerCfg): ListenerMsg {
     stat_prefix: l.stat_prefix,
     use_original_dst: l.use_original_dst,
     socket_options: socketOptions(l.socket_options),
-    tcp_proxy: filter && filter.name !== X_PROXY_NAME ? translateTcpProxy(filter.typed_config as TcpProxyCfg) : undefined,
-    x_proxy: filter && filter.name === X_PROXY_NAME ? translateXProxy(filter.typed_config as XProxyCfg) : undefined,
+  });
+  const chains: FilterChainMsg[] = [];
+  l.filter_chains.forEach((fc, i) => {
+    const x = detectingXProxy(fc);
+    if (x) {
+      // Several protocols on one listener, or a fallback: a protocol detection listener
+      // filter names each connection's protocol, the x_proxy chain takes the ones it
+      // speaks, the fallback tcp_proxy (the default chain) the rest. Validation keeps
+      // such an x_proxy the listener's only chain.
+      const protocols = xProtocols(x);
+      msg.listener_filters = [
+        {
+          name: PROTOCOL_DETECTION_NAME,
+          protocol_detection: compact<ProtocolDetectionMsg>({
+            protocols,
+            descriptors: x.descriptors?.map(translateDescriptor),
+            timeout_ms: x.detect_timeout === undefined ? undefined : durationMs(x.detect_timeout, 15_000),
+            stat_prefix: x.stat_prefix,
+          }),
+        },
+      ];
+      chains.push({ name: fc.name ?? 'x_proxy', filter_chain_match: { application_protocols: protocols }, filters: [{ name: X_PROXY_NAME, x_proxy: translateXProxy(x) }] });
+      if (x.fallback_tcp_proxy) msg.default_filter_chain = { name: 'fallback', filters: [{ name: TCP_PROXY_NAME, tcp_proxy: translateTcpProxy(x.fallback_tcp_proxy) }] };
+      return;
+    }
+    chains.push(translateChain(fc, fc.name ?? `chain${i}`));
+  });
+  if (chains.length) msg.filter_chains = chains;
+  if (l.default_filter_chain) msg.default_filter_chain = translateChain(l.default_filter_chain, l.default_filter_chain.name ?? 'default');
+  return msg;
+}
+
+function xProtocols(x: XProxyCfg): string[] {
+  return x.protocol !== undefined ? [x.protocol] : (x.protocols ?? []);
+}
+
+/** The chain's x_proxy when it needs protocol detection (several protocols, or a fallback). */
+export function detectingXProxy(fc: FilterChainCfg): XProxyCfg | undefined {
+  const f = fc.filters[0];
+  if (f?.name !== X_PROXY_NAME) return undefined;
+  const x = f.typed_config as XProxyCfg;
+  return xProtocols(x).length > 1 || x.fallback_tcp_proxy !== undefined ? x : undefined;
+}
+
+function translateChain(fc: FilterChainCfg, name: string): FilterChainMsg {
+  return compact<FilterChainMsg>({
+    name,
+    filter_chain_match: chainMatch(fc.filter_chain_match),
+    filters: fc.filters.map((f): NetworkFilterMsg =>
+      f.name === X_PROXY_NAME
+        ? { name: X_PROXY_NAME, x_proxy: translateXProxy(f.typed_config as XProxyCfg) }
+        : { name: TCP_PROXY_NAME, tcp_proxy: translateTcpProxy(f.typed_config as TcpProxyCfg) },
+    ),
+  });
+}
+
+function cidrs(list: FilterChainMatchCfg['prefix_ranges']): CidrRangeMsg[] | undefined {
+  return list?.map((r) => ({ address_prefix: r.address_prefix, prefix_len: r.prefix_len ?? (r.address_prefix.includes(':') ? 128 : 32) }));
+}
+
+function chainMatch(m: FilterChainMatchCfg | undefined): FilterChainMatchMsg | undefined {
+  if (!m) return undefined;
+  return compact<FilterChainMatchMsg>({
+    destination_port: m.destination_port,
+    prefix_ranges: cidrs(m.prefix_ranges),
+    server_names: m.server_names,
+    transport_protocol: m.transport_protocol,
+    application_protocols: m.application_protocols,
+    source_prefix_ranges: cidrs(m.source_prefix_ranges),
+    source_ports: m.source_ports,
   });
 }
 
@@ -131,10 +198,7 @@ export function translateDescriptor(d: XCodecDescriptorCfg): XCodecDescriptorMsg
 function translateXProxy(x: XProxyCfg): XProxyMsg {
   return compact<XProxyMsg>({
     stat_prefix: x.stat_prefix,
-    protocol: x.protocol,
-    protocols: x.protocols,
-    fallback_tcp_proxy: x.fallback_tcp_proxy ? translateTcpProxy(x.fallback_tcp_proxy) : undefined,
-    detect_timeout_ms: x.detect_timeout === undefined ? undefined : durationMs(x.detect_timeout, 15_000),
+    protocols: xProtocols(x),
     descriptors: x.descriptors?.map(translateDescriptor),
     max_frame_size: x.max_frame_size,
     upstream_connections_per_host: x.upstream_connections_per_host,

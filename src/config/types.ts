@@ -127,8 +127,20 @@ export interface NetworkFilterCfg {
   typed_config: TcpProxyCfg | XProxyCfg;
 }
 
+/** Envoy's config.listener.v3.FilterChainMatch (the fields xmesh evaluates). */
+export interface FilterChainMatchCfg {
+  destination_port?: number;
+  prefix_ranges?: Array<{ address_prefix: string; prefix_len?: number }>;
+  server_names?: string[];
+  transport_protocol?: string;
+  application_protocols?: string[];
+  source_prefix_ranges?: Array<{ address_prefix: string; prefix_len?: number }>;
+  source_ports?: number[];
+}
+
 export interface FilterChainCfg {
   name?: string;
+  filter_chain_match?: FilterChainMatchCfg;
   filters: NetworkFilterCfg[];
 }
 
@@ -137,6 +149,7 @@ export interface ListenerCfg {
   address: AddressCfg;
   stat_prefix?: string;
   filter_chains: FilterChainCfg[];
+  default_filter_chain?: FilterChainCfg;
   per_connection_buffer_limit_bytes?: number;
   use_original_dst?: boolean;
   tcp_backlog_size?: number;
@@ -257,6 +270,8 @@ export interface BootstrapCfg {
 export const TCP_PROXY_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
 export const TCP_PROXY_NAME = 'envoy.filters.network.tcp_proxy';
 export const X_PROXY_NAME = 'xmesh.x_proxy';
+/** The data plane's protocol detection listener filter (what an x_proxy with several protocols or a fallback becomes). */
+export const PROTOCOL_DETECTION_NAME = 'xmesh.listener.protocol_detection';
 export const X_PROXY_TYPE = 'type.googleapis.com/xmesh.filters.network.x_proxy.v1.XProxy';
 export const FILE_ACCESS_LOG_TYPE = 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog';
 export const FILE_ACCESS_LOG_NAME = 'envoy.access_loggers.file';

@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { at, idx, type Checker } from './checker';
+import { isIpLiteral } from './addresses';
 import { checkAddress, type CheckedAddress } from './validate-address';
 import { FILE_ACCESS_LOG_NAME, FILE_ACCESS_LOG_TYPE, TCP_PROXY_NAME, TCP_PROXY_TYPE, X_PROXY_NAME } from './types';
 import { checkSocketOptions } from './validate-sockopt';
@@ -23,7 +24,7 @@ export function checkListener(c: Checker, v: unknown, path: string): ListenerRef
   const refs: ListenerRefs = { clusterRefs: [] };
   const o = c.object(v, path, {
     required: ['name', 'address', 'filter_chains'],
-    known: ['name', 'address', 'stat_prefix', 'filter_chains', 'per_connection_buffer_limit_bytes', 'use_original_dst', 'tcp_backlog_size', 'traffic_direction', 'listener_filters', 'socket_options'],
+    known: ['name', 'address', 'stat_prefix', 'filter_chains', 'default_filter_chain', 'per_connection_buffer_limit_bytes', 'use_original_dst', 'tcp_backlog_size', 'traffic_direction', 'listener_filters', 'socket_options'],
     ignored: ['continue_on_listener_filters_timeout', 'listener_filters_timeout', 'metadata', 'transparent', 'freebind', 'bind_to_port', 'access_log'],
   });
   if (!o) return refs;
@@ -52,24 +53,89 @@ export function checkListener(c: Checker, v: unknown, path: string): ListenerRef
   if (o.filter_chains !== undefined) {
     const fcPath = at(path, 'filter_chains');
     const chains = c.array(o.filter_chains, fcPath, { minItems: 1 });
-    if (chains && chains.length > 1) c.error(fcPath, `xmesh supports exactly one filter chain per listener, got ${chains.length}`);
-    chains?.forEach((fc, i) => checkFilterChain(c, fc, idx(fcPath, i), refs));
+    const matches = new Map<string, number>();
+    const names = new Set<string>();
+    chains?.forEach((fc, i) => {
+      const p = idx(fcPath, i);
+      const ck = checkFilterChain(c, fc, p, refs);
+      // Envoy refuses two chains with the same match: which one a connection gets would be arbitrary.
+      const prev = matches.get(ck.matchKey);
+      if (prev !== undefined) c.error(at(p, 'filter_chain_match'), `same filter_chain_match as filter_chains[${prev}]`);
+      else matches.set(ck.matchKey, i);
+      if (ck.name !== undefined) {
+        if (names.has(ck.name)) c.error(at(p, 'name'), `filter chain name "${ck.name}" is used twice`);
+        names.add(ck.name);
+      }
+      // Several protocols or a fallback need the listener's protocol detection: one such
+      // x_proxy per listener, and the fallback is the listener's default chain.
+      if (ck.detecting && ((chains.length > 1) || o.default_filter_chain !== undefined))
+        c.error(p, 'an x_proxy with several protocols or a fallback_tcp_proxy must be the listener\'s only filter chain (the fallback is its default chain)');
+    });
   }
+  c.optional(o, 'default_filter_chain', (x) => {
+    const p = at(path, 'default_filter_chain');
+    const ck = checkFilterChain(c, x, p, refs);
+    if (ck.matchKey !== '{}') c.error(at(p, 'filter_chain_match'), 'the default filter chain takes what no chain matches: it has no filter_chain_match');
+  });
   return refs;
 }
 
-function checkFilterChain(c: Checker, v: unknown, path: string, refs: ListenerRefs): void {
+/** Envoy's FilterChainMatch, as far as xmesh evaluates it (its data plane matches these fields in Envoy's order). */
+function checkChainMatch(c: Checker, v: unknown, path: string): string {
+  const o = c.object(v, path, {
+    known: ['destination_port', 'prefix_ranges', 'server_names', 'transport_protocol', 'application_protocols', 'source_prefix_ranges', 'source_ports',
+      'direct_source_prefix_ranges', 'source_type', 'address_suffix', 'suffix_len'],
+  });
+  if (!o) return '{}';
+  // Ignoring a match field would send connections to a chain the config keeps them from.
+  for (const k of ['direct_source_prefix_ranges', 'source_type', 'address_suffix', 'suffix_len'])
+    if (o[k] !== undefined) c.error(at(path, k), 'not supported by xmesh yet');
+  c.optional(o, 'destination_port', (x) => c.uint(x, at(path, 'destination_port'), { min: 1, max: 65535 }));
+  for (const key of ['prefix_ranges', 'source_prefix_ranges'] as const) {
+    c.optional(o, key, (x) =>
+      c.array(x, at(path, key))?.forEach((r, i) => {
+        const rp = idx(at(path, key), i);
+        const ro = c.object(r, rp, { required: ['address_prefix'], known: ['address_prefix', 'prefix_len'] });
+        if (!ro) return;
+        const a = c.optional(ro, 'address_prefix', (y) => c.string(y, at(rp, 'address_prefix'), { nonEmpty: true }));
+        if (a !== undefined && !isIpLiteral(a)) c.error(at(rp, 'address_prefix'), `"${a}" is not an IP address`);
+        const max = a?.includes(':') ? 128 : 32;
+        c.optional(ro, 'prefix_len', (y) => c.uint(y, at(rp, 'prefix_len'), { max }));
+      }),
+    );
+  }
+  for (const key of ['server_names', 'application_protocols'] as const)
+    c.optional(o, key, (x) => c.array(x, at(path, key))?.forEach((s, i) => c.string(s, idx(at(path, key), i), { nonEmpty: true })));
+  c.optional(o, 'transport_protocol', (x) => {
+    const t = c.string(x, at(path, 'transport_protocol'));
+    if (t === 'tls') c.warn(at(path, 'transport_protocol'), 'xmesh does not terminate TLS yet: this chain never matches');
+    else if (t !== undefined && t !== 'raw_buffer') c.error(at(path, 'transport_protocol'), `expected "raw_buffer" or "tls", got "${t}"`);
+  });
+  c.optional(o, 'source_ports', (x) => c.array(x, at(path, 'source_ports'))?.forEach((p, i) => c.uint(p, idx(at(path, 'source_ports'), i), { min: 1, max: 65535 })));
+  if (o.server_names !== undefined) c.warn(at(path, 'server_names'), 'xmesh has no TLS inspector yet: connections carry no server name, so this chain never matches');
+  const sorted = Object.keys(o).sort().map((k) => [k, o[k]]);
+  return JSON.stringify(sorted.length ? sorted : {});
+}
+
+function checkFilterChain(c: Checker, v: unknown, path: string, refs: ListenerRefs): { matchKey: string; name?: string; detecting: boolean } {
+  const res = { matchKey: '{}', name: undefined as string | undefined, detecting: false };
   const o = c.object(v, path, { required: ['filters'], known: ['name', 'filters', 'filter_chain_match', 'transport_socket'], ignored: ['metadata'] });
-  if (!o) return;
-  c.optional(o, 'name', (x) => c.string(x, at(path, 'name')));
-  if (o.filter_chain_match !== undefined) c.error(at(path, 'filter_chain_match'), 'filter chain matching is not supported by xmesh yet');
+  if (!o) return res;
+  res.name = c.optional(o, 'name', (x) => c.string(x, at(path, 'name')));
+  if (o.filter_chain_match !== undefined) res.matchKey = checkChainMatch(c, o.filter_chain_match, at(path, 'filter_chain_match'));
   if (o.transport_socket !== undefined) c.error(at(path, 'transport_socket'), 'TLS termination is not supported by xmesh yet');
-  if (o.filters === undefined) return;
+  if (o.filters === undefined) return res;
   const fp = at(path, 'filters');
   const filters = c.array(o.filters, fp, { minItems: 1 });
-  if (!filters) return;
+  if (!filters) return res;
   if (filters.length > 1) c.error(fp, `xmesh supports exactly one network filter (tcp_proxy or x_proxy) per chain, got ${filters.length}`);
   filters.forEach((f, i) => checkNetworkFilter(c, f, idx(fp, i), refs));
+  const x = filters[0] as { name?: unknown; typed_config?: { protocols?: unknown; fallback_tcp_proxy?: unknown } } | undefined;
+  if (x?.name === X_PROXY_NAME && x.typed_config) {
+    const t = x.typed_config;
+    res.detecting = (Array.isArray(t.protocols) && t.protocols.length > 1) || t.fallback_tcp_proxy !== undefined;
+  }
+  return res;
 }
 
 function checkNetworkFilter(c: Checker, v: unknown, path: string, refs: ListenerRefs): void {

@@ -101,16 +101,53 @@ export interface XCodecDescriptorMsg {
 
 export interface XProxyMsg {
   stat_prefix: string;
-  /** Exactly one of protocol / protocols. */
-  protocol?: string;
-  protocols?: string[];
+  /** The codecs it speaks; several: each connection's is the protocol a listener filter detected. */
+  protocols: string[];
   descriptors?: XCodecDescriptorMsg[];
   virtual_hosts: Array<{ name: string; domains: string[]; routes: XRouteMsg[] }>;
   max_frame_size?: number;
   upstream_connections_per_host?: number;
   request_timeout_ms?: number;
-  fallback_tcp_proxy?: TcpProxyMsg;
-  detect_timeout_ms?: number;
+}
+
+export interface ProtocolDetectionMsg {
+  protocols: string[];
+  descriptors?: XCodecDescriptorMsg[];
+  timeout_ms?: number;
+  stat_prefix?: string;
+}
+
+export interface ListenerFilterMsg {
+  name: string;
+  protocol_detection?: ProtocolDetectionMsg;
+}
+
+export interface CidrRangeMsg {
+  address_prefix: string;
+  prefix_len: number;
+}
+
+export interface FilterChainMatchMsg {
+  destination_port?: number;
+  prefix_ranges?: CidrRangeMsg[];
+  server_names?: string[];
+  transport_protocol?: string;
+  application_protocols?: string[];
+  source_prefix_ranges?: CidrRangeMsg[];
+  source_ports?: number[];
+}
+
+/** A network filter: its registered name and the one config field that names its kind. */
+export interface NetworkFilterMsg {
+  name: string;
+  tcp_proxy?: TcpProxyMsg;
+  x_proxy?: XProxyMsg;
+}
+
+export interface FilterChainMsg {
+  name: string;
+  filter_chain_match?: FilterChainMatchMsg;
+  filters: NetworkFilterMsg[];
 }
 
 export interface ListenerMsg {
@@ -123,8 +160,9 @@ export interface ListenerMsg {
   use_original_dst?: boolean;
   tcp_keepalive?: TcpKeepaliveMsg;
   socket_options?: SocketOptionMsg[];
-  tcp_proxy?: TcpProxyMsg;
-  x_proxy?: XProxyMsg;
+  listener_filters?: ListenerFilterMsg[];
+  filter_chains?: FilterChainMsg[];
+  default_filter_chain?: FilterChainMsg;
 }
 
 export interface EndpointMsg {

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { DEMO_BODY, demoRequest, startDemoUpstream } from '../../src/cli/demo';
 import { FakeDataPlane } from './fake-dataplane';
+import { tcpListener } from '../../src/dataplane/shapes';
 
 test('demo upstream answers through a proxy listener', async () => {
   const up = await startDemoUpstream('127.0.0.1', 0);
@@ -11,7 +12,7 @@ test('demo upstream answers through a proxy listener', async () => {
   try {
     const info = await dp.apply({
       version: 1,
-      listeners: [{ name: 'demo', address: { address: '127.0.0.1', port: 0 }, tcp_proxy: { stat_prefix: 'demo', cluster: 'demo_upstream' } }],
+      listeners: [tcpListener('demo', { address: '127.0.0.1', port: 0 }, { stat_prefix: 'demo', cluster: 'demo_upstream' })],
       clusters: [{ name: 'demo_upstream', endpoints: [{ address: { address: '127.0.0.1', port: upPort } }] }],
     });
     const r = await demoRequest('127.0.0.1', info.listeners[0].port);

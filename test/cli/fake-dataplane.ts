@@ -5,6 +5,7 @@
  */
 import { createConnection, createServer, type Server, type AddressInfo } from 'node:net';
 import type { DataPlane, DataPlaneEvent, DataPlaneInfo, DataPlaneOptions, NativeStat, SnapshotMsg } from '../../src/dataplane/types';
+import { terminalFilter } from '../../src/dataplane/shapes';
 
 export class FakeDataPlane implements DataPlane {
   readonly applied: SnapshotMsg[] = [];
@@ -36,7 +37,8 @@ export class FakeDataPlane implements DataPlane {
         const server = createServer((down) => {
           const snap = this.current!;
           const lis = snap.listeners.find((x) => x.name === l.name);
-          const cl = snap.clusters.find((c) => c.name === (lis?.tcp_proxy?.cluster ?? lis?.tcp_proxy?.weighted_clusters?.[0]?.cluster));
+          const tp = terminalFilter(lis)?.tcp_proxy;
+          const cl = snap.clusters.find((c) => c.name === (tp?.cluster ?? tp?.weighted_clusters?.[0]?.cluster));
           const ep = cl?.endpoints.find((e) => e.healthy !== false);
           this.inc(`listener.{listener=${l.name}}.downstream_cx_total`);
           if (!ep) return down.destroy();

@@ -7,6 +7,7 @@ import { validateConfig } from '../../src/config/validate';
 import type { BootstrapCfg } from '../../src/config/types';
 import { TINYRPC_DESCRIPTOR } from '../fixtures/tinyrpc';
 import { baseConfig } from './helpers';
+import { terminalFilter } from '../../src/dataplane/shapes';
 import * as path from 'node:path';
 import * as protobuf from 'protobufjs';
 
@@ -27,7 +28,12 @@ test('translate: base config gets Envoy defaults made explicit', () => {
       {
         name: 'l',
         address: { address: '127.0.0.1', port: 0 },
-        tcp_proxy: { stat_prefix: 'l', cluster: 'c', idle_timeout_ms: 3_600_000, max_connect_attempts: 1 },
+        filter_chains: [
+          {
+            name: 'chain0',
+            filters: [{ name: 'envoy.filters.network.tcp_proxy', tcp_proxy: { stat_prefix: 'l', cluster: 'c', idle_timeout_ms: 3_600_000, max_connect_attempts: 1 } }],
+          },
+        ],
       },
     ],
     clusters: [
@@ -55,7 +61,7 @@ const cases: Array<{ desc: string; mutate: (c: any) => void; check: (s: ReturnTy
       });
     },
     check: (s) =>
-      assert.deepEqual(s.listeners[0].tcp_proxy, {
+      assert.deepEqual(terminalFilter(s.listeners[0])?.tcp_proxy, {
         stat_prefix: 'l',
         weighted_clusters: [{ cluster: 'c', weight: 3 }],
         idle_timeout_ms: 100,
@@ -130,10 +136,12 @@ const cases: Array<{ desc: string; mutate: (c: any) => void; check: (s: ReturnTy
     },
     check: (s) => {
       const l = s.listeners[0];
-      assert.equal(l.tcp_proxy, undefined);
-      assert.deepEqual(l.x_proxy, {
+      // One protocol, no fallback: no listener filter, one catch-all chain with the x_proxy.
+      assert.equal(l.listener_filters, undefined);
+      assert.deepEqual(l.filter_chains?.map((c) => [c.filter_chain_match, c.filters.map((f) => f.name)]), [[undefined, ['xmesh.x_proxy']]]);
+      assert.deepEqual(terminalFilter(l)?.x_proxy, {
         stat_prefix: 'rpc',
-        protocol: 'bolt',
+        protocols: ['bolt'],
         upstream_connections_per_host: 2,
         request_timeout_ms: 2000,
         virtual_hosts: [
@@ -173,14 +181,44 @@ const cases: Array<{ desc: string; mutate: (c: any) => void; check: (s: ReturnTy
       };
     },
     check: (s) => {
-      const x = s.listeners[0].x_proxy!;
-      assert.equal(x.protocol, undefined);
-      assert.deepEqual(x.protocols, ['dubbo', 'bolt']);
-      assert.equal(x.detect_timeout_ms, 750);
-      assert.deepEqual(x.fallback_tcp_proxy, { stat_prefix: 'raw', cluster: 'c', idle_timeout_ms: 3_600_000, max_connect_attempts: 3 });
+      const l = s.listeners[0];
+      assert.deepEqual(l.listener_filters, [{ name: 'xmesh.listener.protocol_detection', protocol_detection: { protocols: ['dubbo', 'bolt'], timeout_ms: 750, stat_prefix: 'mix' } }]);
+      assert.deepEqual(l.filter_chains?.[0].filter_chain_match, { application_protocols: ['dubbo', 'bolt'] });
+      assert.deepEqual(terminalFilter(l)?.x_proxy?.protocols, ['dubbo', 'bolt']);
+      assert.deepEqual(l.default_filter_chain?.filters, [
+        { name: 'envoy.filters.network.tcp_proxy', tcp_proxy: { stat_prefix: 'raw', cluster: 'c', idle_timeout_ms: 3_600_000, max_connect_attempts: 3 } },
+      ]);
       // The contract carries it: protobufjs encodes and decodes every field.
-      const back = decodeSnapshot(encodeSnapshot(s)).listeners[0].x_proxy!;
-      assert.deepEqual([back.protocols, back.detect_timeout_ms, back.fallback_tcp_proxy?.cluster, back.fallback_tcp_proxy?.max_connect_attempts], [['dubbo', 'bolt'], 750, 'c', 3]);
+      const back = decodeSnapshot(encodeSnapshot(s)).listeners[0];
+      assert.deepEqual(
+        [back.listener_filters?.[0].protocol_detection?.timeout_ms, back.filter_chains?.[0].filters[0].x_proxy?.protocols, back.default_filter_chain?.filters[0].tcp_proxy?.max_connect_attempts],
+        [750, ['dubbo', 'bolt'], 3],
+      );
+    },
+  },
+  {
+    desc: 'several filter chains with their matches and a default chain, in Envoy\'s field names',
+    mutate: (c) => {
+      const l = c.static_resources.listeners[0];
+      const chain = l.filter_chains[0];
+      l.filter_chains = [
+        { ...chain, name: 'web', filter_chain_match: { destination_port: 8080, prefix_ranges: [{ address_prefix: '10.0.0.0', prefix_len: 8 }, { address_prefix: 'fd00::' }] } },
+        { ...chain, filter_chain_match: { source_ports: [5000], application_protocols: ['bolt'], transport_protocol: 'raw_buffer' } },
+      ];
+      l.default_filter_chain = { ...chain, name: 'passthrough' };
+    },
+    check: (s) => {
+      const l = s.listeners[0];
+      assert.deepEqual(
+        l.filter_chains?.map((c) => [c.name, c.filter_chain_match]),
+        [
+          ['web', { destination_port: 8080, prefix_ranges: [{ address_prefix: '10.0.0.0', prefix_len: 8 }, { address_prefix: 'fd00::', prefix_len: 128 }] }],
+          ['chain1', { source_ports: [5000], application_protocols: ['bolt'], transport_protocol: 'raw_buffer' }],
+        ],
+      );
+      assert.equal(l.default_filter_chain?.name, 'passthrough');
+      assert.equal(l.default_filter_chain?.filters[0].tcp_proxy?.cluster, 'c');
+      assert.equal(l.listener_filters, undefined);
     },
   },
   {
@@ -280,8 +318,8 @@ function descriptorConfig(descriptors: unknown[]): any {
 }
 
 test('translate: a descriptor is flattened into the snapshot\'s XCodecDescriptor (= struct xm_descriptor)', () => {
-  const x = translate(valid(descriptorConfig([TINYRPC_DESCRIPTOR])), new Map(), 1).snapshot.listeners[0].x_proxy!;
-  assert.equal(x.protocol, 'tinyrpc');
+  const x = translate(valid(descriptorConfig([TINYRPC_DESCRIPTOR])), new Map(), 1).snapshot.listeners[0].filter_chains![0].filters[0].x_proxy!;
+  assert.deepEqual(x.protocols, ['tinyrpc']);
   assert.deepEqual(x.descriptors, [
     {
       name: 'tinyrpc',
@@ -321,7 +359,7 @@ test('translate: descriptor defaults (no magic, mask = the whole field, error co
     status: { offset: 20, size: 8, ok: 0, server_error: '18446744073709551615', timeout: 7 },
     service: { tlv: { offset: 32, type: 1 } },
   };
-  const x = translate(valid(descriptorConfig([d])), new Map(), 1).snapshot.listeners[0].x_proxy!;
+  const x = translate(valid(descriptorConfig([d])), new Map(), 1).snapshot.listeners[0].filter_chains![0].filters[0].x_proxy!;
   const m = x.descriptors![0];
   assert.equal(m.magic, undefined);
   assert.equal(m.magic_offset, undefined);
@@ -340,6 +378,6 @@ test('translate: descriptor defaults (no magic, mask = the whole field, error co
   root.loadSync('xmesh/dataplane/v1/snapshot.proto', { keepCase: true });
   const type = root.lookupType('xmesh.dataplane.v1.Snapshot');
   const back = type.toObject(type.decode(encodeSnapshot(translate(valid(descriptorConfig([d])), new Map(), 1).snapshot)), { longs: String }) as any;
-  const bd = back.listeners[0].x_proxy.descriptors[0];
+  const bd = back.listeners[0].filter_chains[0].filters[0].x_proxy.descriptors[0];
   assert.deepEqual([bd.kind_mask, bd.kind_response, bd.status_codes.server_error, bd.status_codes.timeout], [big, '9223372036854775808', big, '7']);
 });

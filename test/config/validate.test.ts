@@ -98,7 +98,12 @@ const invalid: Array<{ desc: string; mutate: Mutate; errors: Array<[string, RegE
   { desc: 'unknown field inside tcp_proxy', mutate: (c) => (tp(c).clustr = 'c'), errors: [[`${TP}.clustr`, /unknown field/]] },
   { desc: 'http_connection_manager is not supported yet', mutate: (c) => (c.static_resources.listeners[0].filter_chains[0].filters[0].name = 'envoy.filters.network.http_connection_manager'), errors: [[`${L}.filter_chains[0].filters[0].name`, /HTTP routing is not supported/]] },
   { desc: 'missing required listener fields', mutate: (c) => (c.static_resources.listeners[0] = { name: 'l' }), errors: [[`${L}.address`, /required/], [`${L}.filter_chains`, /required/]] },
-  { desc: 'two filter chains', mutate: (c) => c.static_resources.listeners[0].filter_chains.push(c.static_resources.listeners[0].filter_chains[0]), errors: [[`${L}.filter_chains`, /exactly one filter chain/]] },
+  { desc: 'two filter chains with the same match', mutate: (c) => c.static_resources.listeners[0].filter_chains.push(c.static_resources.listeners[0].filter_chains[0]), errors: [[`${L}.filter_chains[1].filter_chain_match`, /same filter_chain_match as filter_chains\[0\]/]] },
+  { desc: 'two filter chains with one name', mutate: (c) => { const fc = c.static_resources.listeners[0].filter_chains; fc[0].name = 'a'; fc.push({ ...fc[0], filter_chain_match: { destination_port: 80 } }); }, errors: [[`${L}.filter_chains[1].name`, /"a" is used twice/]] },
+  { desc: 'filter_chain_match: a port out of range, a range that is no IP, a transport xmesh does not know', mutate: (c) => (c.static_resources.listeners[0].filter_chains[0].filter_chain_match = { destination_port: 70000, prefix_ranges: [{ address_prefix: 'ten.dot', prefix_len: 8 }], transport_protocol: 'quic' }), errors: [[`${L}.filter_chains[0].filter_chain_match.destination_port`, /out of range/], [`${L}.filter_chains[0].filter_chain_match.prefix_ranges[0].address_prefix`, /not an IP address/], [`${L}.filter_chains[0].filter_chain_match.transport_protocol`, /expected "raw_buffer" or "tls"/]] },
+  { desc: 'filter_chain_match: a field xmesh cannot evaluate is an error, not ignored', mutate: (c) => (c.static_resources.listeners[0].filter_chains[0].filter_chain_match = { source_type: 'LOCAL' }), errors: [[`${L}.filter_chains[0].filter_chain_match.source_type`, /not supported by xmesh yet/]] },
+  { desc: 'an x_proxy that detects protocols beside another chain', mutate: (c) => { xproxy(c, (x) => { delete x.protocol; x.protocols = ['dubbo', 'bolt']; }); c.static_resources.listeners[0].filter_chains.push({ ...(tcpProxyListener('m', 8080, 'c') as any).filter_chains[0], name: 'two', filter_chain_match: { destination_port: 80 } }); }, errors: [[`${L}.filter_chains[0]`, /must be the listener's only filter chain/]] },
+  { desc: 'a default filter chain with a match', mutate: (c) => (c.static_resources.listeners[0].default_filter_chain = { ...c.static_resources.listeners[0].filter_chains[0], filter_chain_match: { destination_port: 80 } }), errors: [[`${L}.default_filter_chain.filter_chain_match`, /has no filter_chain_match/]] },
   { desc: 'health_status enum', mutate: (c) => (c.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].health_status = 'SICK'), errors: [[`${C}.load_assignment.endpoints[0].lb_endpoints[0].health_status`, /unknown value "SICK"/]] },
   { desc: 'max_ejection_percent above 100', mutate: (c) => (c.static_resources.clusters[0].outlier_detection = { max_ejection_percent: 101 }), errors: [[`${C}.outlier_detection.max_ejection_percent`, /out of range \(expected 0\.\.100\)/]] },
   { desc: 'max ejection shorter than base', mutate: (c) => (c.static_resources.clusters[0].outlier_detection = { base_ejection_time: '30s', max_ejection_time: '10s' }), errors: [[`${C}.outlier_detection.max_ejection_time`, /must not be shorter/]] },
@@ -154,6 +159,16 @@ const valid: Array<{ desc: string; mutate: Mutate; warnings?: string[] }> = [
     c.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.access_log = [{ name: 'envoy.access_loggers.file',
       typed_config: { '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog', path: '/nonexistent-xmesh-dir/a.log' } }];
   }, warnings: ['static_resources.listeners[0].filter_chains[0].filters[0].typed_config.access_log[0].typed_config.path'] },
+  { desc: 'filter chains chosen by destination port and address, and a default chain', mutate: (c) => {
+    const l = c.static_resources.listeners[0];
+    const chain = l.filter_chains[0];
+    l.filter_chains = [
+      { ...chain, name: 'http', filter_chain_match: { destination_port: 8080, prefix_ranges: [{ address_prefix: '10.0.0.0', prefix_len: 8 }, { address_prefix: 'fd00::' }] } },
+      { ...chain, name: 'src', filter_chain_match: { source_prefix_ranges: [{ address_prefix: '192.168.0.0', prefix_len: 16 }], source_ports: [5000], transport_protocol: 'raw_buffer', application_protocols: ['bolt'] } },
+    ];
+    l.default_filter_chain = { ...chain, name: 'passthrough' };
+  } },
+  { desc: 'a chain matching on server names warns that it cannot match yet', mutate: (c) => (c.static_resources.listeners[0].filter_chains[0].filter_chain_match = { server_names: ['a.example'] }), warnings: ['static_resources.listeners[0].filter_chains[0].filter_chain_match.server_names'] },
   { desc: 'a prime maglev table', mutate: (c) => { c.static_resources.clusters[0].lb_policy = 'MAGLEV'; c.static_resources.clusters[0].maglev_lb_config = { table_size: 65537 }; } },
 ];
 for (const c of valid) {

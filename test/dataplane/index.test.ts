@@ -7,6 +7,7 @@ import { strict as assert } from 'node:assert';
 import * as net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createDataPlane, decodeSnapshot, encodeSnapshot, type DataPlane, type SnapshotMsg } from '../../src/dataplane';
+import { tcpListener, terminalFilter } from '../../src/dataplane/shapes';
 
 function echoServer(): Promise<net.Server> {
   return new Promise((resolve) => {
@@ -37,11 +38,7 @@ function snapshot(version: number, upstreamPort: number, extra: Partial<Snapshot
   return {
     version,
     listeners: [
-      {
-        name: 'ingress',
-        address: { address: '127.0.0.1', port: 0 },
-        tcp_proxy: { stat_prefix: 'ingress', cluster: 'backend', max_connect_attempts: 1 },
-      },
+      tcpListener('ingress', { address: '127.0.0.1', port: 0 }, { stat_prefix: 'ingress', cluster: 'backend', max_connect_attempts: 1 }),
     ],
     clusters: [
       { name: 'backend', lb_policy: 'ROUND_ROBIN', connect_timeout_ms: 1000, endpoints: [{ address: { address: '127.0.0.1', port: upstreamPort }, healthy: true }] },
@@ -68,7 +65,7 @@ describe('dataplane', () => {
     const back = decodeSnapshot(encodeSnapshot(s));
     assert.equal(back.version, 7);
     assert.equal(back.clusters[0].endpoints[0].address.port, 1234);
-    assert.equal(back.listeners[0].tcp_proxy?.cluster, 'backend');
+    assert.equal(terminalFilter(back.listeners[0])?.tcp_proxy?.cluster, 'backend');
   });
 
   it('applies a snapshot and proxies bytes both ways', async () => {
@@ -92,7 +89,7 @@ describe('dataplane', () => {
   it('rejects a snapshot referencing a missing cluster and keeps the running one', async () => {
     const before = dp.info();
     const bad = snapshot(2, portOf(up));
-    bad.listeners[0].tcp_proxy!.cluster = 'nope';
+    terminalFilter(bad.listeners[0])!.tcp_proxy!.cluster = 'nope';
     await assert.rejects(dp.apply(bad), /tcp_proxy cluster 'nope' not found/);
     const now = dp.info();
     assert.equal(now.version, before.version);
@@ -105,11 +102,7 @@ describe('dataplane', () => {
   it('reports a listener that cannot bind, naming it', async () => {
     const blocker = await echoServer();
     const bad = snapshot(3, portOf(up));
-    bad.listeners.push({
-      name: 'taken',
-      address: { address: '127.0.0.1', port: portOf(blocker) },
-      tcp_proxy: { stat_prefix: 'taken', cluster: 'backend' },
-    });
+    bad.listeners.push(tcpListener('taken', { address: '127.0.0.1', port: portOf(blocker) }, { stat_prefix: 'taken', cluster: 'backend' }));
     await assert.rejects(dp.apply(bad), /listener 'taken'.*Address already in use/);
     blocker.close();
   });

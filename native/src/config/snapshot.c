@@ -1,12 +1,13 @@
-/* Snapshot -> table: decode the protobuf contract and build the immutable lookup tables. */
+/* Snapshot -> table: decode the protobuf contract and build the immutable lookup tables (listeners, their filter chains, clusters). */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "server/dp.h"
-#include "net/listener.h"
-#include "filters/session.h"
 #include "config/snapshot_int.h"
 #include "config/table.h"
+#include "core/keep.h"
+#include "net/listener.h"
+#include "protocol/desc/desc_intern.h"
 
 static int table__cmp_cluster(const void *a, const void *b)
 {
@@ -37,11 +38,19 @@ const struct xm_listener_cfg *xm_table_listener_for(const struct xm_table *t, co
 	return NULL;
 }
 
-static void table__listener_unref(struct xm_dp *dp, struct xm_listener *l)
+const struct xm_listener_cfg *xm_table_listener_by_id(const struct xm_table *t, uint64_t id)
+{
+	for (uint32_t i = 0; i < t->nlisteners; i++)
+		if (t->listeners[i].l && t->listeners[i].l->id == id)
+			return &t->listeners[i];
+	return NULL;
+}
+
+static void table__listener_unref(struct xm_tables *ts, struct xm_listener *l)
 {
 	if (--l->refcnt > 0)
 		return;
-	for (struct xm_listener **pp = &dp->listeners; *pp; pp = &(*pp)->next)
+	for (struct xm_listener **pp = &ts->listeners; *pp; pp = &(*pp)->next)
 		if (*pp == l) {
 			*pp = l->next;
 			break;
@@ -49,18 +58,50 @@ static void table__listener_unref(struct xm_dp *dp, struct xm_listener *l)
 	xm_listener_close(l);
 }
 
-void xm_table_free(struct xm_dp *dp, struct xm_table *t)
+static void table__match_free(struct xm_chain_match *m)
+{
+	free(m->dst);
+	for (uint32_t i = 0; i < m->nserver_names; i++)
+		free(m->server_names[i]);
+	free(m->server_names);
+	free(m->transport);
+	for (uint32_t i = 0; i < m->napp_protos; i++)
+		free(m->app_protos[i]);
+	free(m->app_protos);
+	free(m->src);
+	free(m->sports);
+}
+
+static void table__chain_free(struct xm_chain *c)
+{
+	if (!c)
+		return;
+	for (uint32_t i = 0; i < c->nfilters; i++)
+		if (c->filters[i].ops)
+			c->filters[i].ops->free(c->filters[i].cfg);
+	free(c->filters);
+	free(c->name);
+	table__match_free(&c->m);
+}
+
+void xm_table_free(struct xm_tables *ts, struct xm_table *t)
 {
 	if (!t)
 		return;
 	for (uint32_t i = 0; i < t->nlisteners; i++) {
 		struct xm_listener_cfg *lc = &t->listeners[i];
 		if (lc->l)
-			table__listener_unref(dp, lc->l);
+			table__listener_unref(ts, lc->l);
 		free(lc->name);
-		free(lc->tcp.wclusters);
-		free(lc->tcp.wcum);
-		xm__table_xproxy_free(&lc->x);
+		for (uint32_t j = 0; j < lc->nchains; j++)
+			table__chain_free(&lc->chains[j]);
+		free(lc->chains);
+		table__chain_free(lc->dflt);
+		free(lc->dflt);
+		for (uint32_t j = 0; j < lc->nlfilters; j++)
+			if (lc->lfilters[j].ops)
+				lc->lfilters[j].ops->free(lc->lfilters[j].cfg);
+		free(lc->lfilters);
 	}
 	for (uint32_t i = 0; i < t->nclusters; i++)
 		xm_cluster_free(t->clusters[i]);
@@ -72,7 +113,7 @@ void xm_table_free(struct xm_dp *dp, struct xm_table *t)
 	free(t->subsets);
 	free(t->listeners);
 	free(t->clusters);
-	free(t->wrefs);
+	free(t->epoch.wrefs);
 	free(t);
 }
 
@@ -158,7 +199,7 @@ static int table__ep_matches(const Xmesh__Dataplane__V1__Endpoint *pe, pb_kv *co
 
 /* Build the cluster view of pc; with match, a subset view of the endpoints that carry every
  * pair (the persistent cluster and host states are shared with the full view). */
-int xm__table_build_cluster(struct xm_dp *dp, const pb_cluster *pc, pb_kv *const *match, size_t nmatch,
+int xm__table_build_cluster(struct xm_tables *ts, const pb_cluster *pc, pb_kv *const *match, size_t nmatch,
 				struct xm_cluster **out, char *err, size_t errlen)
 {
 	struct xm_cluster_cfg cfg = { 0 };
@@ -222,7 +263,7 @@ int xm__table_build_cluster(struct xm_dp *dp, const pb_cluster *pc, pb_kv *const
 	cfg.maglev_table_size = pc->maglev_table_size;
 	cfg.per_connection_buffer_limit = pc->per_connection_buffer_limit;
 	cfg.least_request_choices = pc->least_request_choices;
-	rc = xm_cluster_build(out, &cfg, dp->reg, dp->nworkers);
+	rc = xm_cluster_build(out, &cfg, ts->reg, ts->nworkers);
 	if (rc < 0) {
 		snprintf(err, errlen, "cluster '%s': %s", pc->name, rc == -EINVAL ? "invalid endpoint address or settings" : strerror(-rc));
 		goto out;
@@ -241,7 +282,15 @@ out:
 	return rc;
 }
 
-static int table__open_listener(struct xm_dp *dp, const pb_listener *pl, struct xm_listener **out, char *err, size_t errlen)
+static void *table__lstats_make(void *ctx, const char *name, size_t klen, char *err, size_t errlen)
+{
+	return xm_listener_stats_new(ctx, name);
+}
+
+static const struct xm_keep_kind table__lstats_kind = { "listener stats", table__lstats_make, free };
+
+static int table__open_listener(struct xm_tables *ts, const pb_listener *pl, struct xm_listener **out, char *err,
+				size_t errlen)
 {
 	char key[192], why[160];
 	const char *addr = pl->address ? pl->address->address : "";
@@ -258,7 +307,7 @@ static int table__open_listener(struct xm_dp *dp, const pb_listener *pl, struct 
 		snprintf(key, sizeof(key), "%s|%s:0", pl->name, addr);
 	else
 		snprintf(key, sizeof(key), "%s:%u", addr, port);
-	for (struct xm_listener *l = dp->listeners; l; l = l->next)
+	for (struct xm_listener *l = ts->listeners; l; l = l->next)
 		if (strcmp(l->key, key) == 0) {
 			/* A kept socket keeps the options it was created with; changing them in
 			 * place would half-apply them (PREBIND/BOUND are gone) and a failure would
@@ -276,7 +325,13 @@ static int table__open_listener(struct xm_dp *dp, const pb_listener *pl, struct 
 			*out = l;
 			return 0;
 		}
-	rc = xm_listener_open(out, addr, (uint16_t)port, (int)pl->backlog, pl->inherited_fd, opts, dp->nworkers, why,
+	struct xm_listener_stats *st = xm_keep_get(ts->keep, &table__lstats_kind, pl->name, strlen(pl->name), ts->stats,
+						   why, sizeof(why));
+	if (!st) {
+		free(opts);
+		return -ENOMEM;
+	}
+	rc = xm_listener_open(out, addr, (uint16_t)port, (int)pl->backlog, pl->inherited_fd, opts, ts->nworkers, why,
 			      sizeof(why));
 	free(opts);
 	if (rc < 0) {
@@ -286,71 +341,309 @@ static int table__open_listener(struct xm_dp *dp, const pb_listener *pl, struct 
 	struct xm_listener *l = *out;
 	snprintf(l->key, sizeof(l->key), "%s", key);
 	l->refcnt = 1;
-	struct xm_stats *s = dp->stats;
-	l->st.downstream_cx_total = xm_stats_counterf(s, "listener.{listener=%s}.downstream_cx_total", pl->name);
-	l->st.downstream_cx_destroy = xm_stats_counterf(s, "listener.{listener=%s}.downstream_cx_destroy", pl->name);
-	l->st.downstream_cx_overflow = xm_stats_counterf(s, "listener.{listener=%s}.downstream_cx_overflow", pl->name);
-	l->st.downstream_cx_accept_error = xm_stats_counterf(s, "listener.{listener=%s}.downstream_cx_accept_error", pl->name);
-	l->st.downstream_cx_active = xm_stats_gaugef(s, "listener.{listener=%s}.downstream_cx_active", pl->name);
-	l->st.downstream_cx_length_ms = xm_stats_histf(s, "listener.{listener=%s}.downstream_cx_length_ms", pl->name);
-	l->events = dp->events;
-	l->next = dp->listeners;
-	dp->listeners = l;
+	l->id = ++ts->listener_ids;
+	l->st = st;
+	l->events = ts->events;
+	l->next = ts->listeners;
+	ts->listeners = l;
 	return 0;
 }
 
-/* Fill lc->tcp from tp: the listener's tcp_proxy filter, or an x_proxy's fallback (what
- * names it in error messages). */
-int xm__table_build_tcp_proxy(struct xm_dp *dp, struct xm_table *t, struct xm_listener_cfg *lc,
-			      const Xmesh__Dataplane__V1__TcpProxy *tp, const char *what, char *err, size_t errlen)
-{
-	struct xm_tcp_proxy_cfg *c = &lc->tcp;
+/* ---- what a filter's build may ask of the table being built ---- */
 
-	c->idle_timeout_ms = tp->idle_timeout_ms;
-	c->max_connect_attempts = tp->max_connect_attempts ? tp->max_connect_attempts : 1;
-	c->hash_key = tp->hash_policy && tp->hash_policy->key == XMESH__DATAPLANE__V1__HASH_POLICY__KEY__SOURCE_ADDRESS_PORT
-			      ? XM_HASH_SOURCE_ADDRESS_PORT
-			      : XM_HASH_SOURCE_IP;
-	if (tp->n_weighted_clusters > 0) {
-		c->wclusters = calloc(tp->n_weighted_clusters, sizeof(*c->wclusters));
-		c->wcum = calloc(tp->n_weighted_clusters, sizeof(*c->wcum));
-		if (!c->wclusters || !c->wcum)
-			return -ENOMEM;
-		uint32_t cum = 0;
-		for (size_t i = 0; i < tp->n_weighted_clusters; i++) {
-			const char *name = tp->weighted_clusters[i]->cluster;
-			c->wclusters[i] = xm_table_cluster(t, name);
-			if (!c->wclusters[i]) {
-				snprintf(err, errlen, "listener '%s': %s weighted cluster '%s' not found", lc->name, what, name);
-				return -ENOENT;
-			}
-			cum += tp->weighted_clusters[i]->weight ? tp->weighted_clusters[i]->weight : 1;
-			c->wcum[i] = cum;
-		}
-		c->nwclusters = (uint32_t)tp->n_weighted_clusters;
-	} else {
-		c->cluster = xm_table_cluster(t, tp->cluster);
-		if (!c->cluster) {
-			snprintf(err, errlen, "listener '%s': %s cluster '%s' not found", lc->name, what, tp->cluster);
-			return -ENOENT;
-		}
-	}
-	c->st = xm_tcp_stats_get(dp, tp->stat_prefix[0] ? tp->stat_prefix : lc->name);
-	if (!c->st)
+struct table__bctx {
+	struct xm_tables *ts;
+	struct xm_table *t;
+	const pb_snapshot *pb;
+};
+
+static struct xm_cluster *table__b_cluster(const struct xm_filter_build *b, const char *name)
+{
+	const struct table__bctx *bc = b->ctx;
+	return xm_table_cluster(bc->t, name);
+}
+
+static int table__cmp_kv(const void *a, const void *b)
+{
+	return strcmp((*(pb_kv *const *)a)->key, (*(pb_kv *const *)b)->key);
+}
+
+/* The subset view of cluster name for a route's metadata_match: built once per table and
+ * shared by every route with the same pairs. */
+static int table__b_subset(const struct xm_filter_build *b, const char *name, xm_pb_kv *const *match, size_t nmatch,
+			   struct xm_cluster **out, char *err, size_t errlen)
+{
+	const struct table__bctx *bc = b->ctx;
+	struct xm_table *t = bc->t;
+	pb_kv **kv = calloc(nmatch ? nmatch : 1, sizeof(*kv));
+	char *key = NULL;
+	size_t klen = 0;
+	FILE *f;
+	int rc = -ENOMEM;
+
+	if (!kv)
 		return -ENOMEM;
-	if (tp->access_log_path && tp->access_log_path[0]) {
-		int rc = xm_alog_get(dp, tp->access_log_path, &c->alog);
-		if (rc < 0) {
-			snprintf(err, errlen, "listener '%s': access log '%s': %s", lc->name, tp->access_log_path, strerror(-rc));
-			return rc;
+	memcpy(kv, match, nmatch * sizeof(*kv));
+	qsort(kv, nmatch, sizeof(*kv), table__cmp_kv);
+	if (!(f = open_memstream(&key, &klen)))
+		goto out;
+	for (size_t i = 0; i < nmatch; i++)
+		fprintf(f, "%s=%s\n", kv[i]->key, kv[i]->value);
+	fclose(f);
+	for (uint32_t i = 0; i < t->nsubsets; i++)
+		if (strcmp(t->subsets[i].base, name) == 0 && strcmp(t->subsets[i].key, key) == 0) {
+			*out = t->subsets[i].c;
+			rc = 0;
+			goto out;
 		}
+	const pb_cluster *pc = NULL;
+	for (size_t i = 0; i < bc->pb->n_clusters && !pc; i++)
+		if (strcmp(bc->pb->clusters[i]->name, name) == 0)
+			pc = bc->pb->clusters[i];
+	if (!pc) {
+		rc = -ENOENT;
+		goto out;
 	}
+	struct xm_table_subset *ns = realloc(t->subsets, (t->nsubsets + 1) * sizeof(*ns));
+	if (!ns)
+		goto out;
+	t->subsets = ns;
+	ns = &t->subsets[t->nsubsets];
+	memset(ns, 0, sizeof(*ns));
+	if (!(ns->base = strdup(name)))
+		goto out;
+	rc = xm__table_build_cluster(bc->ts, pc, kv, nmatch, &ns->c, err, errlen);
+	if (rc < 0) {
+		free(ns->base);
+		goto out;
+	}
+	ns->key = key;
+	key = NULL;
+	t->nsubsets++;
+	*out = ns->c;
+out:
+	free(key);
+	free(kv);
+	return rc;
+}
+
+static int table__b_codec(const struct xm_filter_build *b, const char *name,
+			  Xmesh__Dataplane__V1__XCodecDescriptor *const *descs, size_t ndescs, const struct xm_codec **out,
+			  char *err, size_t errlen)
+{
+	const struct table__bctx *bc = b->ctx;
+	char why[192];
+
+	for (size_t i = 0; i < ndescs; i++) {
+		if (strcmp(descs[i]->name, name) != 0)
+			continue;
+		size_t dup = i + 1;
+		while (dup < ndescs && strcmp(descs[dup]->name, name) != 0)
+			dup++;
+		if (xm_codec_builtin(name) || dup < ndescs) {
+			snprintf(err, errlen, "listener '%s': descriptors[%zu] '%s': name: already a codec name", b->listener,
+				 dup < ndescs ? dup : i, name);
+			return -EINVAL;
+		}
+		why[0] = 0;
+		int rc = xm_desc_intern_get(bc->ts->keep, descs[i], out, why, sizeof(why));
+		if (rc < 0)
+			snprintf(err, errlen, "listener '%s': descriptors[%zu] '%s': %s", b->listener, i, name,
+				 why[0] ? why : strerror(-rc));
+		return rc;
+	}
+	if (!(*out = xm_codec_builtin(name))) {
+		snprintf(err, errlen, "listener '%s': protocol '%s' is not supported", b->listener, name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- filter chains ---- */
+
+/* The set field of a message's oneof (its case is the field number): the filter's config.
+ * The core does not know the filter's message type; its ops assert it. */
+static const ProtobufCMessage *table__oneof(const ProtobufCMessage *m, uint32_t number)
+{
+	const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(m->descriptor, number);
+	if (!fd || fd->type != PROTOBUF_C_TYPE_MESSAGE)
+		return NULL;
+	return *(const ProtobufCMessage *const *)((const char *)m + fd->offset);
+}
+
+static int table__cidrs(Xmesh__Dataplane__V1__CidrRange *const *v, size_t n, struct xm_cidr **out, uint32_t *nout)
+{
+	if (n == 0)
+		return 0;
+	struct xm_cidr *c = calloc(n, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (inet_pton(AF_INET, v[i]->address_prefix, c[i].addr) == 1)
+			c[i].family = AF_INET;
+		else if (inet_pton(AF_INET6, v[i]->address_prefix, c[i].addr) == 1)
+			c[i].family = AF_INET6;
+		else {
+			free(c);
+			return -EINVAL; /* validated by the control core */
+		}
+		uint32_t max = c[i].family == AF_INET ? 32 : 128;
+		c[i].len = (uint8_t)(v[i]->prefix_len > max ? max : v[i]->prefix_len);
+	}
+	*out = c;
+	*nout = (uint32_t)n;
+	return 0;
+}
+
+static int table__strs(char *const *v, size_t n, char ***out, uint32_t *nout)
+{
+	if (n == 0)
+		return 0;
+	if (!(*out = calloc(n, sizeof(char *))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (!((*out)[(*nout)++] = strdup(v[i])))
+			return -ENOMEM;
+	return 0;
+}
+
+static int table__match(struct xm_chain_match *m, const Xmesh__Dataplane__V1__FilterChainMatch *pm, int *need_local)
+{
+	int rc;
+	if (!pm)
+		return 0;
+	m->dport = (uint16_t)pm->destination_port;
+	if (pm->destination_port || pm->n_prefix_ranges)
+		*need_local = 1;
+	if ((rc = table__cidrs(pm->prefix_ranges, pm->n_prefix_ranges, &m->dst, &m->ndst)) < 0 ||
+	    (rc = table__cidrs(pm->source_prefix_ranges, pm->n_source_prefix_ranges, &m->src, &m->nsrc)) < 0 ||
+	    (rc = table__strs(pm->server_names, pm->n_server_names, &m->server_names, &m->nserver_names)) < 0 ||
+	    (rc = table__strs(pm->application_protocols, pm->n_application_protocols, &m->app_protos, &m->napp_protos)) < 0)
+		return rc;
+	if (pm->transport_protocol[0] && !(m->transport = strdup(pm->transport_protocol)))
+		return -ENOMEM;
+	if (pm->n_source_ports) {
+		if (!(m->sports = calloc(pm->n_source_ports, sizeof(*m->sports))))
+			return -ENOMEM;
+		for (size_t i = 0; i < pm->n_source_ports; i++)
+			m->sports[m->nsports++] = (uint16_t)pm->source_ports[i];
+	}
+	return 0;
+}
+
+static uint64_t table__chain_key(const char *name)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (const char *p = name; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	return h;
+}
+
+static int table__chain(const struct xm_filter_build *b, const Xmesh__Dataplane__V1__FilterChain *pc, struct xm_chain *c,
+			int *need_local, char *err, size_t errlen)
+{
+	int rc;
+
+	if (!(c->name = strdup(pc->name)))
+		return -ENOMEM;
+	c->key = table__chain_key(pc->name);
+	if ((rc = table__match(&c->m, pc->filter_chain_match, need_local)) < 0) {
+		snprintf(err, errlen, "listener '%s': filter chain '%s': %s", b->listener, pc->name,
+			 rc == -EINVAL ? "bad address range" : strerror(-rc));
+		return rc;
+	}
+	if (pc->n_filters == 0) {
+		snprintf(err, errlen, "listener '%s': filter chain '%s': no network filter", b->listener, pc->name);
+		return -EINVAL;
+	}
+	if (!(c->filters = calloc(pc->n_filters, sizeof(*c->filters))))
+		return -ENOMEM;
+	for (size_t i = 0; i < pc->n_filters; i++) {
+		const Xmesh__Dataplane__V1__NetworkFilter *pf = pc->filters[i];
+		const struct xm_filter_ops *ops = xm_filter_find(pf->name);
+		const ProtobufCMessage *msg = table__oneof(&pf->base, (uint32_t)pf->config_case);
+		int last = i + 1 == pc->n_filters;
+		if (!ops || !msg || (int)ops->terminal != last) {
+			snprintf(err, errlen, "listener '%s': filter chain '%s': filters[%zu] '%s': %s", b->listener, pc->name, i,
+				 pf->name, !ops ? "unknown network filter" : !msg ? "no config"
+					   : last ? "the last filter must be terminal" : "a terminal filter must come last");
+			return -EINVAL;
+		}
+		if ((rc = ops->build(b, msg, &c->filters[i].cfg, err, errlen)) < 0)
+			return rc;
+		c->filters[i].ops = ops;
+		c->nfilters++;
+	}
+	return 0;
+}
+
+static int table__listener_filters(const struct xm_filter_build *b, const pb_listener *pl, struct xm_listener_cfg *lc,
+				   char *err, size_t errlen)
+{
+	if (pl->n_listener_filters == 0)
+		return 0;
+	if (!(lc->lfilters = calloc(pl->n_listener_filters, sizeof(*lc->lfilters))))
+		return -ENOMEM;
+	for (size_t i = 0; i < pl->n_listener_filters; i++) {
+		const Xmesh__Dataplane__V1__ListenerFilter *pf = pl->listener_filters[i];
+		const struct xm_lfilter_ops *ops = xm_lfilter_find(pf->name);
+		const ProtobufCMessage *msg = table__oneof(&pf->base, (uint32_t)pf->config_case);
+		if (!ops || !msg) {
+			snprintf(err, errlen, "listener '%s': listener_filters[%zu] '%s': %s", b->listener, i, pf->name,
+				 !ops ? "unknown listener filter" : "no config");
+			return -EINVAL;
+		}
+		int rc = ops->build(b, msg, &lc->lfilters[i].cfg, err, errlen);
+		if (rc < 0)
+			return rc;
+		lc->lfilters[i].ops = ops;
+		lc->nlfilters++;
+		if (ops->needs_data(lc->lfilters[i].cfg))
+			lc->need_data = 1;
+	}
+	return 0;
+}
+
+static int table__listener(struct table__bctx *bc, const pb_listener *pl, struct xm_listener_cfg *lc, char *err,
+			   size_t errlen)
+{
+	int rc, need_local = 0;
+	struct xm_filter_build b = {
+		.listener = pl->name, .stats = bc->ts->stats, .keep = bc->ts->keep, .events = bc->ts->events,
+		.nworkers = bc->ts->nworkers, .ctx = bc, .cluster = table__b_cluster, .subset = table__b_subset,
+		.codec = table__b_codec,
+	};
+
+	lc->buffer_limit = pl->buffer_limit ? pl->buffer_limit : (1u << 20);
+	table__keepalive(&lc->keepalive, pl->tcp_keepalive);
+	if ((rc = table__open_listener(bc->ts, pl, &lc->l, err, errlen)) < 0)
+		return rc;
+	if ((rc = table__listener_filters(&b, pl, lc, err, errlen)) < 0)
+		return rc;
+	if (pl->n_filter_chains == 0 && !pl->default_filter_chain) {
+		snprintf(err, errlen, "listener '%s': no filter chain", pl->name);
+		return -EINVAL;
+	}
+	if (pl->n_filter_chains && !(lc->chains = calloc(pl->n_filter_chains, sizeof(*lc->chains))))
+		return -ENOMEM;
+	for (size_t i = 0; i < pl->n_filter_chains; i++) {
+		rc = table__chain(&b, pl->filter_chains[i], &lc->chains[lc->nchains++], &need_local, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	if (pl->default_filter_chain) {
+		if (!(lc->dflt = calloc(1, sizeof(*lc->dflt))))
+			return -ENOMEM;
+		if ((rc = table__chain(&b, pl->default_filter_chain, lc->dflt, &need_local, err, errlen)) < 0)
+			return rc;
+	}
+	lc->need_local = (uint8_t)need_local;
 	return 0;
 }
 
 /* Build a table from an encoded snapshot (dp lock held). On failure *out is NULL, every
  * resource taken is released and err names the culprit. */
-int xm_table_build(struct xm_dp *dp, const void *buf, size_t len, struct xm_table **out, char *err, size_t errlen)
+int xm_table_build(struct xm_tables *ts, const void *buf, size_t len, struct xm_table **out, char *err, size_t errlen)
 {
 	pb_snapshot *pb = xmesh__dataplane__v1__snapshot__unpack(NULL, len, buf);
 	struct xm_table *t = NULL;
@@ -367,17 +660,17 @@ int xm_table_build(struct xm_dp *dp, const void *buf, size_t len, struct xm_tabl
 		goto out;
 	}
 	t->version = pb->version;
-	t->nworkers = dp->nworkers;
-	t->wrefs = aligned_alloc(XM_CACHELINE, sizeof(*t->wrefs) * dp->nworkers);
+	t->epoch.nworkers = ts->nworkers;
+	t->epoch.wrefs = aligned_alloc(XM_CACHELINE, sizeof(*t->epoch.wrefs) * ts->nworkers);
 	t->clusters = calloc(pb->n_clusters ? pb->n_clusters : 1, sizeof(*t->clusters));
 	t->listeners = calloc(pb->n_listeners ? pb->n_listeners : 1, sizeof(*t->listeners));
-	if (!t->wrefs || !t->clusters || !t->listeners) {
+	if (!t->epoch.wrefs || !t->clusters || !t->listeners) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	memset(t->wrefs, 0, sizeof(*t->wrefs) * dp->nworkers);
+	memset(t->epoch.wrefs, 0, sizeof(*t->epoch.wrefs) * ts->nworkers);
 	for (size_t i = 0; i < pb->n_clusters; i++) {
-		rc = xm__table_build_cluster(dp, pb->clusters[i], NULL, 0, &t->clusters[t->nclusters], err, errlen);
+		rc = xm__table_build_cluster(ts, pb->clusters[i], NULL, 0, &t->clusters[t->nclusters], err, errlen);
 		if (rc < 0)
 			goto out;
 		t->nclusters++;
@@ -389,33 +682,15 @@ int xm_table_build(struct xm_dp *dp, const void *buf, size_t len, struct xm_tabl
 			rc = -EINVAL;
 			goto out;
 		}
+	struct table__bctx bc = { ts, t, pb };
 	for (size_t i = 0; i < pb->n_listeners; i++) {
-		const pb_listener *pl = pb->listeners[i];
 		struct xm_listener_cfg *lc = &t->listeners[t->nlisteners];
-		lc->name = strdup(pl->name);
-		if (!lc->name) {
+		if (!(lc->name = strdup(pb->listeners[i]->name))) {
 			rc = -ENOMEM;
 			goto out;
 		}
 		t->nlisteners++;
-		lc->buffer_limit = pl->buffer_limit ? pl->buffer_limit : (1u << 20);
-		table__keepalive(&lc->keepalive, pl->tcp_keepalive);
-		rc = table__open_listener(dp, pl, &lc->l, err, errlen);
-		if (rc < 0)
-			goto out;
-		switch (pl->filter_case) {
-		case XMESH__DATAPLANE__V1__LISTENER__FILTER_TCP_PROXY:
-			lc->filter = XM_FILTER_TCP_PROXY;
-			rc = xm__table_build_tcp_proxy(dp, t, lc, pl->tcp_proxy, "tcp_proxy", err, errlen);
-			break;
-		case XMESH__DATAPLANE__V1__LISTENER__FILTER_X_PROXY:
-			rc = xm__table_build_xproxy(dp, t, pb, lc, pl->x_proxy, err, errlen);
-			break;
-		default:
-			snprintf(err, errlen, "listener '%s': no network filter", pl->name);
-			rc = -EINVAL;
-		}
-		if (rc < 0)
+		if ((rc = table__listener(&bc, pb->listeners[i], lc, err, errlen)) < 0)
 			goto out;
 	}
 	for (uint32_t i = 0; i < t->nlisteners; i++)
@@ -426,12 +701,13 @@ int xm_table_build(struct xm_dp *dp, const void *buf, size_t len, struct xm_tabl
 				rc = -EINVAL;
 				goto out;
 			}
+	t->epoch.gen = ++ts->gen;
 	*out = t;
 	t = NULL;
 out:
 	if (rc < 0 && err[0] == 0)
 		snprintf(err, errlen, "snapshot: %s", strerror(-rc));
-	xm_table_free(dp, t);
+	xm_table_free(ts, t);
 	xmesh__dataplane__v1__snapshot__free_unpacked(pb, NULL);
 	return rc;
 }

@@ -7,10 +7,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "server/dp.h"
-#include "filters/session.h"
-#include "config/table.h"
-#include "server/worker.h"
+#include "core/event.h"
+#include "stats/stats.h"
 
 #define LISTENER__ACCEPT_BATCH 32
 #define LISTENER__EMFILE_PAUSE_MS 100
@@ -172,7 +170,7 @@ static void listener__shed(struct xm_listener_w *lw)
 		int fd = accept4(lw->l->fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd >= 0) {
 			close(fd);
-			xm_stat_inc(lw->l->st.downstream_cx_overflow);
+			xm_stat_inc(lw->l->st->downstream_cx_overflow);
 		}
 		loop->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	}
@@ -199,7 +197,7 @@ static void listener__on_accept(struct xm_io *io, uint32_t revents)
 				return;
 			}
 			/* ECONNABORTED and friends: that one connection is gone, keep going. */
-			xm_stat_inc(lw->l->st.downstream_cx_accept_error);
+			xm_stat_inc(lw->l->st->downstream_cx_accept_error);
 			continue;
 		}
 		lw->cb(lw->loop, lw->ctx, fd, &peer, plen);
@@ -240,4 +238,28 @@ void xm_listener_unwatch(struct xm_listener *l, struct xm_loop *loop)
 	xm_io_del(loop, &lw->io);
 	lw->loop = NULL;
 	lw->ctx = NULL;
+}
+
+struct xm_listener_stats *xm_listener_stats_new(struct xm_stats *s, const char *name)
+{
+	struct xm_listener_stats *st = calloc(1, sizeof(*st));
+	if (!st)
+		return NULL;
+#define L__C(f) st->f = xm_stats_counterf(s, "listener.{listener=%s}." #f, name)
+	L__C(downstream_cx_total);
+	L__C(downstream_cx_destroy);
+	L__C(downstream_cx_overflow);
+	L__C(downstream_cx_accept_error);
+	L__C(no_filter_chain_match);
+#undef L__C
+	st->downstream_cx_active = xm_stats_gaugef(s, "listener.{listener=%s}.downstream_cx_active", name);
+	st->downstream_cx_length_ms = xm_stats_histf(s, "listener.{listener=%s}.downstream_cx_length_ms", name);
+	return st;
+}
+
+void xm_listener_cx_end(struct xm_listener_stats *st, uint64_t accepted_us)
+{
+	xm_gauge_add(st->downstream_cx_active, -1);
+	xm_stat_inc(st->downstream_cx_destroy);
+	xm_hist_record(st->downstream_cx_length_ms, xm_now_us() - accepted_us);
 }

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "core/loop.h"
+#include "stats/hist.h"
 #include "net/sockopt.h"
 
 struct xm_events;
@@ -21,14 +22,21 @@ typedef void (*xm_accept_cb)(struct xm_loop *loop, void *ctx, int fd, const stru
  * to it. A listener outlives snapshots: a new snapshot with the same address keeps the
  * same socket, so listeners that stay never drop a connection.
  */
+/* Per listener name, kept for the data plane's life (sessions outlive sockets). */
 struct xm_listener_stats {
 	uint64_t *downstream_cx_total;
 	uint64_t *downstream_cx_destroy;
 	uint64_t *downstream_cx_overflow;      /* shed because of fd exhaustion */
 	uint64_t *downstream_cx_accept_error;
+	uint64_t *no_filter_chain_match;       /* closed: no filter chain (nor a default one) fits */
 	int64_t *downstream_cx_active;
 	struct xm_hist *downstream_cx_length_ms; /* microseconds */
 };
+struct xm_stats;
+/* Make the stats of listener name (control side). NULL on ENOMEM. */
+struct xm_listener_stats *xm_listener_stats_new(struct xm_stats *s, const char *name);
+/* A connection this listener accepted at accepted_us ended (whoever owned it). */
+void xm_listener_cx_end(struct xm_listener_stats *st, uint64_t accepted_us);
 
 /* Per-worker accept watcher. Touched only by its worker once published. */
 struct xm_listener_w {
@@ -51,7 +59,8 @@ struct xm_listener {
 	int refcnt;                         /* tables referencing it (control side, under dp lock) */
 	int inherited;
 	struct xm_sockopts *opts;           /* as applied at creation (owned); NULL = none */
-	struct xm_listener_stats st;        /* keyed by listener name at creation */
+	uint64_t id;                        /* unique per data plane (never reused, unlike the address) */
+	struct xm_listener_stats *st;       /* kept by listener name (set by the table builder) */
 	struct xm_events *events;           /* where a worker reports that it cannot watch the socket */
 	struct xm_listener_w *lw;           /* nworkers */
 	unsigned nworkers;

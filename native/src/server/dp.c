@@ -5,16 +5,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "protocol/desc/desc_intern.h"
-#include "net/listener.h"
-#include "filters/session.h"
 #include "config/table.h"
+#include "core/keep.h"
 #include "core/uring.h"
+#include "net/listener.h"
 #include "server/worker.h"
-#include "filters/x_proxy/x_proxy.h"
-
-int xm_table_build(struct xm_dp *dp, const void *buf, size_t len, struct xm_table **out, char *err, size_t errlen);
-void xm_table_free(struct xm_dp *dp, struct xm_table *t);
 
 #define DP__SWAP_WAIT_MS 5000
 
@@ -57,6 +52,13 @@ int xm_dp_new(struct xm_dp **out, const struct xm_dp_opts *o)
 	rc = xm_registry_new(&dp->reg, dp->stats, dp->events);
 	if (rc < 0)
 		goto out;
+	rc = xm_keep_new(&dp->tables.keep);
+	if (rc < 0)
+		goto out;
+	dp->tables.nworkers = dp->nworkers;
+	dp->tables.stats = dp->stats;
+	dp->tables.reg = dp->reg;
+	dp->tables.events = dp->events;
 	dp->swaps_total = xm_stats_counterf(dp->stats, "dataplane.snapshot_swaps_total");
 	dp->swap_failed_total = xm_stats_counterf(dp->stats, "dataplane.snapshot_swap_failed_total");
 	dp->snapshot_version = xm_stats_gaugef(dp->stats, "dataplane.snapshot_version");
@@ -95,10 +97,8 @@ static int dp__table_idle(struct xm_dp *dp, struct xm_table *t)
 	for (unsigned i = 0; i < dp->nworkers; i++) {
 		if (__atomic_load_n(&dp->workers[i].table, __ATOMIC_ACQUIRE) == t)
 			return 0;
-		if (xm_atomic_load(&t->wrefs[i].n) != 0)
-			return 0;
 	}
-	return 1;
+	return !xm_epoch_held(&t->epoch);
 }
 
 static unsigned dp__reclaim_locked(struct xm_dp *dp)
@@ -110,7 +110,7 @@ static unsigned dp__reclaim_locked(struct xm_dp *dp)
 		struct xm_table *t = *pp;
 		if (dp__table_idle(dp, t)) {
 			*pp = t->retired_next;
-			xm_table_free(dp, t);
+			xm_table_free(&dp->tables, t);
 		} else {
 			pp = &t->retired_next;
 			left++;
@@ -176,13 +176,12 @@ int xm_dp_apply(struct xm_dp *dp, const void *buf, size_t len, char *err, size_t
 	}
 	/* One stats-file lock for the whole build instead of one per new entry. */
 	xm_stats_batch_begin(dp->stats);
-	rc = xm_table_build(dp, buf, len, &nt, err, errlen);
+	rc = xm_table_build(&dp->tables, buf, len, &nt, err, errlen);
 	xm_stats_batch_end(dp->stats);
 	if (rc < 0) {
 		xm_stat_inc(dp->swap_failed_total);
 		goto out;
 	}
-	nt->gen = ++dp->table_gen;
 	ot = dp->table;
 	__atomic_store_n(&dp->table, nt, __ATOMIC_RELEASE);
 	for (unsigned i = 0; i < dp->nworkers; i++)
@@ -234,16 +233,14 @@ void xm_dp_free(struct xm_dp *dp)
 	while (dp->retired) {
 		struct xm_table *t = dp->retired;
 		dp->retired = t->retired_next;
-		xm_table_free(dp, t);
+		xm_table_free(&dp->tables, t);
 	}
 	pthread_mutex_unlock(&dp->lock);
 	for (unsigned i = 0; dp->workers && i < dp->nworkers; i++)
 		xm_worker_destroy(&dp->workers[i]);
 	free(dp->workers);
-	xm_tcp_stats_free_all(dp);
-	xm_xproxy_stats_free_all(dp);
-	xm_alog_free_all(dp);
-	xm_desc_intern_free_all(dp); /* after the workers: their connections and pools used them */
+	/* After the workers: their connections and pools used kept stats and codecs. */
+	xm_keep_free(dp->tables.keep);
 	if (dp->reg)
 		xm_registry_free(dp->reg);
 	xm_events_free(dp->events);

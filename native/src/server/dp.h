@@ -6,9 +6,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "upstream/cluster.h"
+#include "config/table.h"
 #include "core/event.h"
 #include "stats/stats.h"
+#include "upstream/cluster.h"
 
 struct xm_table;
 struct xm_listener;
@@ -24,16 +25,12 @@ struct xm_dp_opts {
 	int io_backend;
 };
 
-struct xm_tcp_stats;
-struct xm_xproxy_stats;
-struct xm_desc_ent;
-
 struct xm_dp {
 	unsigned nworkers;
 	struct xm_worker *workers;
 	struct xm_table *table;       /* published: atomic store-release / load-acquire */
 	struct xm_table *retired;     /* waiting for every worker to let go */
-	uint64_t table_gen;           /* last xm_table.gen handed out (under lock) */
+	struct xm_tables tables;      /* what table builds use and what outlives a table (under lock) */
 	pthread_mutex_t lock;         /* control side: apply, reclaim (held for a whole build) */
 	pthread_mutex_t info_lock;    /* the published listener summary, so info() never waits for a build */
 	struct xm_dp_listener_info *info;
@@ -42,13 +39,6 @@ struct xm_dp {
 	struct xm_stats *stats;
 	struct xm_registry *reg;
 	struct xm_events *events;
-	struct xm_listener *listeners; /* every open listener socket */
-	struct xm_tcp_stats *tcp_stats; /* persistent per stat_prefix */
-	struct xm_xproxy_stats *xproxy_stats;
-	struct xm_xvhost_stats *xvhost_stats;
-	struct xm_xproto_stats *xproto_stats;
-	struct xm_alog *alogs;
-	struct xm_desc_ent *descs;    /* interned descriptor codecs (desc_intern.c), freed at teardown */
 	uint64_t *swaps_total, *swap_failed_total;
 	int64_t *snapshot_version;
 	struct xm_hist *swap_duration;  /* us, build + publish */

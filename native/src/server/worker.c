@@ -8,19 +8,18 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "net/conn.h"
-#include "server/dp.h"
-#include "net/listener.h"
-#include "filters/session.h"
 #include "config/table.h"
 #include "core/uring.h"
-#include "filters/x_proxy/x_proxy.h"
+#include "net/conn.h"
+#include "net/listener.h"
+#include "server/accept.h"
+#include "server/dp.h"
 
 /* Accepted fd on a listener whose config in this worker's table is ctx. */
 static void worker__accept(struct xm_loop *loop, void *ctx, int fd, const struct sockaddr_storage *peer,
 			   socklen_t plen)
 {
-	xm_session_accept(xm_container_of(loop, struct xm_worker, loop), ctx, fd, peer, plen);
+	xm_accept(xm_container_of(loop, struct xm_worker, loop), ctx, fd, peer, plen);
 }
 
 /* Adopt the published table: stop watching listeners that left, watch the new ones (a
@@ -43,6 +42,7 @@ static void worker__sync_table(struct xm_worker *w)
 		for (uint32_t i = 0; i < nt->nlisteners; i++)
 			xm_listener_watch(nt->listeners[i].l, &w->loop, worker__accept, &nt->listeners[i]);
 	}
+	w->fw.epoch = nt ? &nt->epoch : NULL;
 	/* Release: the reclaimer reads this to know we no longer look at ot. */
 	__atomic_store_n(&w->table, nt, __ATOMIC_RELEASE);
 }
@@ -70,8 +70,12 @@ int xm_worker_init(struct xm_worker *w, struct xm_dp *dp, unsigned id)
 	w->id = id;
 	w->dp = dp;
 	w->wake.fd = -1;
-	xm_link_init(&w->sessions);
 	rc = xm_loop_init(&w->loop, id);
+	xm_link_init(&w->fw.sessions);
+	w->fw.loop = &w->loop;
+	w->fw.lookup = xm_accept_lookup;
+	w->fw.events = dp->events;
+	w->fw.splice_disabled = dp->splice_disabled;
 	if (rc < 0)
 		return rc;
 	w->loop.turn_end = worker__turn_end;
@@ -119,6 +123,15 @@ static void *worker__main(void *arg)
 			xm_gauge_add(w->dp->io_uring_workers, 1);
 		}
 	}
+	/* Each filter kind's per-worker state, made in the thread that uses it. */
+	for (unsigned i = 0; xm_filter_at(i); i++) {
+		const struct xm_filter_ops *ops = xm_filter_at(i);
+		if (ops->worker_init && ops->worker_init(&w->fw, &w->fw.state[i]) < 0) {
+			char why[96];
+			snprintf(why, sizeof(why), "%s: no memory for its worker state", ops->name);
+			xm_event_post(w->dp->events, XM_EV_LOG, "worker", why);
+		}
+	}
 	worker__sync_table(w);
 	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
 		if (xm_loop_run_once(&w->loop, -1) < 0)
@@ -130,8 +143,14 @@ static void *worker__main(void *arg)
 	if (t)
 		for (uint32_t i = 0; i < t->nlisteners; i++)
 			xm_listener_unwatch(t->listeners[i].l, &w->loop);
-	xm_session_close_all(w);
-	xm_xproxy_worker_free(w);
+	while (!xm_link_empty(&w->fw.sessions)) {
+		struct xm_session *s = xm_container_of(w->fw.sessions.next, struct xm_session, link);
+		s->abort(s);
+	}
+	xm_loop_run_deferred(&w->loop);
+	for (unsigned i = 0; xm_filter_at(i); i++)
+		if (xm_filter_at(i)->worker_free)
+			xm_filter_at(i)->worker_free(&w->fw, w->fw.state[i]);
 	if (w->loop.ur) {
 		xm_uring_free(w->loop.ur);
 		w->loop.ur = NULL;

@@ -1,4 +1,4 @@
-/* A data-plane worker thread: one epoll loop, its chunk pool, its sessions and its view of the table. */
+/* A data-plane worker thread: its loop, its view of the published table, and the filters' per-worker side (sessions, state). */
 #ifndef XM_WORKER_H
 #define XM_WORKER_H
 
@@ -6,9 +6,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "core/buf.h"
-#include "core/list.h"
 #include "core/loop.h"
+#include "filters/filter.h"
 
 struct xm_dp;
 struct xm_table;
@@ -22,11 +21,8 @@ struct xm_worker {
 	struct xm_io wake;            /* eventfd: table swap or stop */
 	struct xm_table *table;       /* the table this worker uses; stored with release for the reclaimer */
 	int stop;                     /* atomic */
-	struct xm_link sessions;      /* sentinel */
-	uint64_t nsessions;
+	struct xm_fworker fw;         /* what filters see: sessions, per-filter state, the table's epoch */
 	uint64_t turns;               /* loop turns, published for diagnostics */
-	struct xp_pools *xpools;      /* x_proxy upstream connection pools of this worker (lazy) */
-	struct iovec *scratch_iov;    /* x_proxy: views over a connection's input (lazy) */
 };
 
 int xm_worker_init(struct xm_worker *w, struct xm_dp *dp, unsigned id);
@@ -37,7 +33,5 @@ void xm_worker_wake(struct xm_worker *w);
 void xm_worker_stop_join(struct xm_worker *w);
 void xm_worker_destroy(struct xm_worker *w);
 
-
-static inline uint64_t xm_worker_rand(struct xm_worker *w) { return xm_loop_rand(&w->loop); }
 
 #endif

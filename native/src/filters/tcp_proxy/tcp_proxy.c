@@ -1,16 +1,15 @@
-/* The tcp_proxy filter: pick a cluster and host, connect, then pump bytes both ways by reference. */
+/* The tcp_proxy filter's sessions: pick a cluster and host, connect, then pump bytes both ways by reference. */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "upstream/cluster.h"
+#include "filters/tcp_proxy/tcp_proxy.h"
 #include "net/conn.h"
-#include "server/dp.h"
 #include "net/listener.h"
-#include "filters/session.h"
-#include "config/table.h"
-#include "server/worker.h"
+#include "router/weighted.h"
+#include "stats/stats.h"
+#include "upstream/cluster.h"
 
 enum tp__state {
 	TP_CONNECTING = 0,
@@ -23,19 +22,20 @@ struct tp_session {
 	struct xm_conn down, up;
 	struct xm_defer defer;
 	struct xm_timer timer;             /* connect timeout while connecting, idle after */
-	struct xm_worker *w;
+	struct xm_fworker *fw;
+	struct xm_loop *loop;
 	/* Valid only while connecting: the table is referenced until the upstream is up. */
-	struct xm_table *table;
-	const struct xm_tcp_proxy_cfg *cfg;
+	struct xm_epoch *epoch;
+	const struct tp_cfg *cfg;
 	struct xm_cluster *cluster;
 	const struct xm_host *host;
 	/* Persistent state, referenced from the first attempt until the end. */
 	struct xm_cluster_state *cs;
 	struct xm_host_state *hs;
-	struct xm_tcp_stats *st;
+	struct tp_stats *st;
 	struct xm_listener_stats *lst;
 	struct xm_alog *alog;
-	uint64_t start_us, connect_start_us, start_wall_ms;
+	uint64_t start_us, accepted_us, connect_start_us, start_wall_ms;
 	uint64_t last_io_ms;
 	uint64_t hash;
 	uint32_t idle_timeout_ms;
@@ -54,25 +54,6 @@ struct tp_session {
 		struct sockaddr_in6 in6;
 	} peer;
 };
-
-static const char *const tp__reason_names[XM_END__COUNT] = {
-	[XM_END_DOWNSTREAM_CLOSE] = "downstream_close",
-	[XM_END_UPSTREAM_CLOSE] = "upstream_close",
-	[XM_END_DOWNSTREAM_RESET] = "downstream_reset",
-	[XM_END_UPSTREAM_RESET] = "upstream_reset",
-	[XM_END_CONNECT_FAILED] = "connect_failed",
-	[XM_END_CONNECT_TIMEOUT] = "connect_timeout",
-	[XM_END_NO_HEALTHY_UPSTREAM] = "no_healthy_upstream",
-	[XM_END_OVERFLOW] = "overflow",
-	[XM_END_IDLE_TIMEOUT] = "idle_timeout",
-	[XM_END_SHUTDOWN] = "shutdown",
-	[XM_END_NO_MEMORY] = "no_memory",
-};
-
-const char *xm_end_reason_name(enum xm_end_reason r)
-{
-	return (unsigned)r < XM_END__COUNT ? tp__reason_names[r] : "unknown";
-}
 
 static void tp__down_read(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, uint32_t len);
 static void tp__up_read(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, uint32_t len);
@@ -110,10 +91,10 @@ static void tp__free(struct xm_defer *d)
 
 static void tp__drop_table(struct tp_session *s)
 {
-	if (!s->table)
+	if (!s->epoch)
 		return;
-	xm_table_unref(s->table, s->w->id);
-	s->table = NULL;
+	xm_epoch_unref(s->epoch, s->loop->id);
+	s->epoch = NULL;
 	s->cfg = NULL;
 	s->cluster = NULL;
 	s->host = NULL;
@@ -158,7 +139,7 @@ static void tp__fmt_addr(const struct sockaddr *sa, char *buf, size_t len)
 	}
 }
 
-static void tp__access_log(struct tp_session *s, enum xm_end_reason why, uint64_t dur_us)
+static void tp__access_log(struct tp_session *s, enum tp_end why, uint64_t dur_us)
 {
 	char line[512], down[64];
 
@@ -168,19 +149,19 @@ static void tp__access_log(struct tp_session *s, enum xm_end_reason why, uint64_
 			 "\"bytes_received\":%llu,\"bytes_sent\":%llu,\"attempts\":%u,\"termination\":\"%s\"}\n",
 			 (unsigned long long)s->start_wall_ms, (unsigned long long)dur_us, down,
 			 s->hs ? s->hs->name : "-", (unsigned long long)s->down.rx_bytes,
-			 (unsigned long long)s->down.tx_bytes, s->attempts, xm_end_reason_name(why));
+			 (unsigned long long)s->down.tx_bytes, s->attempts, tp_end_name(why));
 	if (n > 0 && (size_t)n < sizeof(line)) {
 		/* O_APPEND + one write per line keeps lines whole across workers. */
-		ssize_t w = write(s->alog->fd, line, (size_t)n);
+		ssize_t w = write(xm_alog_fd(s->alog), line, (size_t)n);
 		(void)w;
 	}
 }
 
 /* End the session. down_mode/up_mode choose FIN or RST per side (RST propagates a reset). */
-static void tp__end(struct tp_session *s, enum xm_end_reason why, enum xm_close_mode down_mode,
+static void tp__end(struct tp_session *s, enum tp_end why, enum xm_close_mode down_mode,
 		    enum xm_close_mode up_mode)
 {
-	struct xm_worker *w = s->w;
+	struct xm_loop *loop = s->loop;
 	uint64_t dur_us;
 
 	if (s->state == TP_CLOSED)
@@ -188,22 +169,20 @@ static void tp__end(struct tp_session *s, enum xm_end_reason why, enum xm_close_
 	/* After connect the session no longer holds its table, so the view is gone; the
 	 * persistent cluster state carries the current outlier settings. */
 	if (s->hs && s->cs && s->state == TP_OPEN &&
-	    (why == XM_END_UPSTREAM_RESET || why == XM_END_DOWNSTREAM_CLOSE || why == XM_END_UPSTREAM_CLOSE))
-		xm_host_report(s->cs, s->hs, s->table ? s->cluster : NULL,
-			       why == XM_END_UPSTREAM_RESET ? XM_HOST_RESET : XM_HOST_SESSION_OK, w->loop.now_ms);
+	    (why == TP_END_UPSTREAM_RESET || why == TP_END_DOWNSTREAM_CLOSE || why == TP_END_UPSTREAM_CLOSE))
+		xm_host_report(s->cs, s->hs, s->epoch ? s->cluster : NULL,
+			       why == TP_END_UPSTREAM_RESET ? XM_HOST_RESET : XM_HOST_SESSION_OK, loop->now_ms);
 	s->state = TP_CLOSED;
-	xm_timer_stop(&w->loop, &s->timer);
+	xm_timer_stop(loop, &s->timer);
 	xm_conn_close(&s->down, down_mode);
 	xm_conn_close(&s->up, up_mode);
 	dur_us = xm_now_us() - s->start_us;
 	xm_stat_inc(s->st->end[why]);
 	xm_gauge_add(s->st->downstream_cx_active, -1);
-	xm_stat_inc(s->lst->downstream_cx_destroy);
-	xm_gauge_add(s->lst->downstream_cx_active, -1);
-	xm_hist_record(s->lst->downstream_cx_length_ms, dur_us);
+	xm_listener_cx_end(s->lst, s->accepted_us);
 	if (s->cs) {
 		xm_hist_record(s->cs->st.upstream_cx_length_ms, dur_us);
-		if (why == XM_END_UPSTREAM_CLOSE || why == XM_END_UPSTREAM_RESET)
+		if (why == TP_END_UPSTREAM_CLOSE || why == TP_END_UPSTREAM_RESET)
 			xm_stat_inc(s->cs->st.upstream_cx_destroy_remote);
 		else
 			xm_stat_inc(s->cs->st.upstream_cx_destroy_local);
@@ -213,39 +192,37 @@ static void tp__end(struct tp_session *s, enum xm_end_reason why, enum xm_close_
 	tp__release_upstream(s);
 	tp__drop_table(s);
 	xm_iovq_clear(&s->pre);
-	xm_link_del(&s->base.link);
-	w->nsessions--;
-	xm_loop_defer(&w->loop, &s->defer, tp__free);
+	xm_fworker_del(s->fw, &s->base);
+	xm_loop_defer(loop, &s->defer, tp__free);
 }
 
-static void tp__abort(struct xm_session *base, enum xm_end_reason why)
+static void tp__abort(struct xm_session *base)
 {
 	struct tp_session *s = xm_container_of(base, struct tp_session, base);
-	tp__end(s, why, XM_CLOSE_FIN, XM_CLOSE_FIN);
+	tp__end(s, TP_END_SHUTDOWN, XM_CLOSE_FIN, XM_CLOSE_FIN);
 }
 
 static struct xm_cluster *tp__pick_cluster(struct tp_session *s)
 {
-	const struct xm_tcp_proxy_cfg *cfg = s->cfg;
+	const struct tp_cfg *cfg = s->cfg;
 
 	if (cfg->cluster)
 		return cfg->cluster;
-	uint32_t r = (uint32_t)(xm_worker_rand(s->w) % cfg->wcum[cfg->nwclusters - 1]);
-	return cfg->wclusters[xm_pick_weighted(cfg->wcum, cfg->nwclusters, r)];
+	return cfg->wclusters[xm_weighted_pick(s->loop, cfg->wcum, cfg->nwclusters)];
 }
 
-static void tp__fail_attempt(struct tp_session *s, enum xm_end_reason why)
+static void tp__fail_attempt(struct tp_session *s, enum tp_end why)
 {
-	struct xm_worker *w = s->w;
+	struct xm_loop *loop = s->loop;
 
-	xm_timer_stop(&w->loop, &s->timer);
+	xm_timer_stop(loop, &s->timer);
 	xm_conn_close(&s->up, XM_CLOSE_FIN);
 	if (s->hs) {
 		/* Host counters (cx_total, cx_connect_fail) are kept by xm_host_report. */
 		xm_stat_inc(s->cs->st.upstream_cx_connect_fail);
-		if (why == XM_END_CONNECT_TIMEOUT)
+		if (why == TP_END_CONNECT_TIMEOUT)
 			xm_stat_inc(s->cs->st.upstream_cx_connect_timeout);
-		xm_host_report(s->cs, s->hs, s->cluster, XM_HOST_CONNECT_FAIL, w->loop.now_ms);
+		xm_host_report(s->cs, s->hs, s->cluster, XM_HOST_CONNECT_FAIL, loop->now_ms);
 	}
 	tp__release_upstream(s);
 	s->last_fail = (uint8_t)why;
@@ -254,26 +231,26 @@ static void tp__fail_attempt(struct tp_session *s, enum xm_end_reason why)
 
 static void tp__connect_next(struct tp_session *s)
 {
-	struct xm_worker *w = s->w;
+	struct xm_loop *loop = s->loop;
 	const struct xm_host *prev = s->host;
 
 	if (s->attempts >= s->max_attempts) {
 		if (s->attempts > 1)
 			xm_stat_inc(s->st->upstream_connect_attempts_total);
-		tp__end(s, (enum xm_end_reason)s->last_fail, XM_CLOSE_FIN, XM_CLOSE_FIN);
+		tp__end(s, (enum tp_end)s->last_fail, XM_CLOSE_FIN, XM_CLOSE_FIN);
 		return;
 	}
 	struct xm_cluster *c = tp__pick_cluster(s);
 	s->cluster = c;
 	if (xm_cluster_cx_acquire(c) < 0) {
-		tp__end(s, XM_END_OVERFLOW, XM_CLOSE_FIN, XM_CLOSE_FIN);
+		tp__end(s, TP_END_OVERFLOW, XM_CLOSE_FIN, XM_CLOSE_FIN);
 		return;
 	}
-	const struct xm_host *h = xm_lb_pick(c, w->id, s->hash, prev, w->loop.now_ms);
+	const struct xm_host *h = xm_lb_pick(c, loop->id, s->hash, prev, loop->now_ms);
 	if (!h) {
 		xm_cluster_cx_release(c->st);
 		xm_stat_inc(c->st->st.upstream_cx_none_healthy);
-		tp__end(s, XM_END_NO_HEALTHY_UPSTREAM, XM_CLOSE_FIN, XM_CLOSE_FIN);
+		tp__end(s, TP_END_NO_HEALTHY_UPSTREAM, XM_CLOSE_FIN, XM_CLOSE_FIN);
 		return;
 	}
 	s->attempts++;
@@ -289,14 +266,14 @@ static void tp__connect_next(struct tp_session *s)
 	xm_stat_inc(s->cs->st.upstream_cx_total);
 	xm_stat_inc(s->st->upstream_connect_attempts_total);
 	s->connect_start_us = xm_now_us();
-	int rc = xm_conn_connect(&s->up, &w->loop, (const struct sockaddr *)&h->addr, h->addrlen, c->sockopts, &tp__up_ops,
+	int rc = xm_conn_connect(&s->up, loop, (const struct sockaddr *)&h->addr, h->addrlen, c->sockopts, &tp__up_ops,
 				 c->buffer_limit);
 	if (rc < 0) {
-		tp__fail_attempt(s, XM_END_CONNECT_FAILED);
+		tp__fail_attempt(s, TP_END_CONNECT_FAILED);
 		return;
 	}
 	xm_conn_set_keepalive(&s->up, &c->keepalive);
-	xm_timer_start(&w->loop, &s->timer, c->connect_timeout_ms);
+	xm_timer_start(loop, &s->timer, c->connect_timeout_ms);
 }
 
 static void tp__after_write(struct tp_session *s, struct xm_conn *from, struct xm_conn *to, int rc);
@@ -325,19 +302,19 @@ static int tp__send_pre(struct tp_session *s)
 static void tp__on_connected(struct xm_conn *c, int err)
 {
 	struct tp_session *s = xm_container_of(c, struct tp_session, up);
-	struct xm_worker *w = s->w;
+	struct xm_loop *loop = s->loop;
 
 	if (err) {
-		tp__fail_attempt(s, XM_END_CONNECT_FAILED);
+		tp__fail_attempt(s, TP_END_CONNECT_FAILED);
 		return;
 	}
-	xm_timer_stop(&w->loop, &s->timer);
-	xm_host_report(s->cs, s->hs, s->cluster, XM_HOST_CONNECT_OK, w->loop.now_ms);
+	xm_timer_stop(loop, &s->timer);
+	xm_host_report(s->cs, s->hs, s->cluster, XM_HOST_CONNECT_OK, loop->now_ms);
 	xm_hist_record(s->cs->st.upstream_cx_connect_ms, xm_now_us() - s->connect_start_us);
 	s->state = TP_OPEN;
 	/* From here on only persistent state is used: let the table go. */
 	tp__drop_table(s);
-	s->last_io_ms = w->loop.now_ms;
+	s->last_io_ms = loop->now_ms;
 	int pre = xm_unlikely(!xm_iovq_empty(&s->pre)) ? tp__send_pre(s) : XM_WRITE_OK;
 	if (pre < 0)
 		return;
@@ -345,7 +322,7 @@ static void tp__on_connected(struct xm_conn *c, int err)
 		xm_conn_read_start(&s->down);
 	xm_conn_read_start(&s->up);
 	if (s->idle_timeout_ms)
-		xm_timer_start(&w->loop, &s->timer, s->idle_timeout_ms);
+		xm_timer_start(loop, &s->timer, s->idle_timeout_ms);
 	if (s->pre_eof)
 		tp__on_eof(&s->down); /* the client's FIN came with its first bytes: pass it on */
 }
@@ -353,24 +330,24 @@ static void tp__on_connected(struct xm_conn *c, int err)
 static void tp__on_timer(struct xm_timer *t)
 {
 	struct tp_session *s = xm_container_of(t, struct tp_session, timer);
-	struct xm_worker *w = s->w;
+	struct xm_loop *loop = s->loop;
 
 	if (s->state == TP_CONNECTING) {
-		tp__fail_attempt(s, XM_END_CONNECT_TIMEOUT);
+		tp__fail_attempt(s, TP_END_CONNECT_TIMEOUT);
 		return;
 	}
 	/* Idle: the timer is not pushed on every byte; it checks the last activity instead. */
-	uint64_t idle = w->loop.now_ms - s->last_io_ms;
+	uint64_t idle = loop->now_ms - s->last_io_ms;
 	if (idle >= s->idle_timeout_ms)
-		tp__end(s, XM_END_IDLE_TIMEOUT, XM_CLOSE_FIN, XM_CLOSE_FIN);
+		tp__end(s, TP_END_IDLE_TIMEOUT, XM_CLOSE_FIN, XM_CLOSE_FIN);
 	else
-		xm_timer_start(&w->loop, &s->timer, s->idle_timeout_ms - idle);
+		xm_timer_start(loop, &s->timer, s->idle_timeout_ms - idle);
 }
 
 /* What to do after handing bytes to the destination: named by xm_conn_write's status. */
 static void tp__after_write(struct tp_session *s, struct xm_conn *from, struct xm_conn *to, int rc)
 {
-	s->last_io_ms = s->w->loop.now_ms;
+	s->last_io_ms = s->loop->now_ms;
 	if (xm_likely(rc == XM_WRITE_OK))
 		return;
 	if (rc == XM_WRITE_PAUSE) {
@@ -380,14 +357,14 @@ static void tp__after_write(struct tp_session *s, struct xm_conn *from, struct x
 		return;
 	}
 	if (rc == -ENOMEM) {
-		tp__end(s, XM_END_NO_MEMORY, XM_CLOSE_RESET, XM_CLOSE_RESET);
+		tp__end(s, TP_END_NO_MEMORY, XM_CLOSE_RESET, XM_CLOSE_RESET);
 		return;
 	}
 	/* The destination is gone: a reset there is propagated as a reset to the source. */
 	if (to == &s->up)
-		tp__end(s, XM_END_UPSTREAM_RESET, XM_CLOSE_RESET, XM_CLOSE_FIN);
+		tp__end(s, TP_END_UPSTREAM_RESET, XM_CLOSE_RESET, XM_CLOSE_FIN);
 	else
-		tp__end(s, XM_END_DOWNSTREAM_RESET, XM_CLOSE_FIN, XM_CLOSE_RESET);
+		tp__end(s, TP_END_DOWNSTREAM_RESET, XM_CLOSE_FIN, XM_CLOSE_RESET);
 }
 
 static void tp__forward(struct tp_session *s, struct xm_conn *from, struct xm_conn *to, struct xm_chunk *ch,
@@ -403,7 +380,7 @@ static void tp__forward(struct tp_session *s, struct xm_conn *from, struct xm_co
 	 * request/response traffic never fills a chunk, so it keeps the cheaper read/send.
 	 * On io_uring the pair first moves back to epoll (splice has no cheap ring form); the
 	 * next full read there starts splicing. */
-	if (xm_unlikely(off == 0 && len == XM_CHUNK_SIZE) && rc == XM_WRITE_OK && !s->w->dp->splice_disabled) {
+	if (xm_unlikely(off == 0 && len == XM_CHUNK_SIZE) && rc == XM_WRITE_OK && !s->fw->splice_disabled) {
 		if (xm_conn_on_ring(from) || xm_conn_on_ring(to)) {
 			xm_conn_uring_leave(from);
 			xm_conn_uring_leave(to);
@@ -454,7 +431,7 @@ static void tp__maybe_finish(struct tp_session *s)
 	/* Both sides sent FIN and everything was flushed: a clean close. */
 	if ((s->down.flags & XM_CONN_F_EOF) && (s->up.flags & XM_CONN_F_EOF) && xm_conn_queued(&s->down) == 0 &&
 	    xm_conn_queued(&s->up) == 0)
-		tp__end(s, (enum xm_end_reason)s->first_fin, XM_CLOSE_FIN, XM_CLOSE_FIN);
+		tp__end(s, (enum tp_end)s->first_fin, XM_CLOSE_FIN, XM_CLOSE_FIN);
 }
 
 static void tp__on_eof(struct xm_conn *c)
@@ -465,11 +442,11 @@ static void tp__on_eof(struct xm_conn *c)
 
 	if (s->state == TP_CONNECTING) {
 		/* The client gave up before the upstream answered. */
-		tp__end(s, XM_END_DOWNSTREAM_CLOSE, XM_CLOSE_FIN, XM_CLOSE_FIN);
+		tp__end(s, TP_END_DOWNSTREAM_CLOSE, XM_CLOSE_FIN, XM_CLOSE_FIN);
 		return;
 	}
 	if (!(peer->flags & XM_CONN_F_EOF))
-		s->first_fin = c == &s->down ? XM_END_DOWNSTREAM_CLOSE : XM_END_UPSTREAM_CLOSE;
+		s->first_fin = c == &s->down ? TP_END_DOWNSTREAM_CLOSE : TP_END_UPSTREAM_CLOSE;
 	/* Half-close: pass the FIN on once the peer's queue is flushed; keep the other
 	 * direction running. */
 	xm_conn_shutdown_write(peer);
@@ -485,11 +462,11 @@ static void tp__on_error(struct xm_conn *c, int err)
 	enum xm_close_mode other = err == ECONNRESET ? XM_CLOSE_RESET : XM_CLOSE_FIN;
 
 	if (err == ENOMEM)
-		tp__end(s, XM_END_NO_MEMORY, XM_CLOSE_RESET, XM_CLOSE_RESET);
+		tp__end(s, TP_END_NO_MEMORY, XM_CLOSE_RESET, XM_CLOSE_RESET);
 	else if (is_down)
-		tp__end(s, XM_END_DOWNSTREAM_RESET, XM_CLOSE_FIN, other);
+		tp__end(s, TP_END_DOWNSTREAM_RESET, XM_CLOSE_FIN, other);
 	else
-		tp__end(s, XM_END_UPSTREAM_RESET, other, XM_CLOSE_FIN);
+		tp__end(s, TP_END_UPSTREAM_RESET, other, XM_CLOSE_FIN);
 }
 
 static void tp__on_drained(struct xm_conn *c)
@@ -508,94 +485,73 @@ static void tp__on_drained(struct xm_conn *c)
 	tp__maybe_finish(s);
 }
 
-static uint64_t tp__hash_peer(const struct tp_session *s, enum xm_hash_key key)
+static uint64_t tp__hash_peer(const struct tp_session *s, enum tp_hash_key key)
 {
-	return xm_hash_peer((const struct sockaddr_storage *)&s->peer, key == XM_HASH_SOURCE_ADDRESS_PORT);
+	return xm_hash_peer((const struct sockaddr_storage *)&s->peer, key == TP_HASH_SOURCE_ADDRESS_PORT);
 }
 
-/* A session for accepted fd on listener lcfg (its tcp config), with the downstream
- * registered and no upstream yet; NULL when it ended already (fd closed, counted). */
-static struct tp_session *tp__session_new(struct xm_worker *w, const struct xm_listener_cfg *lcfg, int fd,
-					  const struct sockaddr_storage *peer, socklen_t plen)
+/* Take the connection: a session with the downstream registered (no interest yet) and the
+ * bytes already read (listener filters) moved in, then the first connect attempt. */
+static void tp__accept(struct xm_fworker *fw, void *cfgp, struct xm_fconn *fc)
 {
-	const struct xm_tcp_proxy_cfg *cfg = &lcfg->tcp;
+	const struct tp_cfg *cfg = cfgp;
 	struct tp_session *s = calloc(1, sizeof(*s));
 
 	if (!s) {
-		close(fd);
-		xm_stat_inc(cfg->st->end[XM_END_NO_MEMORY]);
-		return NULL;
+		close(fc->fd);
+		xm_iovq_clear(&fc->pre);
+		xm_stat_inc(cfg->st->end[TP_END_NO_MEMORY]);
+		xm_listener_cx_end(fc->lst, fc->accepted_us);
+		return;
 	}
 	s->base.abort = tp__abort;
-	s->w = w;
-	s->table = w->table;
-	xm_table_ref(s->table, w->id);
+	s->fw = fw;
+	s->loop = fw->loop;
+	s->epoch = fc->epoch;
+	xm_epoch_ref(s->epoch, s->loop->id);
 	s->cfg = cfg;
 	s->st = cfg->st;
-	s->lst = &lcfg->l->st;
+	s->lst = fc->lst;
 	s->alog = cfg->alog;
 	s->idle_timeout_ms = cfg->idle_timeout_ms;
 	s->max_attempts = (uint8_t)(cfg->max_connect_attempts ? (cfg->max_connect_attempts > 255 ? 255 : cfg->max_connect_attempts) : 1);
-	s->last_fail = XM_END_CONNECT_FAILED;
+	s->last_fail = TP_END_CONNECT_FAILED;
 	s->start_us = xm_now_us();
+	s->accepted_us = fc->accepted_us;
 	s->start_wall_ms = s->alog ? xm_wall_ms() : 0;
 	s->state = TP_CONNECTING;
-	if (plen <= sizeof(s->peer))
-		memcpy(&s->peer, peer, plen);
+	if (fc->facts.peer_len <= sizeof(s->peer))
+		memcpy(&s->peer, &fc->facts.peer, fc->facts.peer_len);
 	s->hash = tp__hash_peer(s, cfg->hash_key);
 	xm_timer_init(&s->timer, tp__on_timer);
-	xm_link_add(&w->sessions, &s->base.link);
-	w->nsessions++;
+	xm_fworker_add(fw, &s->base);
 	xm_stat_inc(s->st->downstream_cx_total);
 	xm_gauge_add(s->st->downstream_cx_active, 1);
-	xm_gauge_add(s->lst->downstream_cx_active, 1);
+	/* The bytes a listener filter already read go upstream first, by reference. */
+	s->pre = fc->pre;
+	xm_iovq_init(&fc->pre);
+	s->down.rx_bytes = s->pre.bytes;
+	s->pre_eof = fc->eof;
 	/* The downstream is registered with no interest until the upstream is connected:
 	 * bytes wait in the kernel, which is the cheapest buffer there is. */
 	s->down.flags = XM_CONN_F_CLOSED; /* until adopted, so an early end closes nothing */
 	s->up.flags = XM_CONN_F_CLOSED;
-	if (xm_conn_accept(&s->down, &w->loop, fd, &tp__down_ops, lcfg->buffer_limit) < 0) {
-		close(fd);
+	if (xm_conn_accept(&s->down, s->loop, fc->fd, &tp__down_ops, fc->buffer_limit) < 0) {
+		close(fc->fd);
 		s->down.flags = XM_CONN_F_CLOSED;
-		tp__end(s, XM_END_NO_MEMORY, XM_CLOSE_FIN, XM_CLOSE_FIN);
-		return NULL;
-	}
-	return s;
-}
-
-void xm_tcp_proxy_accept(struct xm_worker *w, const struct xm_listener_cfg *lcfg, int fd,
-			 const struct sockaddr_storage *peer, socklen_t plen)
-{
-	xm_stat_inc(lcfg->l->st.downstream_cx_total);
-	struct tp_session *s = tp__session_new(w, lcfg, fd, peer, plen);
-	if (!s)
-		return;
-	xm_conn_set_keepalive(&s->down, &lcfg->keepalive);
-	tp__connect_next(s);
-}
-
-void xm_tcp_proxy_adopt(struct xm_worker *w, const struct xm_listener_cfg *lcfg, int fd, struct xm_iovq *pre,
-			int eof)
-{
-	struct sockaddr_storage peer;
-	socklen_t plen = sizeof(peer);
-
-	/* The peer address is asked for only here: x_proxy connections do not keep it. */
-	if (getpeername(fd, (struct sockaddr *)&peer, &plen) < 0) {
-		memset(&peer, 0, sizeof(peer));
-		peer.ss_family = AF_INET;
-		plen = sizeof(struct sockaddr_in);
-	}
-	struct tp_session *s = tp__session_new(w, lcfg, fd, &peer, plen);
-	if (!s) {
-		xm_iovq_clear(pre);
+		tp__end(s, TP_END_NO_MEMORY, XM_CLOSE_FIN, XM_CLOSE_FIN);
 		return;
 	}
-	/* Already counted by the listener when x_proxy accepted it. The slices move over. */
-	s->pre = *pre;
-	xm_iovq_init(pre);
-	s->down.rx_bytes = s->pre.bytes;
-	s->pre_eof = (uint8_t)(eof != 0);
-	if (eof)
+	if (fc->eof)
 		s->down.flags |= XM_CONN_F_EOF;
+	xm_conn_set_keepalive(&s->down, &fc->keepalive);
 	tp__connect_next(s);
 }
+
+const struct xm_filter_ops xm_tcp_proxy_filter = {
+	.name = "envoy.filters.network.tcp_proxy",
+	.terminal = 1,
+	.build = tp_build,
+	.free = tp_free,
+	.accept = tp__accept,
+};

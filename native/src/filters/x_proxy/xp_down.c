@@ -11,21 +11,12 @@ static void xp__down_error(struct xm_conn *c, int err);
 static void xp__down_drained(struct xm_conn *c);
 static void xp__nop_connected(struct xm_conn *c, int err) { (void)c, (void)err; }
 
+/* A client's codec is known when x_proxy takes it (a listener filter detected it, or the
+ * filter speaks one protocol), it is never handed over nor spliced: it may live on the
+ * io_uring ring. Its read pause (xp_pause_on) then takes effect after the bytes already
+ * received, which are framed and forwarded like any others: a paused client overshoots its
+ * upstream's cap by at most what one receive delivered, as a tcp_proxy connection does. */
 static const struct xm_conn_ops xp__down_ops = {
-	.on_read = xp__down_read,
-	.on_eof = xp__down_eof,
-	.on_error = xp__down_error,
-	.on_drained = xp__down_drained,
-	.on_connected = xp__nop_connected,
-};
-
-/* A client of a listener with one protocol is never handed over (no detection, so no
- * fallback takes its fd) and never spliced: it may live on the io_uring ring; so may a
- * client whose codec detection has fixed (it moves there, xm_conn_uring_enter). Its read
- * pause (xp_pause_on) then takes effect after the bytes already received, which are framed
- * and forwarded like any others: a paused client overshoots its upstream's cap by at most
- * what one receive delivered, as a tcp_proxy connection does. */
-const struct xm_conn_ops xp_down_ops_ring = {
 	.on_read = xp__down_read,
 	.on_eof = xp__down_eof,
 	.on_error = xp__down_error,
@@ -36,17 +27,17 @@ const struct xm_conn_ops xp_down_ops_ring = {
 
 /* ---------------------------------------------------------------- helpers */
 
-static struct iovec *xp__scratch(struct xm_worker *w)
+static struct iovec *xp__scratch(struct xp_worker *xw)
 {
-	if (!w->scratch_iov)
-		w->scratch_iov = malloc(sizeof(struct iovec) * XP__MAX_IOV);
-	return w->scratch_iov;
+	if (!xw->scratch)
+		xw->scratch = malloc(sizeof(struct iovec) * XP__MAX_IOV);
+	return xw->scratch;
 }
 
 /* A view over the unconsumed input of a connection. */
-int xp_view(struct xm_worker *w, struct xm_iovq *in, struct xm_iview *v)
+int xp_view(struct xp_worker *xw, struct xm_iovq *in, struct xm_iview *v)
 {
-	struct iovec *iov = xp__scratch(w);
+	struct iovec *iov = xp__scratch(xw);
 	if (!iov)
 		return -ENOMEM;
 	v->iov = iov;
@@ -93,9 +84,9 @@ int xp_forward(struct xm_iovq *in, uint32_t len, struct xm_conn *dst)
 
 /* Send a frame the sidecar generated (heartbeat reply, hijacked error). These few bytes
  * are built, not forwarded, so copying them into a chunk copies no payload. */
-int xp_send_generated(struct xm_worker *w, struct xm_conn *c, const uint8_t *buf, size_t n)
+int xp_send_generated(struct xm_loop *l, struct xm_conn *c, const uint8_t *buf, size_t n)
 {
-	struct xm_chunk *ch = xm_chunk_get(&w->loop.pool);
+	struct xm_chunk *ch = xm_chunk_get(&l->pool);
 	if (!ch)
 		return -ENOMEM;
 	memcpy(ch->data, buf, n);
@@ -121,25 +112,18 @@ void xp_down_close(struct xp_down *d, enum xm_close_mode mode)
 		struct xp_rq *rq = xm_container_of(d->pending.next, struct xp_rq, down_link);
 		xp_rq_free(d, rq);
 	}
-	if (d->pause_link.next != &d->pause_link)
+	if (xm_link_linked(&d->pause_link))
 		xm_link_del(&d->pause_link);
-	xm_timer_stop(&d->w->loop, &d->detect_timer);
 	xm_conn_close(&d->conn, mode);
 	xm_iovq_clear(&d->in);
 	xm_gauge_add(d->st->downstream_cx_active, -1);
-	xm_gauge_add(d->l->st.downstream_cx_active, -1); /* a fallback session counts itself again */
-	if (!d->handed_off) {
-		xm_stat_inc(d->l->st.downstream_cx_destroy);
-		xm_hist_record(d->l->st.downstream_cx_length_ms, xm_now_us() - d->start_us);
-	}
-	xm_link_del(&d->base.link);
-	d->w->nsessions--;
-	xm_loop_defer(&d->w->loop, &d->defer, xp__down_free);
+	xm_listener_cx_end(d->lst, d->accepted_us);
+	xm_fworker_del(d->fw, &d->base);
+	xm_loop_defer(d->loop, &d->defer, xp__down_free);
 }
 
-static void xp__down_abort(struct xm_session *s, enum xm_end_reason why)
+static void xp__down_abort(struct xm_session *s)
 {
-	(void)why;
 	xp_down_close(xm_container_of(s, struct xp_down, base), XM_CLOSE_FIN);
 }
 
@@ -155,27 +139,25 @@ static void xp__hijack(struct xp_down *d, const struct xm_iview *v, const struct
 	xm_xproxy_count_rs(d->st, d->pst, ms, st);
 	ssize_t n = d->codec->ops->hijack(d->codec, v, f, st, msg, out, sizeof(out));
 	if (n > 0)
-		xp_send_generated(d->w, &d->conn, out, (size_t)n);
+		xp_send_generated(d->loop, &d->conn, out, (size_t)n);
 }
 
-const struct xm_xproxy_cfg *xp_down_cfg(struct xp_down *d)
+const struct xp_cfg *xp_down_cfg(struct xp_down *d)
 {
-	struct xm_table *t = d->w->table;
-	uint64_t gen = t ? t->gen : 0;
-	/* By generation, not address: the table d->lcfg points into may be freed and a later
+	uint64_t gen = d->fw->epoch ? d->fw->epoch->gen : 0;
+	/* By generation, not address: the table d->cfg points into may be freed and a later
 	 * one allocated at the same address. */
-	if (gen != d->lcfg_gen) {
-		d->lcfg = t ? xm_table_listener_for(t, d->l) : NULL;
-		d->lcfg_gen = gen;
+	if (gen != d->cfg_gen) {
+		d->cfg = gen ? d->fw->lookup(d->fw, d->listener_id, d->chain_key, &xm_x_proxy_filter) : NULL;
+		d->cfg_gen = gen;
 	}
-	return d->lcfg && d->lcfg->filter == XM_FILTER_X_PROXY ? &d->lcfg->x : NULL;
+	return d->cfg;
 }
 /* Handle one complete request frame at the front of d->in. Returns 0, or <0 when d must
  * be closed. */
-static int xp__request(struct xp_down *d, const struct xm_xproxy_cfg *cfg, const struct xm_iview *v,
+static int xp__request(struct xp_down *d, const struct xp_cfg *cfg, const struct xm_iview *v,
 		       const struct xm_frame *f)
 {
-	struct xm_worker *w = d->w;
 	struct xm_route_info ri;
 	int rc;
 
@@ -206,7 +188,7 @@ static int xp__request(struct xp_down *d, const struct xm_xproxy_cfg *cfg, const
 	struct xm_xmethod_stats *ms = xm_xmethod_stats_get(vh->st, ri.method, ri.method_len);
 	if (ms)
 		xm_stat_inc(ms->rq_total);
-	struct xm_cluster *c = xp_route_cluster(d, rt);
+	struct xm_cluster *c = xm_route_cluster(d->loop, &rt->action);
 	if (xm_cluster_rq_acquire(c) < 0) {
 		xm_stat_inc(d->st->downstream_rq_overflow);
 		xp__hijack(d, v, f, XM_STATUS_OVERFLOW, ms, "xmesh: upstream overflow (circuit breaker)");
@@ -243,16 +225,17 @@ static int xp__request(struct xp_down *d, const struct xm_xproxy_cfg *cfg, const
 		xm_gauge_add(rq->vst->rq_active, 1);
 		xm_gauge_add(d->st->downstream_rq_active, 1);
 		xm_timer_init(&rq->timer, xp_rq_timeout);
-		if (xp_rq_attach(rq, up, c, h) < 0) {
+		if (xp_rq_attach(rq, up, c, h, 0) < 0) {
 			xm_cluster_rq_release(c->st);
 			xp_rq_free(d, rq);
 			return -ENOMEM;
 		}
-		xm_timer_start(&w->loop, &rq->timer, rt->timeout_ms ? rt->timeout_ms : cfg->timeout_ms);
-		if (rt->retry.num_retries && xp_rq_hold(&d->in, f->len, &rq->frame) == 0) {
-			rq->retries_left = rt->retry.num_retries;
-			rq->retry_on_connect_failure = rt->retry.on_connect_failure;
-			rq->retry_on_reset = rt->retry.on_reset;
+		const struct xm_route_action *a = &rt->action;
+		xm_timer_start(d->loop, &rq->timer, a->timeout_ms ? a->timeout_ms : cfg->timeout_ms);
+		if (a->retry.num_retries && xp_rq_hold(&d->in, f->len, &rq->frame) == 0) {
+			rq->retries_left = a->retry.num_retries;
+			rq->retry_on_connect_failure = a->retry.on_connect_failure;
+			rq->retry_on_reset = a->retry.on_reset;
 		}
 		xp_put_id(v, f, rq->up_id);
 		if (d->codec->ops->id_rewritten)
@@ -267,7 +250,7 @@ static int xp__request(struct xp_down *d, const struct xm_xproxy_cfg *cfg, const
 
 void xp_down_process(struct xp_down *d)
 {
-	const struct xm_xproxy_cfg *cfg = xp_down_cfg(d);
+	const struct xp_cfg *cfg = xp_down_cfg(d);
 	struct xm_iview v;
 	struct xm_frame f;
 
@@ -277,7 +260,7 @@ void xp_down_process(struct xp_down *d)
 		return;
 	}
 	while (!d->closed && !xm_iovq_empty(&d->in)) {
-		if (xp_view(d->w, &d->in, &v) < 0) {
+		if (xp_view(d->xw, &d->in, &v) < 0) {
 			xp_down_close(d, XM_CLOSE_RESET);
 			return;
 		}
@@ -303,7 +286,7 @@ void xp_down_process(struct xp_down *d)
 			xm_stat_inc(d->st->downstream_rq_heartbeat);
 			xm_iovq_consume(&d->in, f.len);
 			if (r > 0)
-				xp_send_generated(d->w, &d->conn, out, (size_t)r);
+				xp_send_generated(d->loop, &d->conn, out, (size_t)r);
 			break;
 		}
 		default:
@@ -325,10 +308,7 @@ static void xp__down_read(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, 
 		xp_down_close(d, XM_CLOSE_RESET);
 		return;
 	}
-	if (xm_unlikely(!d->codec))
-		xp_detect_input(d);
-	else
-		xp_down_process(d);
+	xp_down_process(d);
 }
 
 void xp_down_maybe_finish(struct xp_down *d)
@@ -342,10 +322,6 @@ static void xp__down_eof(struct xm_conn *c)
 {
 	struct xp_down *d = xm_container_of(c, struct xp_down, conn);
 	d->eof = 1;
-	if (xm_unlikely(!d->codec)) {
-		xp_detect_input(d);
-		return;
-	}
 	xp_down_maybe_finish(d);
 }
 
@@ -360,46 +336,81 @@ static void xp__down_drained(struct xm_conn *c)
 	xp_down_maybe_finish(xm_container_of(c, struct xp_down, conn));
 }
 
-void xm_xproxy_accept(struct xm_worker *w, const struct xm_listener_cfg *lcfg, int fd,
-		      const struct sockaddr_storage *peer, socklen_t plen)
+/* The codec of a connection: the application protocol a listener filter detected (one of
+ * the filter's), or the filter's only one. */
+static int xp__codec_of(const struct xp_cfg *cfg, const struct xm_fconn *fc)
 {
-	struct xp_down *d = calloc(1, sizeof(*d));
-	(void)plen;
+	if (!fc->facts.app_proto)
+		return cfg->ncodecs == 1 ? 0 : -1;
+	for (uint32_t i = 0; i < cfg->ncodecs; i++)
+		if (strcmp(cfg->codecs[i]->name, fc->facts.app_proto) == 0)
+			return (int)i;
+	return -1;
+}
 
-	xm_stat_inc(lcfg->l->st.downstream_cx_total);
+static void xp__accept(struct xm_fworker *fw, void *cfgp, struct xm_fconn *fc)
+{
+	const struct xp_cfg *cfg = cfgp;
+	int ci = xp__codec_of(cfg, fc);
+	struct xp_down *d = ci < 0 ? NULL : calloc(1, sizeof(*d));
+
 	if (!d) {
-		close(fd);
+		/* No memory, or a chain that sends a protocol this filter does not speak (the
+		 * control core validates chains against it): nothing to serve. */
+		close(fc->fd);
+		xm_iovq_clear(&fc->pre);
+		xm_listener_cx_end(fc->lst, fc->accepted_us);
 		return;
 	}
 	d->base.abort = xp__down_abort;
-	d->peer_hash = xm_hash_peer(peer, 0);
-	d->start_us = xm_now_us();
-	xm_gauge_add(lcfg->l->st.downstream_cx_active, 1);
-	d->w = w;
-	d->l = lcfg->l;
-	d->lcfg = lcfg;
-	d->lcfg_gen = w->table->gen;
-	d->codec = lcfg->x.codec;
-	d->st = lcfg->x.st;
-	xm_iovq_init(&d->in);
+	d->peer_hash = xm_hash_peer(&fc->facts.peer, 0);
+	d->accepted_us = fc->accepted_us;
+	d->lst = fc->lst;
+	d->fw = fw;
+	d->loop = fw->loop;
+	d->xw = xm_fworker_state(fw, &xm_x_proxy_filter);
+	d->listener_id = fc->listener_id;
+	d->chain_key = fc->chain_key;
+	d->cfg = cfg;
+	d->cfg_gen = fc->epoch->gen;
+	d->codec = cfg->codecs[ci];
+	d->pst = cfg->pst[ci];
+	d->st = cfg->st;
+	/* Bytes a listener filter already read are the stream's first, by reference. */
+	d->in = fc->pre;
+	xm_iovq_init(&fc->pre);
+	d->eof = fc->eof;
 	xm_link_init(&d->pending);
 	xm_link_init(&d->pause_link);
-	xm_timer_init(&d->detect_timer, NULL);
-	xm_link_add(&w->sessions, &d->base.link);
-	w->nsessions++;
+	xm_fworker_add(fw, &d->base);
 	xm_stat_inc(d->st->downstream_cx_total);
 	xm_gauge_add(d->st->downstream_cx_active, 1);
-	if (xm_conn_accept(&d->conn, &w->loop, fd, d->codec ? &xp_down_ops_ring : &xp__down_ops, lcfg->buffer_limit) < 0) {
-		close(fd);
+	xm_stat_inc(d->pst->downstream_cx_protocol);
+	if (xm_conn_accept(&d->conn, d->loop, fc->fd, &xp__down_ops, fc->buffer_limit) < 0) {
+		close(fc->fd);
 		d->conn.flags = XM_CONN_F_CLOSED;
 		xp_down_close(d, XM_CLOSE_FIN);
 		return;
 	}
-	xm_conn_set_keepalive(&d->conn, &lcfg->keepalive);
-	if (d->codec) {
-		d->pst = lcfg->x.pst[0];
-		xm_stat_inc(d->pst->downstream_cx_protocol); /* one protocol, known at accept: the fast path */
-	} else
-		xp_detect_start(d, &lcfg->x);
-	xm_conn_read_start(&d->conn);
+	xm_conn_set_keepalive(&d->conn, &fc->keepalive);
+	if (d->eof)
+		d->conn.flags |= XM_CONN_F_EOF;
+	if (!xm_iovq_empty(&d->in))
+		xp_down_process(d);
+	if (d->closed)
+		return;
+	if (d->eof)
+		xp_down_maybe_finish(d);
+	else
+		xm_conn_read_start(&d->conn);
 }
+
+const struct xm_filter_ops xm_x_proxy_filter = {
+	.name = "xmesh.x_proxy",
+	.terminal = 1,
+	.build = xp_build,
+	.free = xp_free,
+	.accept = xp__accept,
+	.worker_init = xp_worker_init,
+	.worker_free = xp_worker_free,
+};

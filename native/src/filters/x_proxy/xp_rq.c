@@ -3,30 +3,10 @@
 
 #include "filters/x_proxy/xp_int.h"
 
-/* Drop what attach took: the request's breaker slot (and retry slot), the host and cluster
- * references and the in-flight gauges. The pending entry is the caller's. */
-static void xp__rq_detach(struct xp_rq *rq)
-{
-	if (rq->hs) {
-		xm_atomic_sub(&rq->hs->active_rq, 1);
-		xm_gauge_add(rq->hs->st.rq_active, -1);
-		xm_host_state_unref(rq->hs);
-		rq->hs = NULL;
-	}
-	if (rq->cs) {
-		if (rq->retry_slot)
-			xm_cluster_retry_release(rq->cs);
-		rq->retry_slot = 0;
-		xm_gauge_add(rq->cs->st.upstream_rq_active, -1);
-		xm_cluster_rq_release(rq->cs);
-		xm_cluster_state_unref(rq->cs);
-		rq->cs = NULL;
-	}
-}
-
 /* Give rq a fresh id on up and index it there; rq takes over the request breaker slot the
- * caller acquired on c, and references on c's and h's states. 0 or -ENOMEM. */
-int xp_rq_attach(struct xp_rq *rq, struct xp_up *up, struct xm_cluster *c, const struct xm_host *h)
+ * caller acquired on c (and the retry budget when retry), and references on c's and h's
+ * states. 0 or -ENOMEM. */
+int xp_rq_attach(struct xp_rq *rq, struct xp_up *up, struct xm_cluster *c, const struct xm_host *h, int retry)
 {
 	/* 4-byte ids stay positive (Bolt int). */
 	uint64_t mask = rq->f.id_size >= 8 ? ~0ull : (1ull << (8 * rq->f.id_size - 1)) - 1;
@@ -37,38 +17,22 @@ int xp_rq_attach(struct xp_rq *rq, struct xp_up *up, struct xm_cluster *c, const
 		return -ENOMEM;
 	rq->up_id = up->next_id;
 	rq->up = up;
-	rq->cs = c->st;
-	rq->hs = h->st;
-	xm_cluster_state_ref(rq->cs);
-	xm_host_state_ref(rq->hs);
-	xm_atomic_add(&rq->hs->active_rq, 1);
-	xm_gauge_add(rq->hs->st.rq_active, 1);
-	xm_gauge_add(rq->cs->st.upstream_rq_active, 1);
+	xm_attempt_take(&rq->at, c, h, retry);
 	return 0;
 }
 
 void xp_rq_free(struct xp_down *down, struct xp_rq *rq)
 {
-	struct xm_worker *w = down->w;
-
-	xm_timer_stop(&w->loop, &rq->timer);
+	xm_timer_stop(down->loop, &rq->timer);
 	xm_link_del(&rq->down_link);
 	down->npending--;
 	if (rq->up)
 		xp_pmap_del(&rq->up->pending, rq->up_id);
 	xm_gauge_add(down->st->downstream_rq_active, -1);
 	xm_gauge_add(rq->vst->rq_active, -1);
-	xp__rq_detach(rq);
+	xm_attempt_drop(&rq->at);
 	xm_iovq_clear(&rq->frame);
 	free(rq);
-}
-
-struct xm_cluster *xp_route_cluster(struct xp_down *d, const struct xm_xroute *rt)
-{
-	if (rt->cluster)
-		return rt->cluster;
-	uint32_t r = (uint32_t)(xm_worker_rand(d->w) % rt->wcum[rt->nwclusters - 1]);
-	return rt->wclusters[xm_pick_weighted(rt->wcum, rt->nwclusters, r)];
 }
 
 void xp_rq_timeout(struct xm_timer *t)
@@ -86,30 +50,25 @@ void xp_rq_timeout(struct xm_timer *t)
 					  sizeof(out));
 	xp_rq_free(d, rq);
 	if (n > 0)
-		xp_send_generated(d->w, &d->conn, out, (size_t)n);
+		xp_send_generated(d->loop, &d->conn, out, (size_t)n);
 }
 
 /* The LB key of a request on route rt (used by ring hash / maglev clusters). */
 uint64_t xp_rq_hash(struct xp_down *d, const struct xm_xroute *rt, const struct xm_route_info *ri)
 {
-	if (rt->hash_kind == XM_XHASH_SOURCE_IP)
-		return d->peer_hash;
-	if (rt->hash_kind == XM_XHASH_META) {
-		uint16_t vlen;
-		const char *v = xm_route_info_get(ri, rt->hash_meta, rt->hash_meta_len, &vlen);
-		if (v)
-			return xm_hash64(v, vlen);
-	}
-	return xm_worker_rand(d->w);
+	const struct xm_route_action *a = &rt->action;
+	uint16_t vlen = 0;
+	const char *v = a->hash_kind == XM_HASH_KEY ? xm_route_info_get(ri, a->hash_key, a->hash_key_len, &vlen) : NULL;
+	return xm_route_hash(d->loop, a, v, vlen, d->peer_hash);
 }
 
 /* A host of c for LB key hash (avoiding exclude when another is available) and a pooled
  * connection to it. */
-struct xp_up *xp_pick(struct xp_down *d, const struct xm_xproxy_cfg *cfg, struct xm_cluster *c, uint64_t hash,
-			      const struct xm_host *exclude, const struct xm_host **h)
+struct xp_up *xp_pick(struct xp_down *d, const struct xp_cfg *cfg, struct xm_cluster *c, uint64_t hash,
+		      const struct xm_host *exclude, const struct xm_host **h)
 {
-	*h = xm_lb_pick(c, d->w->id, hash, exclude, d->w->loop.now_ms);
-	return *h ? xp_up_get(d->w, cfg, c, *h, d->codec) : NULL;
+	*h = xm_lb_pick(c, d->loop->id, hash, exclude, d->loop->now_ms);
+	return *h ? xp_up_get(d, cfg, c, *h) : NULL;
 }
 
 /* Keep references to the first len bytes of in (a request that may be retried). */
@@ -130,7 +89,7 @@ int xp_rq_hold(const struct xm_iovq *in, uint32_t len, struct xm_iovq *dst)
 
 void xp_pause_on(struct xp_down *d, struct xp_up *up, int wrc)
 {
-	if (wrc == XM_WRITE_PAUSE && d->pause_link.next == &d->pause_link) {
+	if (wrc == XM_WRITE_PAUSE && !xm_link_linked(&d->pause_link)) {
 		/* The shared upstream connection is backed up: stop reading this client until
 		 * it drains (other clients keep going until they add to it too). */
 		xm_conn_read_stop(&d->conn);
@@ -141,7 +100,7 @@ void xp_pause_on(struct xp_down *d, struct xp_up *up, int wrc)
 int xp_rq_retry(struct xp_rq *rq, int connected)
 {
 	struct xp_down *d = rq->down;
-	const struct xm_xproxy_cfg *cfg;
+	const struct xp_cfg *cfg;
 	struct xm_route_info ri;
 	struct xm_iview v;
 	int done = 0;
@@ -163,11 +122,8 @@ int xp_rq_retry(struct xp_rq *rq, int connected)
 		rt = xm_xroute_find(cfg, &ri, NULL);
 	if (!rt)
 		goto out;
-	struct xm_cluster *c = xp_route_cluster(d, rt);
-	const struct xm_host *exclude = NULL, *h;
-	for (uint32_t i = 0; i < c->nhosts && !exclude; i++)
-		if (c->hosts[i].st == rq->hs)
-			exclude = &c->hosts[i];
+	struct xm_cluster *c = xm_route_cluster(d->loop, &rt->action);
+	const struct xm_host *exclude = xm_cluster_host_of(c, rq->at.hs), *h;
 	if (xm_cluster_rq_acquire(c) < 0)
 		goto out;
 	if (xm_cluster_retry_acquire(c) < 0) {
@@ -180,13 +136,12 @@ int xp_rq_retry(struct xp_rq *rq, int connected)
 		xm_cluster_rq_release(c->st);
 		goto out;
 	}
-	xp__rq_detach(rq);
-	if (xp_rq_attach(rq, up, c, h) < 0) {
+	xm_attempt_drop(&rq->at);
+	if (xp_rq_attach(rq, up, c, h, 1) < 0) {
 		xm_cluster_retry_release(c->st);
 		xm_cluster_rq_release(c->st);
 		goto out;
 	}
-	rq->retry_slot = 1;
 	rq->retries_left--;
 	xm_stat_inc(d->st->upstream_rq_retry);
 	xm_stat_inc(c->st->st.upstream_rq_total);

@@ -1,10 +1,10 @@
-/* Persistent statistics of the x_proxy filter: per stat_prefix and per virtual host (service). */
+/* Kept statistics of the x_proxy filter: per stat_prefix, virtual host (service), method and protocol. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/dp.h"
-#include "stats/stats.h"
+#include "core/keep.h"
 #include "filters/x_proxy/x_proxy.h"
+#include "stats/stats.h"
 
 /* Label values for enum xm_status. */
 static const char *const xp__status_name[XM_XSTATUS__COUNT] = {
@@ -17,19 +17,18 @@ static const char *const xp__status_name[XM_XSTATUS__COUNT] = {
 	[XM_STATUS_CODEC_ERROR] = "codec_error",
 };
 
-struct xm_xproxy_stats *xm_xproxy_stats_get(struct xm_dp *dp, const char *prefix)
+const char *xm_xstatus_name(enum xm_status st)
 {
-	struct xm_xproxy_stats *t;
+	return (unsigned)st < XM_XSTATUS__COUNT ? xp__status_name[st] : "other";
+}
 
-	for (t = dp->xproxy_stats; t; t = t->next)
-		if (strcmp(t->prefix, prefix) == 0)
-			return t;
-	t = calloc(1, sizeof(*t));
-	if (!t || !(t->prefix = strdup(prefix))) {
-		free(t);
+static void *xp__stats_make(void *ctx, const char *prefix, size_t klen, char *err, size_t errlen)
+{
+	struct xm_stats *s = ctx;
+	struct xm_xproxy_stats *t = calloc(1, sizeof(*t));
+
+	if (!t)
 		return NULL;
-	}
-	struct xm_stats *s = dp->stats;
 #define XP__C(f) t->f = xm_stats_counterf(s, "xproxy.{stat_prefix=%s}." #f, prefix)
 #define XP__G(f) t->f = xm_stats_gaugef(s, "xproxy.{stat_prefix=%s}." #f, prefix)
 	XP__C(downstream_cx_total);
@@ -57,59 +56,37 @@ struct xm_xproxy_stats *xm_xproxy_stats_get(struct xm_dp *dp, const char *prefix
 	for (int i = 0; i < XM_XSTATUS__COUNT; i++)
 		t->downstream_rs[i] = xm_stats_counterf(s, "xproxy.{stat_prefix=%s}.downstream_rs.{status=%s}", prefix,
 							 xp__status_name[i]);
-	for (int r = 0; r < XM_DETECT__COUNT; r++) {
-		const char *why = xm_detect_end_name((enum xm_detect_end)r);
-		t->downstream_cx_fallback[r] =
-			xm_stats_counterf(s, "xproxy.{stat_prefix=%s}.downstream_cx_fallback.{reason=%s}", prefix, why);
-		t->downstream_cx_detect_failed[r] =
-			xm_stats_counterf(s, "xproxy.{stat_prefix=%s}.downstream_cx_detect_failed.{reason=%s}", prefix, why);
-	}
 	t->rq_time_ms = xm_stats_histf(s, "xproxy.{stat_prefix=%s}.rq_time_ms", prefix);
-	t->next = dp->xproxy_stats;
-	dp->xproxy_stats = t;
 	return t;
 }
 
-const char *xm_detect_end_name(enum xm_detect_end r)
+static const struct xm_keep_kind xp__stats_kind = { "x_proxy stats", xp__stats_make, free };
+
+struct xm_xproxy_stats *xm_xproxy_stats_get(struct xm_keep *k, struct xm_stats *s, const char *prefix)
 {
-	static const char *const names[XM_DETECT__COUNT] = {
-		[XM_DETECT_UNKNOWN] = "unknown_protocol",
-		[XM_DETECT_TIMEOUT] = "detect_timeout",
-		[XM_DETECT_CLIENT_CLOSE] = "downstream_close",
-	};
-	return (unsigned)r < XM_DETECT__COUNT ? names[r] : "other";
+	char err[64];
+	return xm_keep_get(k, &xp__stats_kind, prefix, strlen(prefix), s, err, sizeof(err));
 }
 
 /* Keys of the per-vhost and per-protocol stats: prefix and name joined by a NUL. */
-static int xp__key_is(const char *key, const char *prefix, const char *name)
-{
-	return strcmp(key, prefix) == 0 && strcmp(key + strlen(prefix) + 1, name) == 0;
-}
-
-static char *xp__key_new(const char *prefix, const char *name)
+static size_t xp__key(char *buf, size_t cap, const char *prefix, const char *name)
 {
 	size_t pl = strlen(prefix), nl = strlen(name);
-	char *k = malloc(pl + nl + 2);
-	if (k) {
-		memcpy(k, prefix, pl + 1);
-		memcpy(k + pl + 1, name, nl + 1);
-	}
-	return k;
+	if (pl + nl + 2 > cap)
+		return 0;
+	memcpy(buf, prefix, pl + 1);
+	memcpy(buf + pl + 1, name, nl + 1);
+	return pl + 1 + nl;
 }
 
-struct xm_xproto_stats *xm_xproto_stats_get(struct xm_dp *dp, const char *prefix, const char *protocol)
+static void *xp__proto_make(void *ctx, const char *key, size_t klen, char *err, size_t errlen)
 {
-	struct xm_xproto_stats *t;
+	struct xm_stats *s = ctx;
+	const char *prefix = key, *protocol = key + strlen(key) + 1;
+	struct xm_xproto_stats *t = calloc(1, sizeof(*t));
 
-	for (t = dp->xproto_stats; t; t = t->next)
-		if (xp__key_is(t->key, prefix, protocol))
-			return t;
-	t = calloc(1, sizeof(*t));
-	if (!t || !(t->key = xp__key_new(prefix, protocol))) {
-		free(t);
+	if (!t)
 		return NULL;
-	}
-	struct xm_stats *s = dp->stats;
 	t->downstream_cx_protocol =
 		xm_stats_counterf(s, "xproxy.{stat_prefix=%s}.downstream_cx_protocol.{protocol=%s}", prefix, protocol);
 	t->rq_total = xm_stats_counterf(s, "xproxy.{stat_prefix=%s}.protocol.{protocol=%s}.rq_total", prefix, protocol);
@@ -117,24 +94,36 @@ struct xm_xproto_stats *xm_xproto_stats_get(struct xm_dp *dp, const char *prefix
 		t->rs[i] = xm_stats_counterf(s, "xproxy.{stat_prefix=%s}.protocol.{protocol=%s}.rs.{status=%s}", prefix,
 					     protocol, xp__status_name[i]);
 	t->rq_time_ms = xm_stats_histf(s, "xproxy.{stat_prefix=%s}.protocol.{protocol=%s}.rq_time_ms", prefix, protocol);
-	t->next = dp->xproto_stats;
-	dp->xproto_stats = t;
 	return t;
 }
 
-struct xm_xvhost_stats *xm_xvhost_stats_get(struct xm_dp *dp, const char *prefix, const char *vhost)
-{
-	struct xm_xvhost_stats *t;
+static const struct xm_keep_kind xp__proto_kind = { "x_proxy protocol stats", xp__proto_make, free };
 
-	for (t = dp->xvhost_stats; t; t = t->next)
-		if (xp__key_is(t->key, prefix, vhost))
-			return t;
-	t = calloc(1, sizeof(*t));
-	if (!t || !(t->key = xp__key_new(prefix, vhost))) {
+struct xm_xproto_stats *xm_xproto_stats_get(struct xm_keep *k, struct xm_stats *s, const char *prefix, const char *protocol)
+{
+	char key[512], err[64];
+	size_t n = xp__key(key, sizeof(key), prefix, protocol);
+	return n ? xm_keep_get(k, &xp__proto_kind, key, n, s, err, sizeof(err)) : NULL;
+}
+
+static void xp__vhost_free(void *obj);
+
+static void *xp__vhost_make(void *ctx, const char *key, size_t klen, char *err, size_t errlen)
+{
+	struct xm_stats *s = ctx;
+	struct xm_xvhost_stats *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->prefix = strdup(key);
+	t->vhost = strdup(key + strlen(key) + 1);
+	if (!t->prefix || !t->vhost) {
+		free(t->prefix);
+		free(t->vhost);
 		free(t);
 		return NULL;
 	}
-	struct xm_stats *s = dp->stats;
+	const char *prefix = t->prefix, *vhost = t->vhost;
 	t->stats = s;
 	pthread_mutex_init(&t->mlock, NULL);
 #define XV__C(f) t->f = xm_stats_counterf(s, "xproxy.{stat_prefix=%s}.vhost.{vhost=%s}." #f, prefix, vhost)
@@ -145,9 +134,16 @@ struct xm_xvhost_stats *xm_xvhost_stats_get(struct xm_dp *dp, const char *prefix
 #undef XV__C
 	t->rq_active = xm_stats_gaugef(s, "xproxy.{stat_prefix=%s}.vhost.{vhost=%s}.rq_active", prefix, vhost);
 	t->rq_time_ms = xm_stats_histf(s, "xproxy.{stat_prefix=%s}.vhost.{vhost=%s}.rq_time_ms", prefix, vhost);
-	t->next = dp->xvhost_stats;
-	dp->xvhost_stats = t;
 	return t;
+}
+
+static const struct xm_keep_kind xp__vhost_kind = { "x_proxy virtual host stats", xp__vhost_make, xp__vhost_free };
+
+struct xm_xvhost_stats *xm_xvhost_stats_get(struct xm_keep *k, struct xm_stats *s, const char *prefix, const char *vhost)
+{
+	char key[512], err[64];
+	size_t n = xp__key(key, sizeof(key), prefix, vhost);
+	return n ? xm_keep_get(k, &xp__vhost_kind, key, n, s, err, sizeof(err)) : NULL;
 }
 
 static void xp__method_free(struct xm_xmethod_stats *m)
@@ -190,7 +186,7 @@ static struct xm_xmethod_stats *xp__method_new(struct xm_xvhost_stats *v, const 
 	label[n] = 0;
 	if (n == 0)
 		strcpy(label, "_none");
-	const char *prefix = v->key, *vhost = v->key + strlen(v->key) + 1;
+	const char *prefix = v->prefix, *vhost = v->vhost;
 	m->rq_total = xm_stats_counterf(v->stats, "xproxy.{stat_prefix=%s}.vhost.{vhost=%s}.method.{method=%s}.rq_total",
 					prefix, vhost, label);
 	for (int i = 0; i < XM_XSTATUS__COUNT; i++)
@@ -249,28 +245,14 @@ void xm_xproxy_count_rs(struct xm_xproxy_stats *st, struct xm_xproto_stats *ps, 
 		xm_stat_inc(ms->rs[i]);
 }
 
-void xm_xproxy_stats_free_all(struct xm_dp *dp)
+static void xp__vhost_free(void *obj)
 {
-	while (dp->xproto_stats) {
-		struct xm_xproto_stats *t = dp->xproto_stats;
-		dp->xproto_stats = t->next;
-		free(t->key);
-		free(t);
-	}
-	while (dp->xvhost_stats) {
-		struct xm_xvhost_stats *t = dp->xvhost_stats;
-		dp->xvhost_stats = t->next;
-		for (uint32_t i = 0; i < XM_XMETHOD_SLOTS; i++)
-			xp__method_free(t->mslots[i]);
-		xp__method_free(t->mother);
-		pthread_mutex_destroy(&t->mlock);
-		free(t->key);
-		free(t);
-	}
-	while (dp->xproxy_stats) {
-		struct xm_xproxy_stats *t = dp->xproxy_stats;
-		dp->xproxy_stats = t->next;
-		free(t->prefix);
-		free(t);
-	}
+	struct xm_xvhost_stats *t = obj;
+	for (uint32_t i = 0; i < XM_XMETHOD_SLOTS; i++)
+		xp__method_free(t->mslots[i]);
+	xp__method_free(t->mother);
+	pthread_mutex_destroy(&t->mlock);
+	free(t->prefix);
+	free(t->vhost);
+	free(t);
 }

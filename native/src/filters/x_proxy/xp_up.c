@@ -1,4 +1,4 @@
-/* The x_proxy stream layer, upstream side: per-worker pools of multiplexed connections, responses mapped back to their clients. */
+/* The x_proxy stream layer, upstream side: multiplexed connections in the router's per-worker pools, responses mapped back to their clients. */
 #include <stdlib.h>
 
 #include "filters/x_proxy/xp_int.h"
@@ -20,12 +20,6 @@ static const struct xm_conn_ops xp__up_ops = {
 	.uring = 1,
 };
 
-static uint32_t xp__pool_hash(const struct xm_host_state *hs, const struct xm_codec *codec)
-{
-	uintptr_t k = (uintptr_t)hs ^ ((uintptr_t)codec << 7);
-	return (uint32_t)((k * 0x9E3779B97F4A7C15ull) >> 40) & (XP__POOL_BUCKETS - 1);
-}
-
 static void xp__up_free(struct xm_defer *d)
 {
 	free(xm_container_of(d, struct xp_up, defer));
@@ -36,23 +30,18 @@ static void xp__up_free(struct xm_defer *d)
  * to its client). */
 static void xp__up_close(struct xp_up *up, int failed)
 {
-	struct xm_worker *w = up->w;
+	struct xm_loop *loop = up->loop;
 
 	if (up->closed)
 		return;
 	up->closed = 1;
-	xm_timer_stop(&w->loop, &up->timer);
-	struct xp_hostpool *hp = up->hp;
-	for (uint32_t i = 0; hp && i < hp->n; i++)
-		if (hp->ups[i] == up) {
-			hp->ups[i] = hp->ups[--hp->n];
-			break;
-		}
+	xm_timer_stop(loop, &up->timer);
+	xm_pool_remove(up->hp, up);
 	/* Its queued output goes first: a retry rewrites the request id in the very bytes
 	 * this connection may still have queued. */
 	xm_conn_close(&up->conn, failed ? XM_CLOSE_RESET : XM_CLOSE_FIN);
 	if (failed && up->cs)
-		xm_host_report(up->cs, up->hs, NULL, up->connected ? XM_HOST_RESET : XM_HOST_CONNECT_FAIL, w->loop.now_ms);
+		xm_host_report(up->cs, up->hs, NULL, up->connected ? XM_HOST_RESET : XM_HOST_CONNECT_FAIL, loop->now_ms);
 	struct xp_pmap pm = up->pending;
 	up->pending = (struct xp_pmap){ 0 };
 	for (uint32_t i = 0; i < pm.cap; i++) {
@@ -72,7 +61,7 @@ static void xp__up_close(struct xp_up *up, int failed)
 		xm_xproxy_count_rs(d->st, d->pst, rq->mst, XM_STATUS_UNAVAILABLE);
 		xp_rq_free(d, rq);
 		if (n > 0 && !d->closed)
-			xp_send_generated(w, &d->conn, out, (size_t)n);
+			xp_send_generated(loop, &d->conn, out, (size_t)n);
 		xp_down_maybe_finish(d);
 	}
 	free(pm.keys);
@@ -91,14 +80,12 @@ static void xp__up_close(struct xp_up *up, int failed)
 	xm_cluster_cx_release(up->cs);
 	xm_host_state_unref(up->hs);
 	xm_cluster_state_unref(up->cs);
-	xm_link_del(&up->base.link);
-	w->nsessions--;
-	xm_loop_defer(&w->loop, &up->defer, xp__up_free);
+	xm_fworker_del(up->fw, &up->base);
+	xm_loop_defer(loop, &up->defer, xp__up_free);
 }
 
-static void xp__up_abort(struct xm_session *s, enum xm_end_reason why)
+static void xp__up_abort(struct xm_session *s)
 {
-	(void)why;
 	xp__up_close(xm_container_of(s, struct xp_up, base), 0);
 }
 
@@ -109,42 +96,24 @@ static void xp__up_timer(struct xm_timer *t)
 	xp__up_close(up, 1);
 }
 
-struct xp_up *xp_up_get(struct xm_worker *w, const struct xm_xproxy_cfg *cfg, struct xm_cluster *c,
-				const struct xm_host *h, const struct xm_codec *codec)
+/* The router's pool asks for one more connection to h (a slot of c's connection breaker is
+ * ours from here on: xp__up_close releases it). */
+static void *xp__up_open(void *ctx, struct xm_hostpool *hp, struct xm_cluster *c, const struct xm_host *h)
 {
-	if (!w->xpools && !(w->xpools = calloc(1, sizeof(*w->xpools))))
-		return NULL;
-	uint32_t b = xp__pool_hash(h->st, codec);
-	struct xp_hostpool *hp;
-	for (hp = w->xpools->b[b]; hp; hp = hp->next)
-		if (hp->hs == h->st && hp->codec == codec)
-			break;
-	if (!hp) {
-		hp = calloc(1, sizeof(*hp));
-		if (!hp)
-			return NULL;
-		hp->hs = h->st;
-		hp->codec = codec;
-		xm_host_state_ref(hp->hs);
-		hp->next = w->xpools->b[b];
-		w->xpools->b[b] = hp;
-	}
-	uint32_t want = cfg->conns_per_host < XP__POOL_MAX ? cfg->conns_per_host : XP__POOL_MAX;
-	if (hp->n >= want && hp->n > 0)
-		return hp->ups[hp->rr++ % hp->n];
-	/* Open one more multiplexed connection to this host. */
-	if (xm_cluster_cx_acquire(c) < 0)
-		return hp->n ? hp->ups[hp->rr++ % hp->n] : NULL;
+	struct xp_down *d = ctx;
 	struct xp_up *up = calloc(1, sizeof(*up));
+
 	if (!up) {
 		xm_cluster_cx_release(c->st);
 		return NULL;
 	}
 	up->base.abort = xp__up_abort;
-	up->w = w;
+	up->fw = d->fw;
+	up->loop = d->loop;
+	up->xw = d->xw;
 	up->hp = hp;
-	up->codec = codec;
-	up->st = cfg->st;
+	up->codec = d->codec;
+	up->st = d->st;
 	up->hs = h->st;
 	up->cs = c->st;
 	xm_host_state_ref(up->hs);
@@ -152,37 +121,41 @@ struct xp_up *xp_up_get(struct xm_worker *w, const struct xm_xproxy_cfg *cfg, st
 	xm_iovq_init(&up->in);
 	xm_link_init(&up->paused);
 	xm_timer_init(&up->timer, xp__up_timer);
-	xm_link_add(&w->sessions, &up->base.link);
-	w->nsessions++;
+	xm_fworker_add(up->fw, &up->base);
 	xm_stat_inc(up->st->upstream_cx_total);
 	xm_gauge_add(up->st->upstream_cx_active, 1);
 	xm_stat_inc(up->cs->st.upstream_cx_total);
 	xm_gauge_add(up->cs->st.upstream_cx_active, 1);
 	xm_gauge_add(up->hs->st.cx_active, 1);
-	hp->ups[hp->n++] = up;
-	if (xm_conn_connect(&up->conn, &w->loop, (const struct sockaddr *)&h->addr, h->addrlen, c->sockopts, &xp__up_ops,
+	if (xm_conn_connect(&up->conn, up->loop, (const struct sockaddr *)&h->addr, h->addrlen, c->sockopts, &xp__up_ops,
 			    c->buffer_limit) < 0) {
 		xm_stat_inc(up->cs->st.upstream_cx_connect_fail);
+		up->hp = NULL; /* never in the pool */
 		xp__up_close(up, 1);
 		return NULL;
 	}
 	xm_conn_set_keepalive(&up->conn, &c->keepalive);
-	xm_timer_start(&w->loop, &up->timer, c->connect_timeout_ms);
+	xm_timer_start(up->loop, &up->timer, c->connect_timeout_ms);
 	return up;
+}
+
+struct xp_up *xp_up_get(struct xp_down *d, const struct xp_cfg *cfg, struct xm_cluster *c, const struct xm_host *h)
+{
+	return xm_pool_get(d->xw->pools, c, h, d->codec, cfg->conns_per_host, xp__up_open, d);
 }
 
 static void xp__up_connected(struct xm_conn *c, int err)
 {
 	struct xp_up *up = xm_container_of(c, struct xp_up, conn);
 
-	xm_timer_stop(&up->w->loop, &up->timer);
+	xm_timer_stop(up->loop, &up->timer);
 	if (err) {
 		xm_stat_inc(up->cs->st.upstream_cx_connect_fail);
 		xp__up_close(up, 1);
 		return;
 	}
 	up->connected = 1;
-	xm_host_report(up->cs, up->hs, NULL, XM_HOST_CONNECT_OK, up->w->loop.now_ms);
+	xm_host_report(up->cs, up->hs, NULL, XM_HOST_CONNECT_OK, up->loop->now_ms);
 	xm_conn_read_start(&up->conn);
 }
 
@@ -202,8 +175,8 @@ static void xp__up_response(struct xp_up *up, const struct xm_iview *v, const st
 		xm_stat_inc(up->st->upstream_rs_error);
 		xm_stat_inc(rq->vst->rs_error);
 	}
-	xm_host_report(rq->cs, rq->hs, NULL,
-		       f->status == XM_STATUS_OK ? XM_HOST_RESPONSE_OK : XM_HOST_RESPONSE_ERROR, up->w->loop.now_ms);
+	xm_host_report(rq->at.cs, rq->at.hs, NULL,
+		       f->status == XM_STATUS_OK ? XM_HOST_RESPONSE_OK : XM_HOST_RESPONSE_ERROR, up->loop->now_ms);
 	uint64_t took = xm_now_us() - rq->start_us;
 	xm_hist_record(d->st->rq_time_ms, took);
 	xm_hist_record(rq->vst->rq_time_ms, took);
@@ -233,7 +206,7 @@ static void xp__up_read(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, ui
 		return;
 	}
 	while (!up->closed && !xm_iovq_empty(&up->in)) {
-		if (xp_view(up->w, &up->in, &v) < 0) {
+		if (xp_view(up->xw, &up->in, &v) < 0) {
 			xp__up_close(up, 1);
 			return;
 		}
@@ -253,7 +226,7 @@ static void xp__up_read(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, ui
 			ssize_t r = up->codec->ops->heartbeat_reply(up->codec, &v, &f, out, sizeof(out));
 			xm_iovq_consume(&up->in, f.len);
 			if (r > 0)
-				xp_send_generated(up->w, &up->conn, out, (size_t)r);
+				xp_send_generated(up->loop, &up->conn, out, (size_t)r);
 		} else {
 			/* Server-initiated requests and goaway: nothing to route yet. */
 			xm_iovq_consume(&up->in, f.len);
@@ -288,20 +261,23 @@ static void xp__up_drained(struct xm_conn *c)
 	}
 }
 
-void xm_xproxy_worker_free(struct xm_worker *w)
+int xp_worker_init(struct xm_fworker *fw, void **state)
 {
-	if (w->xpools) {
-		for (uint32_t b = 0; b < XP__POOL_BUCKETS; b++) {
-			while (w->xpools->b[b]) {
-				struct xp_hostpool *hp = w->xpools->b[b];
-				w->xpools->b[b] = hp->next;
-				xm_host_state_unref(hp->hs);
-				free(hp);
-			}
-		}
-		free(w->xpools);
-		w->xpools = NULL;
+	struct xp_worker *xw = calloc(1, sizeof(*xw));
+	if (!xw || xm_pools_new(&xw->pools) < 0) {
+		free(xw);
+		return -ENOMEM;
 	}
-	free(w->scratch_iov);
-	w->scratch_iov = NULL;
+	*state = xw;
+	return 0;
+}
+
+void xp_worker_free(struct xm_fworker *fw, void *state)
+{
+	struct xp_worker *xw = state;
+	if (!xw)
+		return;
+	xm_pools_free(xw->pools);
+	free(xw->scratch);
+	free(xw);
 }

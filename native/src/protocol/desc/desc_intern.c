@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "protocol/codec.h"
-#include "server/dp.h"
+#include "core/keep.h"
 #include "xmesh/dataplane/v1/snapshot.pb-c.h"
 
 /*
@@ -26,13 +26,8 @@
  *
  * The key is the message packed again by protobuf-c (fields in a fixed order): equal
  * descriptors pack to equal bytes, and the comparison stays complete when fields are added.
+ * The data plane's keep store holds them (core/keep.h).
  */
-struct xm_desc_ent {
-	struct xm_desc_ent *next;
-	struct xm_codec *codec;
-	size_t keylen;
-	uint8_t key[];
-};
 
 typedef Xmesh__Dataplane__V1__XCodecDescriptor pb_desc;
 typedef Xmesh__Dataplane__V1__XDescField pb_field;
@@ -154,44 +149,38 @@ static int desc_intern__from_pb(struct xm_descriptor *d, const pb_desc *pd, char
 	return 0;
 }
 
-int xm_desc_intern_get(struct xm_dp *dp, const pb_desc *pd, const struct xm_codec **out, char *err, size_t errlen)
+static void *desc_intern__make(void *ctx, const char *key, size_t klen, char *err, size_t errlen)
 {
-	struct xm_desc_ent *e;
+	const pb_desc *pd = ctx;
 	struct xm_descriptor d;
 	struct xm_codec *c = NULL;
-	size_t keylen = xmesh__dataplane__v1__xcodec_descriptor__get_packed_size(pd);
-	int rc;
 
-	*out = NULL;
-	e = malloc(sizeof(*e) + keylen);
-	if (!e)
-		return -ENOMEM;
-	e->keylen = xmesh__dataplane__v1__xcodec_descriptor__pack(pd, e->key);
-	for (struct xm_desc_ent *o = dp->descs; o; o = o->next)
-		if (o->keylen == e->keylen && memcmp(o->key, e->key, e->keylen) == 0) {
-			*out = o->codec;
-			rc = 0;
-			goto out;
-		}
-	if ((rc = desc_intern__from_pb(&d, pd, err, errlen)) < 0 ||
-	    (rc = xm_codec_descriptor_new(&d, &c, err, errlen)) < 0)
-		goto out;
-	e->codec = c;
-	e->next = dp->descs;
-	dp->descs = e;
-	*out = c;
-	e = NULL;
-out:
-	free(e);
-	return rc;
+	if (desc_intern__from_pb(&d, pd, err, errlen) < 0 || xm_codec_descriptor_new(&d, &c, err, errlen) < 0)
+		return NULL;
+	return c;
 }
 
-void xm_desc_intern_free_all(struct xm_dp *dp)
+static void desc_intern__free(void *obj)
 {
-	while (dp->descs) {
-		struct xm_desc_ent *e = dp->descs;
-		dp->descs = e->next;
-		e->codec->ops->destroy(e->codec);
-		free(e);
-	}
+	struct xm_codec *c = obj;
+	c->ops->destroy(c);
+}
+
+static const struct xm_keep_kind desc_intern__kind = { "descriptor codec", desc_intern__make, desc_intern__free };
+
+int xm_desc_intern_get(struct xm_keep *k, const pb_desc *pd, const struct xm_codec **out, char *err, size_t errlen)
+{
+	size_t keylen = xmesh__dataplane__v1__xcodec_descriptor__get_packed_size(pd);
+	uint8_t *key = malloc(keylen ? keylen : 1);
+
+	*out = NULL;
+	if (!key)
+		return -ENOMEM;
+	keylen = xmesh__dataplane__v1__xcodec_descriptor__pack(pd, key);
+	err[0] = 0;
+	*out = xm_keep_get(k, &desc_intern__kind, (const char *)key, keylen, (void *)pd, err, errlen);
+	free(key);
+	if (*out)
+		return 0;
+	return err[0] && strcmp(err, "out of memory") ? -EINVAL : -ENOMEM;
 }

@@ -4,16 +4,14 @@
 
 #include <stddef.h>
 
-struct xm_dp;
+struct xm_keep;
 struct xm_codec;
 struct Xmesh__Dataplane__V1__XCodecDescriptor;
 
 /* The codec for descriptor message pd: the interned one when an identical descriptor was
- * compiled before, else a new one, kept until xm_desc_intern_free_all(). dp lock held.
- * 0, -EINVAL (err names the descriptor field) or -ENOMEM. */
-int xm_desc_intern_get(struct xm_dp *dp, const struct Xmesh__Dataplane__V1__XCodecDescriptor *pd,
+ * compiled before, else a new one, kept in k until the data plane's teardown (control
+ * side, dp lock held). 0, -EINVAL (err names the descriptor field) or -ENOMEM. */
+int xm_desc_intern_get(struct xm_keep *k, const struct Xmesh__Dataplane__V1__XCodecDescriptor *pd,
 		       const struct xm_codec **out, char *err, size_t errlen);
-/* Data-plane teardown, once no worker or connection can use a codec any more. */
-void xm_desc_intern_free_all(struct xm_dp *dp);
 
 #endif

@@ -1,13 +1,13 @@
-/* x_proxy routing: virtual hosts by service, then routes by method and metas (exact, prefix, suffix, present, regex). */
+/* String matchers of L7 routes: literals compared in place, regexes with one PCRE2 match-data block per thread. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/table.h"
-#include "filters/x_proxy/x_proxy.h"
+#include "router/match.h"
 
 /* One match-data block per thread (workers, and tests calling the router directly);
  * freed by the key's destructor when the thread exits. pcre2_match_data is not shareable,
@@ -79,35 +79,28 @@ int xm_str_match(const struct xm_str_match *m, const char *s, size_t len)
 	return 0;
 }
 
-const struct xm_xroute *xm_xroute_find(const struct xm_xproxy_cfg *cfg, const struct xm_route_info *ri,
-				       const struct xm_xvhost **vhost)
+int xm_str_match_literal(struct xm_str_match *m, enum xm_str_match_kind kind, const char *s, size_t n)
 {
-	for (uint32_t v = 0; v < cfg->nvhosts; v++) {
-		const struct xm_xvhost *vh = &cfg->vhosts[v];
-		uint32_t d;
-		for (d = 0; d < vh->ndomains; d++)
-			if (xm_str_match(&vh->domains[d], ri->service, ri->service_len))
-				break;
-		if (d == vh->ndomains)
-			continue;
-		for (uint32_t r = 0; r < vh->nroutes; r++) {
-			const struct xm_xroute *rt = &vh->routes[r];
-			if (rt->method.kind != XM_MATCH_ANY && !xm_str_match(&rt->method, ri->method, ri->method_len))
-				continue;
-			uint32_t m;
-			for (m = 0; m < rt->nmetas; m++) {
-				uint16_t vlen;
-				const char *v = xm_route_info_get(ri, rt->metas[m].name, rt->metas[m].name_len, &vlen);
-				if (!v || !xm_str_match(&rt->metas[m].m, v, vlen))
-					break;
-			}
-			if (m == rt->nmetas) {
-				if (vhost)
-					*vhost = vh;
-				return rt;
-			}
-		}
-		return NULL; /* the first matching virtual host decides, as in Envoy */
-	}
-	return NULL;
+	memset(m, 0, sizeof(*m));
+	if (n > 65535)
+		return -EINVAL;
+	if (!(m->s = strndup(s, n)))
+		return -ENOMEM;
+	m->kind = kind;
+	m->len = (uint16_t)n;
+	return 0;
+}
+
+int xm_str_match_domain(struct xm_str_match *m, const char *d)
+{
+	size_t n = strlen(d);
+
+	memset(m, 0, sizeof(*m));
+	if (n == 1 && d[0] == '*')
+		return 0; /* XM_MATCH_ANY */
+	if (n > 1 && d[0] == '*')
+		return xm_str_match_literal(m, XM_MATCH_SUFFIX, d + 1, n - 1);
+	if (n > 1 && d[n - 1] == '*')
+		return xm_str_match_literal(m, XM_MATCH_PREFIX, d, n - 1);
+	return xm_str_match_literal(m, XM_MATCH_EXACT, d, n);
 }

@@ -1,0 +1,158 @@
+/* The tcp_proxy filter's config from its TcpProxy message, and its kept stats and access-log sinks. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/keep.h"
+#include "filters/tcp_proxy/tcp_proxy.h"
+#include "stats/stats.h"
+#include "xmesh/dataplane/v1/snapshot.pb-c.h"
+
+static const char *const tp__end_names[TP_END__COUNT] = {
+	[TP_END_DOWNSTREAM_CLOSE] = "downstream_close",
+	[TP_END_UPSTREAM_CLOSE] = "upstream_close",
+	[TP_END_DOWNSTREAM_RESET] = "downstream_reset",
+	[TP_END_UPSTREAM_RESET] = "upstream_reset",
+	[TP_END_CONNECT_FAILED] = "connect_failed",
+	[TP_END_CONNECT_TIMEOUT] = "connect_timeout",
+	[TP_END_NO_HEALTHY_UPSTREAM] = "no_healthy_upstream",
+	[TP_END_OVERFLOW] = "overflow",
+	[TP_END_IDLE_TIMEOUT] = "idle_timeout",
+	[TP_END_SHUTDOWN] = "shutdown",
+	[TP_END_NO_MEMORY] = "no_memory",
+};
+
+const char *tp_end_name(enum tp_end r)
+{
+	return (unsigned)r < TP_END__COUNT ? tp__end_names[r] : "unknown";
+}
+
+static void *tp__stats_make(void *ctx, const char *prefix, size_t klen, char *err, size_t errlen)
+{
+	struct xm_stats *s = ctx;
+	struct tp_stats *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+#define TP__C(f) t->f = xm_stats_counterf(s, "tcp.{stat_prefix=%s}." #f, prefix)
+	TP__C(downstream_cx_total);
+	TP__C(downstream_cx_rx_bytes_total);
+	TP__C(downstream_cx_tx_bytes_total);
+	TP__C(downstream_flow_control_paused_reading_total);
+	TP__C(downstream_flow_control_resumed_reading_total);
+	TP__C(upstream_flow_control_paused_reading_total);
+	TP__C(upstream_flow_control_resumed_reading_total);
+	TP__C(upstream_connect_attempts_total);
+	TP__C(bytes_copied);
+	TP__C(splice_started_total);
+#undef TP__C
+	t->downstream_cx_active = xm_stats_gaugef(s, "tcp.{stat_prefix=%s}.downstream_cx_active", prefix);
+	for (int r = 0; r < TP_END__COUNT; r++)
+		t->end[r] = xm_stats_counterf(s, "tcp.{stat_prefix=%s}.cx_end.{reason=%s}", prefix, tp_end_name((enum tp_end)r));
+	return t;
+}
+
+static const struct xm_keep_kind tp__stats_kind = { "tcp_proxy stats", tp__stats_make, free };
+
+/* Access-log sinks, one O_APPEND file per path, kept so that every filter (and every table)
+ * writing to a path shares one fd. */
+struct xm_alog {
+	int fd;
+};
+
+static void *tp__alog_make(void *ctx, const char *path, size_t klen, char *err, size_t errlen)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		return NULL;
+	}
+	struct xm_alog *a = calloc(1, sizeof(*a));
+	if (!a) {
+		close(fd);
+		return NULL;
+	}
+	a->fd = fd;
+	return a;
+}
+
+static void tp__alog_free(void *obj)
+{
+	struct xm_alog *a = obj;
+	close(a->fd);
+	free(a);
+}
+
+static const struct xm_keep_kind tp__alog_kind = { "access log", tp__alog_make, tp__alog_free };
+
+int xm_alog_fd(const struct xm_alog *a) { return a->fd; }
+
+void tp_free(void *cfg)
+{
+	struct tp_cfg *c = cfg;
+	if (!c)
+		return;
+	free(c->wclusters);
+	free(c->wcum);
+	free(c);
+}
+
+int tp_build(const struct xm_filter_build *b, const struct ProtobufCMessage *msg, void **out, char *err, size_t errlen)
+{
+	const Xmesh__Dataplane__V1__TcpProxy *tp = (const Xmesh__Dataplane__V1__TcpProxy *)msg;
+	struct tp_cfg *c = calloc(1, sizeof(*c));
+	char why[160] = "";
+	int rc = -ENOMEM;
+
+	xm_assert(msg->descriptor == &xmesh__dataplane__v1__tcp_proxy__descriptor);
+	if (!c)
+		return -ENOMEM;
+	c->idle_timeout_ms = tp->idle_timeout_ms;
+	c->max_connect_attempts = tp->max_connect_attempts ? tp->max_connect_attempts : 1;
+	c->hash_key = tp->hash_policy && tp->hash_policy->key == XMESH__DATAPLANE__V1__HASH_POLICY__KEY__SOURCE_ADDRESS_PORT
+			      ? TP_HASH_SOURCE_ADDRESS_PORT
+			      : TP_HASH_SOURCE_IP;
+	if (tp->n_weighted_clusters > 0) {
+		c->wclusters = calloc(tp->n_weighted_clusters, sizeof(*c->wclusters));
+		c->wcum = calloc(tp->n_weighted_clusters, sizeof(*c->wcum));
+		if (!c->wclusters || !c->wcum)
+			goto out;
+		uint32_t cum = 0;
+		for (size_t i = 0; i < tp->n_weighted_clusters; i++) {
+			const char *name = tp->weighted_clusters[i]->cluster;
+			if (!(c->wclusters[i] = b->cluster(b, name))) {
+				snprintf(err, errlen, "listener '%s': tcp_proxy weighted cluster '%s' not found", b->listener, name);
+				rc = -ENOENT;
+				goto out;
+			}
+			cum += tp->weighted_clusters[i]->weight ? tp->weighted_clusters[i]->weight : 1;
+			c->wcum[i] = cum;
+		}
+		c->nwclusters = (uint32_t)tp->n_weighted_clusters;
+	} else if (!(c->cluster = b->cluster(b, tp->cluster))) {
+		snprintf(err, errlen, "listener '%s': tcp_proxy cluster '%s' not found", b->listener, tp->cluster);
+		rc = -ENOENT;
+		goto out;
+	}
+	const char *prefix = tp->stat_prefix[0] ? tp->stat_prefix : b->listener;
+	if (!(c->st = xm_keep_get(b->keep, &tp__stats_kind, prefix, strlen(prefix), b->stats, why, sizeof(why))))
+		goto out;
+	if (tp->access_log_path && tp->access_log_path[0]) {
+		c->alog = xm_keep_get(b->keep, &tp__alog_kind, tp->access_log_path, strlen(tp->access_log_path), NULL, why,
+				      sizeof(why));
+		if (!c->alog) {
+			snprintf(err, errlen, "listener '%s': access log '%s': %s", b->listener, tp->access_log_path,
+				 why[0] ? why : "out of memory");
+			rc = -EINVAL;
+			goto out;
+		}
+	}
+	*out = c;
+	return 0;
+out:
+	tp_free(c);
+	return rc;
+}
