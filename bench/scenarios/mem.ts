@@ -115,6 +115,12 @@ export const scenario: Scenario = {
     notes.push('RSS is VmRSS of the proxy process plus its direct children (nginx master + worker); kernel socket buffers are not in RSS.');
     notes.push(`wakeups/s = context switches of all the proxy's threads (and children) over ${WAKE_MS / 1000} s with no traffic, before and while the ` +
       `connections are open; cpu us/s = its CPU time over the same window (per-thread schedstat, ns).`);
-    return { tables: [table], notes, data: { conns, samples } };
+    const chart = {
+      title: 'mem: memory per idle proxied connection pair (lower is better)',
+      axis: 'bytes per connection pair (ΔRSS ÷ connections)',
+      groups: [`${samples[0]?.answered ?? conns} idle connection pairs`],
+      series: samples.map((s) => ({ name: s.path, values: [Math.round(s.bytesPerConn)] })),
+    };
+    return { tables: [table], notes, data: { conns, samples }, chart };
   },
 };
