@@ -54,11 +54,10 @@ function thousands(intPart: string): string {
   return intPart.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
-/** A value label: "9,774", "353", "61.6", "4.17", "0.74"; "–" when missing. */
+/** A value label: "9,774", "353", "14.55", "61.6", "4.17", "0.74" (two decimals at most, below 100); "–" when missing. */
 export function formatValue(x: number | null): string {
   if (x === null || !Number.isFinite(x)) return '–';
-  const a = Math.abs(x);
-  const s = a >= 100 ? Math.round(x).toString() : a >= 10 ? x.toFixed(1) : x.toFixed(2);
+  const s = Math.abs(x) >= 100 ? Math.round(x).toString() : String(Number(x.toFixed(2)));
   const neg = s.startsWith('-');
   const [i, f] = (neg ? s.slice(1) : s).split('.');
   return (neg ? '-' : '') + thousands(i) + (f ? '.' + f : '');

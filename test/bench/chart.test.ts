@@ -60,7 +60,7 @@ for (const c of shapes) {
     assert.deepEqual(b.map((x) => x.value), [4.17, 6.67, 6.4, 6.21, 7.53, 6.83], 'group by group, series in order');
     const unit = c.size(b[0]) / b[0].value;
     for (const x of b) assert.ok(Math.abs(c.size(x) - x.value * unit) < 0.02, `${x.value}: ${c.size(x)} px, want ${x.value * unit}`);
-    for (const v of ['4.17', '6.67', '7.53', 'proxy CPU µs per request', 'xmesh', 'haproxy', 'nginx', 'pinned', 'unpinned']) assert.ok(svg.includes(`>${v}<`), `label ${v}`);
+    for (const v of ['4.17', '6.67', '7.53', '6.4', 'proxy CPU µs per request', 'xmesh', 'haproxy', 'nginx', 'pinned', 'unpinned']) assert.ok(svg.includes(`>${v}<`), `label ${v}`);
   });
 }
 
@@ -135,9 +135,10 @@ for (const c of invalid) {
   });
 }
 
-test('value labels: thousands separated, 2-3 significant figures below 100', () => {
-  const cases: [number | null, string][] = [[9774, '9,774'], [100000, '100,000'], [353, '353'], [61.6, '61.6'], [4.17, '4.17'], [0.74, '0.74'],
-    [-12.5, '-12.5'], [-2.6, '-2.60'], [null, '–'], [NaN, '–']];
+test('value labels: integers from 100 up, thousands separated; below 100 two decimals at most', () => {
+  const cases: [number | null, string][] = [[9774, '9,774'], [100000, '100,000'], [16973.82, '16,974'], [353, '353'], [14.55, '14.55'],
+    [61.6, '61.6'], [4.17, '4.17'], [6.4, '6.4'], [0.74, '0.74'], [39.6123, '39.61'], [-12.5, '-12.5'], [-2.6, '-2.6'], [0, '0'],
+    [null, '–'], [NaN, '–']];
   for (const [v, want] of cases) assert.equal(formatValue(v), want, String(v));
 });
 
