@@ -1,6 +1,7 @@
 // Scenario `mem`: resident memory of a proxy idle and holding N idle proxied connections;
 // reports bytes per connection pair (downstream + upstream) from the VmRSS delta.
 import * as path from 'node:path';
+import { formatValue } from '../lib/chart';
 import { ensureBuilt, runXload, startResponder } from '../lib/loadgen';
 import { ALL_PATHS, hardNofile, PathName, RunningPath, startPath, stopPath, unavailable } from '../lib/peers';
 import { cpuUsExact, ctxSwitches, rssBytes } from '../lib/procfs';
@@ -118,7 +119,7 @@ export const scenario: Scenario = {
     const chart = {
       title: 'mem: memory per idle proxied connection pair (lower is better)',
       axis: 'bytes per connection pair (ΔRSS ÷ connections)',
-      groups: [`${samples[0]?.answered ?? conns} idle connection pairs`],
+      groups: [`${formatValue(samples[0]?.answered ?? conns)} idle connection pairs`],
       series: samples.map((s) => ({ name: s.path, values: [Math.round(s.bytesPerConn)] })),
     };
     return { tables: [table], notes, data: { conns, samples }, chart };
