@@ -7,6 +7,8 @@ export interface ChartSeries {
   name: string;
   /** one value per group; null = not measured (no bar, a dash) */
   values: (number | null)[];
+  /** "#rrggbb"; default: the palette, by position. Lets one path keep its colour in every chart */
+  color?: string;
 }
 
 export interface BarChart {
@@ -150,6 +152,7 @@ function validate(c: BarChart): void {
     s.values.forEach((v, j) => {
       if (v !== null && typeof v !== 'number') throw new TypeError(`chart.series[${i}].values[${j}]: want a number or null`);
     });
+    if (s.color !== undefined && !/^#[0-9a-fA-F]{6}$/.test(s.color)) throw new TypeError(`chart.series[${i}].color: want "#rrggbb", got ${JSON.stringify(s.color)}`);
   });
   if (c.orientation !== undefined && c.orientation !== 'horizontal' && c.orientation !== 'vertical') {
     throw new TypeError(`chart.orientation: want horizontal or vertical, got ${String(c.orientation)}`);
@@ -169,7 +172,7 @@ function legend(series: ChartSeries[], x0: number, y0: number, width: number): {
       x = x0;
       y += 20;
     }
-    svg.push(`<rect x="${n(x)}" y="${n(y)}" width="12" height="12" fill="${PALETTE[i % PALETTE.length]}"/>`);
+    svg.push(`<rect x="${n(x)}" y="${n(y)}" width="12" height="12" fill="${s.color ?? PALETTE[i % PALETTE.length]}"/>`);
     svg.push(text(x + 18, y + 10.5, s.name, 'class="legend"'));
     x += w;
   });
@@ -211,7 +214,7 @@ export function renderBarChart(c: BarChart): string {
 
   const axis = c.scale === 'log' ? logAxis(usable) : linearAxis(usable);
   const body: string[] = [];
-  const color = (i: number) => PALETTE[i % PALETTE.length];
+  const color = (i: number) => c.series[i].color ?? PALETTE[i % PALETTE.length];
   const valueLen = Math.max(...c.series.flatMap((s) => s.values.map((v) => formatValue(v).length)));
 
   if (!vertical) {

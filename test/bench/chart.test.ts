@@ -118,6 +118,13 @@ test('a missing value gets a dash and no bar; the others are drawn', () => {
   assert.ok(svg.includes('>–<'));
 });
 
+test('a series colour, when given, is its bars\' and legend swatch\'s; others keep the palette', () => {
+  const svg = renderBarChart({ ...base, series: [{ ...base.series[0], color: '#123456' }, base.series[1]] });
+  assertWellFormed(svg);
+  assert.equal((svg.match(/fill="#123456"/g) ?? []).length, 3, 'two bars and the swatch');
+  assert.equal((svg.match(/fill="#E69F00"/g) ?? []).length, 3, 'the second series: the palette\'s second colour');
+});
+
 test('the same input gives the same bytes', () => {
   assert.equal(renderBarChart(base), renderBarChart(JSON.parse(JSON.stringify(base)) as BarChart));
   assert.equal(renderBarChart({ ...base, orientation: 'vertical' }), renderBarChart({ ...base, orientation: 'vertical' }));
@@ -128,6 +135,7 @@ const invalid: { desc: string; chart: unknown; field: RegExp }[] = [
   { desc: 'a string value', chart: { ...base, series: [{ name: 'x', values: [1, '2'] }] }, field: /chart\.series\[0\]\.values\[1\]/ },
   { desc: 'an unknown orientation', chart: { ...base, orientation: 'diagonal' }, field: /chart\.orientation/ },
   { desc: 'groups not strings', chart: { ...base, groups: [1, 2] }, field: /chart\.groups/ },
+  { desc: 'a colour that is not #rrggbb', chart: { ...base, series: [{ name: 'x', values: [1, 2], color: 'red' }] }, field: /chart\.series\[0\]\.color/ },
 ];
 for (const c of invalid) {
   test(`malformed input (${c.desc}): TypeError naming the field`, () => {
