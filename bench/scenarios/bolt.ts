@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ensureBuilt, runXload, startResponder, type XloadResult } from '../lib/loadgen';
-import { startPath, stopPath, unavailable, type PathName, type RunningPath } from '../lib/peers';
+import { PATH_COLORS, startPath, stopPath, unavailable, type PathName, type RunningPath } from '../lib/peers';
 import { cpuUs } from '../lib/procfs';
 import { stop } from '../lib/procs';
 import { median } from '../lib/report';
@@ -103,6 +103,7 @@ export const scenario: Scenario = {
       groups: shapes.map((s) => `${s} ${SHAPES[s].conns}×${SHAPES[s].depth}`),
       series: paths.filter((p) => p !== 'direct' && samples.some((x) => x.path === p)).map((p) => ({
         name: p === 'haproxy' ? 'haproxy (L4)' : `${p} (L7)`,
+        color: PATH_COLORS[p],
         values: shapes.map((s) => {
           const v = med(p, s, (x) => x.proxyCpuUs / Math.max(1, x.lg.requests));
           return Number.isFinite(v) ? v : null;

@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import { formatValue } from '../lib/chart';
 import { ensureBuilt, runXload, startResponder } from '../lib/loadgen';
-import { ALL_PATHS, hardNofile, PathName, RunningPath, startPath, stopPath, unavailable } from '../lib/peers';
+import { ALL_PATHS, hardNofile, PATH_COLORS, PathName, RunningPath, startPath, stopPath, unavailable } from '../lib/peers';
 import { cpuUsExact, ctxSwitches, rssBytes } from '../lib/procfs';
 import { sleep, stop } from '../lib/procs';
 import type { BenchOptions, Scenario, ScenarioResult, Table } from '../lib/types';
@@ -120,7 +120,7 @@ export const scenario: Scenario = {
       title: 'mem: memory per idle proxied connection pair (lower is better)',
       axis: 'bytes per connection pair (ΔRSS ÷ connections)',
       groups: [`${formatValue(samples[0]?.answered ?? conns)} idle connection pairs`],
-      series: samples.map((s) => ({ name: s.path, values: [Math.round(s.bytesPerConn)] })),
+      series: samples.map((s) => ({ name: s.path, values: [Math.round(s.bytesPerConn)], color: PATH_COLORS[s.path] })),
     };
     return { tables: [table], notes, data: { conns, samples }, chart };
   },

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { ensureBuilt, histQuantile, mergeHists, runXload, startResponder, XloadArgs, XloadResult } from '../lib/loadgen';
 import type { BarChart } from '../lib/chart';
 import { tcpCongestionControl } from '../lib/netns';
-import { ALL_PATHS, PathName, RunningPath, startPath, stopPath, unavailable } from '../lib/peers';
+import { ALL_PATHS, PATH_COLORS, PathName, RunningPath, startPath, stopPath, unavailable } from '../lib/peers';
 import { cpuUs } from '../lib/procfs';
 import { stop } from '../lib/procs';
 import { bootstrapCI, median, medianCI, signTestP } from '../lib/report';
@@ -262,7 +262,7 @@ function chartOf(paths: PathName[], has: (p: PathName, m: Mode) => boolean, med:
   perReq: (s: Sample) => number, o: BenchOptions): BarChart | undefined {
   const setup = `${o.loadgenCpu >= 0 ? 'pinned' : 'unpinned'}, tcp cc ${tcpCongestionControl()}`;
   const series = (m: Mode, f: (s: Sample) => number, withDirect: boolean) =>
-    paths.filter((p) => has(p, m) && (withDirect || p !== 'direct')).map((p) => ({ name: p, values: [med(p, m, f)] }));
+    paths.filter((p) => has(p, m) && (withDirect || p !== 'direct')).map((p) => ({ name: p, values: [med(p, m, f)], color: PATH_COLORS[p] }));
   if (paths.some((p) => p !== 'direct' && has(p, 'closed'))) {
     return {
       title: `tcp: proxy CPU per request, closed loop, ${CLOSED.conns} conns (lower is better)`,
