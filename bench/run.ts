@@ -1,12 +1,14 @@
 // The bench entry point: `npm run bench -- <scenario> [--duration S] [--runs N] [--quick] ...`.
 // Scenarios are discovered from bench/scenarios/*.ts (each exports `scenario`), so a new
-// benchmark is one new file. Prints tables, the exact command, and writes a JSON result.
+// benchmark is one new file. Prints tables, the exact command, and writes a JSON result, and
+// the scenario's chart with the figures it shows (bench/results/<scenario>.svg and .json).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { RESULTS_DIR, ROOT } from './lib/paths';
 import { killAllSync, stopAll } from './lib/procs';
 import { NETNS_ENV, runWithCongestionControl, tcpCongestionControl, wrappedBench } from './lib/netns';
+import { writeFigures } from './lib/figures';
 import { cpuModel } from './lib/procfs';
 import { peerVersions } from './lib/peers';
 import { renderTable } from './lib/report';
@@ -36,6 +38,8 @@ options:
   --cc NAME        run in a fresh network namespace (lo only, root) whose TCP congestion
                    control is NAME (e.g. cubic), the same for every path; default: the host's
   --save           write the JSON result to bench/results/ (default: a temp dir)
+every run but a --quick one writes its chart and charted figures to bench/results/<scenario>.svg
+and .json (replacing the previous ones); --quick writes them to the temp dir
 scenarios:`;
 
 interface Parsed {
@@ -150,7 +154,20 @@ async function main(): Promise<number> {
     options: { ...opts, log: undefined }, notes: result.notes, data: result.data,
   };
   fs.writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
-  console.log(`\nresults: ${path.relative(ROOT, file).startsWith('..') ? file : path.relative(ROOT, file)}`);
+  const shown = (f: string) => (path.relative(ROOT, f).startsWith('..') ? f : path.relative(ROOT, f));
+  console.log(`\nresults: ${shown(file)}`);
+  if (result.chart) {
+    // A smoke pass is not a result: its chart stays out of bench/results/.
+    const charted = writeFigures(opts.quick ? workdir : RESULTS_DIR, {
+      scenario: sc.name,
+      date: started.toISOString(),
+      host: `${host.ncpu} CPUs (${host.cpu}), kernel ${host.kernel}, tcp congestion control ${host.tcpCongestionControl}` +
+        (host.netns ? ' in a namespace of its own' : ''),
+      commands: [command],
+      chart: result.chart,
+    });
+    console.log(`chart: ${shown(charted.svg)} (figures: ${shown(charted.json)})`);
+  }
   return 0;
 }
 

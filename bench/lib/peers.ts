@@ -18,6 +18,10 @@ export const ALL_PATHS = ['direct', 'xmesh', 'xmesh-epoll', 'xmesh-cubic', 'hapr
 /** TCP_CONGESTION for the xmesh-cubic path (Linux: level IPPROTO_TCP 6, name 13). */
 const XMESH_CUBIC_CC = 'cubic';
 export type PathName = (typeof ALL_PATHS)[number];
+/** Each path's colour in the bench's charts, the same in every scenario (Okabe–Ito palette). */
+export const PATH_COLORS: Record<PathName, string> = {
+  direct: '#999999', xmesh: '#0072B2', 'xmesh-epoll': '#56B4E9', 'xmesh-cubic': '#009E73', haproxy: '#E69F00', nginx: '#CC79A7',
+};
 
 const NGINX_STREAM_MOD = '/usr/lib/nginx/modules/ngx_stream_module.so';
 /** The xmesh CLI to benchmark; XMESH_BIN overrides it (e.g. another checkout's build). */

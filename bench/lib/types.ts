@@ -1,4 +1,5 @@
 // The bench framework's contracts: what a scenario receives and what it hands back.
+import type { BarChart } from './chart';
 
 export interface BenchOptions {
   /** measured seconds per case */
@@ -33,6 +34,8 @@ export interface ScenarioResult {
   /** raw per-run data and medians, written to the JSON results file */
   data: unknown;
   notes: string[];
+  /** the scenario's headline figures, peers side by side: drawn into bench/results/<name>.svg */
+  chart?: BarChart;
 }
 
 export interface Scenario {

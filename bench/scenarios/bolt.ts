@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ensureBuilt, runXload, startResponder, type XloadResult } from '../lib/loadgen';
-import { startPath, stopPath, unavailable, type PathName, type RunningPath } from '../lib/peers';
+import { PATH_COLORS, startPath, stopPath, unavailable, type PathName, type RunningPath } from '../lib/peers';
 import { cpuUs } from '../lib/procfs';
 import { stop } from '../lib/procs';
 import { median } from '../lib/report';
@@ -96,6 +96,20 @@ export const scenario: Scenario = {
     }));
     notes.push('pinning: loadgen on cpu0, proxy + upstream on cpu1; direct shows the load generator is not the bottleneck');
     notes.push('xmesh routes every request at L7 (split, route by service, rewrite id, multiplex); haproxy forwards bytes at L4');
-    return { tables, data: { samples }, notes };
+    const shapes = Object.keys(SHAPES) as Shape[];
+    const chart = {
+      title: 'bolt: proxy CPU per request, 1 KiB SOFARPC frames (lower is better)',
+      axis: 'proxy CPU µs per request (median of runs)',
+      groups: shapes.map((s) => `${s} ${SHAPES[s].conns}×${SHAPES[s].depth}`),
+      series: paths.filter((p) => p !== 'direct' && samples.some((x) => x.path === p)).map((p) => ({
+        name: p === 'haproxy' ? 'haproxy (L4)' : `${p} (L7)`,
+        color: PATH_COLORS[p],
+        values: shapes.map((s) => {
+          const v = med(p, s, (x) => x.proxyCpuUs / Math.max(1, x.lg.requests));
+          return Number.isFinite(v) ? v : null;
+        }),
+      })),
+    };
+    return { tables, data: { samples }, notes, chart };
   },
 };

@@ -1,8 +1,9 @@
 // Scenario `mem`: resident memory of a proxy idle and holding N idle proxied connections;
 // reports bytes per connection pair (downstream + upstream) from the VmRSS delta.
 import * as path from 'node:path';
+import { formatValue } from '../lib/chart';
 import { ensureBuilt, runXload, startResponder } from '../lib/loadgen';
-import { ALL_PATHS, hardNofile, PathName, RunningPath, startPath, stopPath, unavailable } from '../lib/peers';
+import { ALL_PATHS, hardNofile, PATH_COLORS, PathName, RunningPath, startPath, stopPath, unavailable } from '../lib/peers';
 import { cpuUsExact, ctxSwitches, rssBytes } from '../lib/procfs';
 import { sleep, stop } from '../lib/procs';
 import type { BenchOptions, Scenario, ScenarioResult, Table } from '../lib/types';
@@ -115,6 +116,12 @@ export const scenario: Scenario = {
     notes.push('RSS is VmRSS of the proxy process plus its direct children (nginx master + worker); kernel socket buffers are not in RSS.');
     notes.push(`wakeups/s = context switches of all the proxy's threads (and children) over ${WAKE_MS / 1000} s with no traffic, before and while the ` +
       `connections are open; cpu us/s = its CPU time over the same window (per-thread schedstat, ns).`);
-    return { tables: [table], notes, data: { conns, samples } };
+    const chart = {
+      title: 'mem: memory per idle proxied connection pair (lower is better)',
+      axis: 'bytes per connection pair (ΔRSS ÷ connections)',
+      groups: [`${formatValue(samples[0]?.answered ?? conns)} idle connection pairs`],
+      series: samples.map((s) => ({ name: s.path, values: [Math.round(s.bytesPerConn)], color: PATH_COLORS[s.path] })),
+    };
+    return { tables: [table], notes, data: { conns, samples }, chart };
   },
 };

@@ -39,6 +39,13 @@ export const scenario: Scenario = {
       columns: ['task', 'ops/s', 'mean ms', 'p99 ms', 'rme %', 'samples', 'size, speed'],
       rows,
     };
-    return { tables: [table], notes: [`node ${process.version}`], data: { tasks: rows } };
+    const done = bench.tasks.filter((t) => t.result && !t.result.error);
+    const chart = {
+      title: 'micro: time per operation (lower is better)',
+      axis: 'mean ms per operation',
+      groups: done.map((t) => t.name),
+      series: [{ name: 'mean', values: done.map((t) => t.result!.latency.mean) }],
+    };
+    return { tables: [table], notes: [`node ${process.version}`], data: { tasks: rows }, chart };
   },
 };

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
+import { formatValue } from '../lib/chart';
 import { ensureBuilt, runXload, startResponder, type XloadResult } from '../lib/loadgen';
 import { startPath, stopPath, unavailable, type RunningPath } from '../lib/peers';
 import { sleep, stop } from '../lib/procs';
@@ -162,7 +163,17 @@ export const scenario: Scenario = {
       if (p) await stopPath(p);
       await stop(resp.proc);
     }
+    const base = data.baseline as XloadResult | undefined;
+    const swapped = data.swap as XloadResult | undefined;
+    const q = (r: XloadResult | undefined) => (r ? [r.p50_us, r.p99_us, r.p999_us, r.max_us] : [null, null, null, null]);
     return {
+      chart: base || swapped ? {
+        title: `swap: latency at ${RATE} req/s while a ${formatValue(CLUSTERS)}-cluster config swaps in and out (xmesh)`,
+        axis: 'latency µs (log scale)',
+        scale: 'log',
+        groups: ['p50', 'p99', 'p99.9', 'max'],
+        series: [{ name: 'no swap (baseline)', values: q(base) }, { name: 'swap in + out', values: q(swapped) }],
+      } : undefined,
       tables: [
         {
           title: `xmesh at ${RATE} req/s (${CONNS} conns, 128 B / 128 B, open loop, latency in us from the scheduled send time)`,

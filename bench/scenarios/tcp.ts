@@ -3,7 +3,9 @@
 // time per request (the primary figure: least sensitive to CPU contention on a small box).
 import * as path from 'node:path';
 import { ensureBuilt, histQuantile, mergeHists, runXload, startResponder, XloadArgs, XloadResult } from '../lib/loadgen';
-import { ALL_PATHS, PathName, RunningPath, startPath, stopPath, unavailable } from '../lib/peers';
+import type { BarChart } from '../lib/chart';
+import { tcpCongestionControl } from '../lib/netns';
+import { ALL_PATHS, PATH_COLORS, PathName, RunningPath, startPath, stopPath, unavailable } from '../lib/peers';
 import { cpuUs } from '../lib/procfs';
 import { stop } from '../lib/procs';
 import { bootstrapCI, median, medianCI, signTestP } from '../lib/report';
@@ -239,6 +241,7 @@ function summarize(samples: Sample[], paths: PathName[], notes: string[], cmds: 
   return {
     tables,
     notes,
+    chart: chartOf(paths, has, med, perReq, o),
     data: {
       config: { req_bytes: REQ, resp_bytes: RESP, closed: CLOSED, rate: RATE, bulk: BULK },
       proxy_commands: cmds,
@@ -249,4 +252,40 @@ function summarize(samples: Sample[], paths: PathName[], notes: string[], cmds: 
       tables,
     },
   };
+}
+
+/**
+ * The chart: the primary figure (proxy CPU per request, closed loop) when that mode ran, else
+ * the fixed-rate p99 or the bulk throughput, with direct beside the proxies where it applies.
+ */
+function chartOf(paths: PathName[], has: (p: PathName, m: Mode) => boolean, med: (p: PathName, m: Mode, f: (s: Sample) => number) => number,
+  perReq: (s: Sample) => number, o: BenchOptions): BarChart | undefined {
+  const setup = `${o.loadgenCpu >= 0 ? 'pinned' : 'unpinned'}, tcp cc ${tcpCongestionControl()}`;
+  const series = (m: Mode, f: (s: Sample) => number, withDirect: boolean) =>
+    paths.filter((p) => has(p, m) && (withDirect || p !== 'direct')).map((p) => ({ name: p, values: [med(p, m, f)], color: PATH_COLORS[p] }));
+  if (paths.some((p) => p !== 'direct' && has(p, 'closed'))) {
+    return {
+      title: `tcp: proxy CPU per request, closed loop, ${CLOSED.conns} conns (lower is better)`,
+      axis: 'proxy CPU µs per request (median of runs)',
+      groups: [setup],
+      series: series('closed', perReq, false),
+    };
+  }
+  if (paths.some((p) => has(p, 'rate'))) {
+    return {
+      title: `tcp: p99 latency at ${RATE.rate} req/s (lower is better)`,
+      axis: 'p99 µs (median of runs)',
+      groups: [setup],
+      series: series('rate', (s) => s.lg.p99_us, true),
+    };
+  }
+  if (paths.some((p) => has(p, 'bulk'))) {
+    return {
+      title: `tcp: bulk throughput, ${BULK.conns} streaming conns (higher is better)`,
+      axis: 'MiB/s (median of runs)',
+      groups: [setup],
+      series: series('bulk', (s) => s.lg.mib_s_in, true),
+    };
+  }
+  return undefined;
 }

@@ -21,5 +21,5 @@ AP=$(freeport)
 xmesh_tcp_proxy_yaml "$AP" "$LISTEN" "$UP" >"$CONF"
 echo "xmesh-tcp: 127.0.0.1:$LISTEN -> 127.0.0.1:$UP, admin 127.0.0.1:$AP, config $CONF" >&2
 # Through the launcher's shebang, so node gets the same flags as every xmesh launcher
-# (--no-memory-reducer: no full GC ~8 s after start, see README).
+# (--no-memory-reducer: no full GC ~8 s after start, see docs/operations.md).
 exec bin/xmesh.js run --config "$CONF" --concurrency 1 --log-level error "$@"

@@ -247,7 +247,7 @@ export interface ListenerInfo {
   fd: number;
 }
 
-/** How workers do socket I/O: see README "I/O backend". */
+/** How workers do socket I/O: see docs/operations.md "I/O backends". */
 export type IoBackend = 'epoll' | 'io_uring' | 'auto';
 export const IO_BACKENDS: readonly IoBackend[] = ['auto', 'epoll', 'io_uring'];
 

@@ -21,7 +21,8 @@ test('bench --cc: runs under that congestion control in its own namespace, then 
   // Preferably one a namespace may not pick by default (the bench widens the allowed list for
   // the run), else any other than the host's, where the kernel has one.
   const cc = avail.find((c) => !allowed.split(/\s+/).includes(c)) ?? avail.find((c) => c !== host) ?? host;
-  const r = spawnSync(process.execPath, [runJs, 'tcp', '--modes', 'bulk', '--paths', 'direct', '--runs', '1', '--duration', '0.3', '--warmup', '0', '--cc', cc], {
+  // --quick: a smoke pass, so its chart goes to the run's temp dir, not over bench/results/tcp.svg
+  const r = spawnSync(process.execPath, [runJs, 'tcp', '--quick', '--modes', 'bulk', '--paths', 'direct', '--runs', '1', '--duration', '0.3', '--warmup', '0', '--cc', cc], {
     encoding: 'utf8',
     timeout: 60_000,
   });
