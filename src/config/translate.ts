@@ -1,6 +1,7 @@
 /** Compiles a validated bootstrap (plus resolved DNS answers) into the data-plane SnapshotMsg; a pure function. */
 import { dnsKey, familyOf, type ResolvedAddresses } from '../cluster/dns-targets';
-import type { ClusterMsg, EndpointMsg, LbPolicy, ListenerMsg, SnapshotMsg, SocketOptionMsg, TcpKeepaliveMsg, TcpProxyMsg, U64Msg, XCodecDescriptorMsg, XDescFieldMsg, XDescLocationMsg, XProxyMsg, XRetryPolicyMsg, XStringMatchMsg } from '../dataplane/types';
+import Long from 'long';
+import { pb, type SnapshotMsg } from '../dataplane/types';
 import { hostPort, isIpLiteral } from './addresses';
 import { durationMs } from './durations';
 import type { ConfigIssue } from './errors';
@@ -39,10 +40,10 @@ export function translate(cfg: BootstrapCfg, resolved: ResolvedAddresses, versio
   return { snapshot: { version, listeners, clusters }, warnings };
 }
 
-function translateListener(l: ListenerCfg): ListenerMsg {
+function translateListener(l: ListenerCfg): pb.IListener {
   const sa = l.address.socket_address;
   const filter = l.filter_chains[0]?.filters[0];
-  return compact<ListenerMsg>({
+  return compact<pb.IListener>({
     name: l.name,
     address: { address: sa.address, port: sa.port_value ?? 0 },
     backlog: l.tcp_backlog_size,
@@ -55,7 +56,7 @@ function translateListener(l: ListenerCfg): ListenerMsg {
   });
 }
 
-function stringMatch(m: XStringMatchCfg | undefined): XStringMatchMsg | undefined {
+function stringMatch(m: XStringMatchCfg | undefined): pb.IXStringMatch | undefined {
   if (!m) return undefined;
   if (m.exact !== undefined) return { exact: m.exact };
   if (m.prefix !== undefined) return { prefix: m.prefix };
@@ -63,29 +64,29 @@ function stringMatch(m: XStringMatchCfg | undefined): XStringMatchMsg | undefine
   return { present: true };
 }
 
-function hashPolicy(h: XRouteCfg['route']['hash_policy']): { meta?: string; source_ip?: boolean } | undefined {
+function hashPolicy(h: XRouteCfg['route']['hash_policy']): pb.IXHashPolicy | undefined {
   const p = h?.[0];
   if (!p) return undefined;
   return p.meta ? { meta: p.meta.name } : { source_ip: true };
 }
 
-function retryPolicy(r: XRouteCfg['route']['retry_policy']): XRetryPolicyMsg | undefined {
+function retryPolicy(r: XRouteCfg['route']['retry_policy']): pb.IXRetryPolicy | undefined {
   if (!r) return undefined;
   const on = new Set(r.retry_on.split(',').map((s) => s.trim()));
   return { num_retries: r.num_retries ?? 1, on_connect_failure: on.has('connect-failure'), on_reset: on.has('reset') };
 }
 
-/** A validated uint64: a number when exact, else a decimal string (protobufjs reads both). */
-function u64(v: U64Cfg): U64Msg {
+/** A validated uint64: a number when exact, else an unsigned Long (protobufjs encodes both). */
+function u64(v: U64Cfg): number | Long {
   const b = parseU64(v)!;
-  return b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b.toString();
+  return b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : Long.fromString(b.toString(), true);
 }
 
-function descField(f: XDescFieldCfg): XDescFieldMsg {
+function descField(f: XDescFieldCfg): pb.IXDescField {
   return { offset: f.offset, size: f.size, little_endian: f.little_endian ?? false };
 }
 
-function descLocation(l: XDescLocationCfg | undefined): XDescLocationMsg | undefined {
+function descLocation(l: XDescLocationCfg | undefined): pb.IXDescLocation | undefined {
   if (!l) return undefined;
   if (l.fixed) return { fixed: { offset: l.fixed.offset, length: l.fixed.length } };
   if (l.length_prefixed) return { length_prefixed: { offset: l.length_prefixed.offset, length_size: l.length_prefixed.length_size } };
@@ -93,15 +94,15 @@ function descLocation(l: XDescLocationCfg | undefined): XDescLocationMsg | undef
 }
 
 /** The grouped YAML shape of a descriptor, flattened into the snapshot's XCodecDescriptor (= struct xm_descriptor). */
-export function translateDescriptor(d: XCodecDescriptorCfg): XCodecDescriptorMsg {
+export function translateDescriptor(d: XCodecDescriptorCfg): pb.IXCodecDescriptor {
   const k = d.kind;
   const s = d.status;
   const serverError = s ? u64(s.server_error) : 0;
-  const code = (v: U64Cfg | undefined): U64Msg => (v === undefined ? serverError : u64(v));
+  const code = (v: U64Cfg | undefined): number | Long => (v === undefined ? serverError : u64(v));
   const magic = d.magic ? magicBytes(d.magic) : undefined;
-  return compact<XCodecDescriptorMsg>({
+  return compact<pb.IXCodecDescriptor>({
     name: d.name,
-    magic: magic?.toString('base64'),
+    magic,
     magic_offset: magic ? (d.magic!.offset ?? 0) : undefined,
     length: descField(d.length),
     length_adjust: d.length.adjust ?? 0,
@@ -124,12 +125,12 @@ export function translateDescriptor(d: XCodecDescriptorCfg): XCodecDescriptorMsg
       : undefined,
     service: descLocation(d.service),
     method: descLocation(d.method),
-    pool_mode: 'MULTIPLEX',
+    pool_mode: pb.XCodecDescriptor.PoolMode.MULTIPLEX,
   });
 }
 
-function translateXProxy(x: XProxyCfg): XProxyMsg {
-  return compact<XProxyMsg>({
+function translateXProxy(x: XProxyCfg): pb.IXProxy {
+  return compact<pb.IXProxy>({
     stat_prefix: x.stat_prefix,
     protocol: x.protocol,
     protocols: x.protocols,
@@ -143,7 +144,7 @@ function translateXProxy(x: XProxyCfg): XProxyMsg {
       name: vh.name,
       domains: vh.domains,
       routes: vh.routes.map((r) =>
-        compact({
+        compact<pb.IXRoute>({
           method: stringMatch(r.match?.method),
           metas: r.match?.metas?.map((m) => ({ name: m.name, match: stringMatch(m)! })),
           cluster: r.route.cluster,
@@ -159,29 +160,29 @@ function translateXProxy(x: XProxyCfg): XProxyMsg {
   });
 }
 
-function translateTcpProxy(t: Omit<TcpProxyCfg, '@type'>): TcpProxyMsg {
-  return compact<TcpProxyMsg>({
+function translateTcpProxy(t: Omit<TcpProxyCfg, '@type'>): pb.ITcpProxy {
+  return compact<pb.ITcpProxy>({
     stat_prefix: t.stat_prefix,
     cluster: t.cluster,
     weighted_clusters: t.weighted_clusters?.clusters.map((w) => ({ cluster: w.name, weight: w.weight })),
     idle_timeout_ms: durationMs(t.idle_timeout, DEFAULTS.tcpIdleTimeoutMs),
     max_connect_attempts: t.max_connect_attempts ?? DEFAULTS.maxConnectAttempts,
     access_log_path: t.access_log?.[0]?.typed_config.path,
-    hash_policy: t.hash_policy && t.hash_policy.length > 0 ? { key: 'SOURCE_IP' } : undefined,
+    hash_policy: t.hash_policy && t.hash_policy.length > 0 ? { key: pb.HashPolicy.Key.SOURCE_IP } : undefined,
   });
 }
 
-function translateCluster(c: ClusterCfg, path: string, resolved: ResolvedAddresses, warnings: ConfigIssue[]): ClusterMsg {
-  const lb: LbPolicy = !c.lb_policy || c.lb_policy === 'CLUSTER_PROVIDED' ? 'ROUND_ROBIN' : c.lb_policy;
+function translateCluster(c: ClusterCfg, path: string, resolved: ResolvedAddresses, warnings: ConfigIssue[]): pb.ICluster {
+  const lb = !c.lb_policy || c.lb_policy === 'CLUSTER_PROVIDED' ? pb.Cluster.LbPolicy.ROUND_ROBIN : pb.Cluster.LbPolicy[c.lb_policy];
   const th = c.circuit_breakers?.thresholds?.find((t) => (t.priority ?? 'DEFAULT') === 'DEFAULT');
   const od = c.outlier_detection;
-  return compact<ClusterMsg>({
+  return compact<pb.ICluster>({
     name: c.name,
     lb_policy: lb,
     connect_timeout_ms: durationMs(c.connect_timeout, DEFAULTS.connectTimeoutMs),
     endpoints: translateEndpoints(c, path, resolved, warnings),
     circuit_breakers: th
-      ? compact({
+      ? compact<pb.ICircuitBreakers>({
           max_connections: th.max_connections,
           max_pending_requests: th.max_pending_requests,
           max_requests: th.max_requests,
@@ -198,30 +199,30 @@ function translateCluster(c: ClusterCfg, path: string, resolved: ResolvedAddress
           max_ejection_percent: od.max_ejection_percent ?? DEFAULTS.maxEjectionPercent,
         }
       : undefined,
-    ring_hash_min_size: lb === 'RING_HASH' ? c.ring_hash_lb_config?.minimum_ring_size : undefined,
-    maglev_table_size: lb === 'MAGLEV' ? c.maglev_lb_config?.table_size : undefined,
+    ring_hash_min_size: lb === pb.Cluster.LbPolicy.RING_HASH ? c.ring_hash_lb_config?.minimum_ring_size : undefined,
+    maglev_table_size: lb === pb.Cluster.LbPolicy.MAGLEV ? c.maglev_lb_config?.table_size : undefined,
     per_connection_buffer_limit: c.per_connection_buffer_limit_bytes,
-    least_request_choices: lb === 'LEAST_REQUEST' ? c.least_request_lb_config?.choice_count : undefined,
+    least_request_choices: lb === pb.Cluster.LbPolicy.LEAST_REQUEST ? c.least_request_lb_config?.choice_count : undefined,
     tcp_keepalive: keepalive(c.upstream_connection_options?.tcp_keepalive),
     upstream_socket_options: socketOptions(c.upstream_bind_config?.socket_options),
   });
 }
 
-function socketOptions(list: SocketOptionCfg[] | undefined): SocketOptionMsg[] | undefined {
+function socketOptions(list: SocketOptionCfg[] | undefined): pb.ISocketOption[] | undefined {
   if (!list?.length) return undefined;
   return list.map((o) =>
-    compact<SocketOptionMsg>({
+    compact<pb.ISocketOption>({
       description: o.description,
       level: Number(o.level),
       name: Number(o.name),
       int_value: o.int_value !== undefined ? Number(o.int_value) : undefined,
       buf_value: o.buf_value !== undefined ? decodeBufValue(o.buf_value) : undefined,
-      state: o.state,
+      state: o.state === undefined ? undefined : pb.SocketOption.State[o.state],
     }),
   );
 }
 
-function keepalive(k: TcpKeepaliveCfg | undefined): TcpKeepaliveMsg | undefined {
+function keepalive(k: TcpKeepaliveCfg | undefined): pb.ITcpKeepalive | undefined {
   if (!k) return undefined;
   return { keepalive_probes: k.keepalive_probes ?? 0, keepalive_time_s: k.keepalive_time ?? 0, keepalive_interval_s: k.keepalive_interval ?? 0 };
 }
@@ -238,11 +239,11 @@ function lbPairs(lb: Record<string, unknown> | undefined): Record<string, string
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
-function translateEndpoints(c: ClusterCfg, path: string, resolved: ResolvedAddresses, warnings: ConfigIssue[]): EndpointMsg[] {
+function translateEndpoints(c: ClusterCfg, path: string, resolved: ResolvedAddresses, warnings: ConfigIssue[]): pb.IEndpoint[] {
   // EDS and ORIGINAL_DST get their hosts at run time (xDS / the original destination), not from the file.
   if (c.type === 'EDS' || c.type === 'ORIGINAL_DST') return [];
   const family = familyOf(c.dns_lookup_family);
-  const out: EndpointMsg[] = [];
+  const out: pb.IEndpoint[] = [];
   const seen = new Set<string>();
   (c.load_assignment?.endpoints ?? []).forEach((loc, li) => {
     (loc.lb_endpoints ?? []).forEach((e, ei) => {
@@ -269,7 +270,7 @@ function translateEndpoints(c: ClusterCfg, path: string, resolved: ResolvedAddre
         }
         seen.add(key);
         out.push(
-          compact<EndpointMsg>({
+          compact<pb.IEndpoint>({
             address: { address: ip, port },
             weight: e.load_balancing_weight ?? 1,
             healthy,

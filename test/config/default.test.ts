@@ -19,8 +19,8 @@ test('the embedded default: admin 15000, demo listener 10000 -> demo_upstream 10
   assert.deepEqual(warnings, []);
   assert.deepEqual(config.admin?.address?.socket_address, { address: '127.0.0.1', port_value: 15000 });
   const { snapshot } = translate(config, new Map(), 1);
-  assert.deepEqual(snapshot.listeners.map((l) => [l.name, l.address, l.tcp_proxy?.cluster]), [['demo', { address: '127.0.0.1', port: 10000 }, 'demo_upstream']]);
-  assert.deepEqual(snapshot.clusters[0].endpoints.map((e) => e.address), [{ address: '127.0.0.1', port: 10001 }]);
+  assert.deepEqual(snapshot.listeners!.map((l) => [l.name, l.address, l.tcp_proxy?.cluster]), [['demo', { address: '127.0.0.1', port: 10000 }, 'demo_upstream']]);
+  assert.deepEqual(snapshot.clusters![0].endpoints!.map((e) => e.address), [{ address: '127.0.0.1', port: 10001 }]);
 });
 
 test('examples/full.yaml is valid and only warns about what xmesh ignores', () => {
@@ -40,16 +40,16 @@ test('examples/rpc.yaml (x_proxy Bolt, Dubbo and detecting listeners) is valid a
   const { config, warnings } = loadConfigFile(join(examples, 'rpc.yaml'));
   assert.deepEqual(warnings, []);
   const snap = translate(config, new Map(), 1).snapshot;
-  assert.deepEqual(snap.listeners.map((l) => l.x_proxy?.protocol), ['bolt', 'dubbo', undefined]);
-  assert.equal(snap.listeners[0].x_proxy?.virtual_hosts[0].routes.length, 3);
-  const mixed = snap.listeners[2].x_proxy!;
+  assert.deepEqual(snap.listeners!.map((l) => l.x_proxy?.protocol), ['bolt', 'dubbo', undefined]);
+  assert.equal(snap.listeners![0].x_proxy?.virtual_hosts![0].routes!.length, 3);
+  const mixed = snap.listeners![2].x_proxy!;
   assert.deepEqual([mixed.protocols, mixed.detect_timeout_ms, mixed.fallback_tcp_proxy?.cluster], [['bolt', 'dubbo'], 3000, 'legacy']);
 });
 
 test('examples/tinyrpc.yaml (a protocol defined by a descriptor) is valid and defines the tinyrpc of the real-peer tests', () => {
   const { config, warnings } = loadConfigFile(join(examples, 'tinyrpc.yaml'));
   assert.deepEqual(warnings, []);
-  const x = translate(config, new Map(), 1).snapshot.listeners[0].x_proxy!;
+  const x = translate(config, new Map(), 1).snapshot.listeners![0].x_proxy!;
   assert.equal(x.protocol, 'tinyrpc');
   assert.deepEqual(x.descriptors, [translateDescriptor(TINYRPC_DESCRIPTOR as unknown as XCodecDescriptorCfg)]);
 });

@@ -3,12 +3,13 @@ import { test } from 'node:test';
 import { dnsKey } from '../../src/cluster/dns-targets';
 import { translate } from '../../src/config/translate';
 import { decodeSnapshot, encodeSnapshot } from '../../src/dataplane/snapshot';
+import { pb, type SnapshotMsg } from '../../src/dataplane/types';
 import { validateConfig } from '../../src/config/validate';
 import type { BootstrapCfg } from '../../src/config/types';
 import { TINYRPC_DESCRIPTOR } from '../fixtures/tinyrpc';
 import { baseConfig } from './helpers';
-import * as path from 'node:path';
-import * as protobuf from 'protobufjs';
+
+const { LbPolicy } = pb.Cluster;
 
 function valid(c: unknown): BootstrapCfg {
   const r = validateConfig(c);
@@ -33,7 +34,7 @@ test('translate: base config gets Envoy defaults made explicit', () => {
     clusters: [
       {
         name: 'c',
-        lb_policy: 'ROUND_ROBIN',
+        lb_policy: LbPolicy.ROUND_ROBIN,
         connect_timeout_ms: 1000,
         endpoints: [{ address: { address: '127.0.0.1', port: 9001 }, weight: 1, healthy: true, priority: 0 }],
       },
@@ -41,7 +42,11 @@ test('translate: base config gets Envoy defaults made explicit', () => {
   });
 });
 
-const cases: Array<{ desc: string; mutate: (c: any) => void; check: (s: ReturnType<typeof translate>['snapshot']) => void }> = [
+const listener0 = (s: SnapshotMsg): pb.IListener => s.listeners![0];
+const cluster0 = (s: SnapshotMsg): pb.ICluster => s.clusters![0];
+const xProxy0 = (s: SnapshotMsg): pb.IXProxy => listener0(s).x_proxy!;
+
+const cases: Array<{ desc: string; mutate: (c: any) => void; check: (s: SnapshotMsg) => void }> = [
   {
     desc: 'tcp_proxy fields: durations to ms, weighted clusters, access log, hash policy',
     mutate: (c) => {
@@ -55,20 +60,20 @@ const cases: Array<{ desc: string; mutate: (c: any) => void; check: (s: ReturnTy
       });
     },
     check: (s) =>
-      assert.deepEqual(s.listeners[0].tcp_proxy, {
+      assert.deepEqual(listener0(s).tcp_proxy, {
         stat_prefix: 'l',
         weighted_clusters: [{ cluster: 'c', weight: 3 }],
         idle_timeout_ms: 100,
         max_connect_attempts: 3,
         access_log_path: '/tmp/a.log',
-        hash_policy: { key: 'SOURCE_IP' },
+        hash_policy: { key: pb.HashPolicy.Key.SOURCE_IP },
       }),
   },
   {
     desc: 'listener options',
     mutate: (c) => Object.assign(c.static_resources.listeners[0], { per_connection_buffer_limit_bytes: 4096, use_original_dst: true, tcp_backlog_size: 128, stat_prefix: 'in' }),
     check: (s) => {
-      const l = s.listeners[0];
+      const l = listener0(s);
       assert.deepEqual([l.buffer_limit, l.use_original_dst, l.backlog, l.stat_prefix], [4096, true, 128, 'in']);
     },
   },
@@ -83,8 +88,8 @@ const cases: Array<{ desc: string; mutate: (c: any) => void; check: (s: ReturnTy
         outlier_detection: { consecutive_5xx: 3, base_ejection_time: '10s' },
       }),
     check: (s) => {
-      const cl = s.clusters[0];
-      assert.equal(cl.lb_policy, 'MAGLEV');
+      const cl = cluster0(s);
+      assert.equal(cl.lb_policy, LbPolicy.MAGLEV);
       assert.equal(cl.maglev_table_size, 251);
       assert.equal(cl.per_connection_buffer_limit, 8192);
       assert.deepEqual(cl.circuit_breakers, { max_connections: 10, max_retries: 2 });
@@ -129,7 +134,7 @@ const cases: Array<{ desc: string; mutate: (c: any) => void; check: (s: ReturnTy
       };
     },
     check: (s) => {
-      const l = s.listeners[0];
+      const l = listener0(s);
       assert.equal(l.tcp_proxy, undefined);
       assert.deepEqual(l.x_proxy, {
         stat_prefix: 'rpc',
@@ -173,20 +178,20 @@ const cases: Array<{ desc: string; mutate: (c: any) => void; check: (s: ReturnTy
       };
     },
     check: (s) => {
-      const x = s.listeners[0].x_proxy!;
+      const x = xProxy0(s);
       assert.equal(x.protocol, undefined);
       assert.deepEqual(x.protocols, ['dubbo', 'bolt']);
       assert.equal(x.detect_timeout_ms, 750);
       assert.deepEqual(x.fallback_tcp_proxy, { stat_prefix: 'raw', cluster: 'c', idle_timeout_ms: 3_600_000, max_connect_attempts: 3 });
       // The contract carries it: protobufjs encodes and decodes every field.
-      const back = decodeSnapshot(encodeSnapshot(s)).listeners[0].x_proxy!;
+      const back = xProxy0(decodeSnapshot(encodeSnapshot(s)));
       assert.deepEqual([back.protocols, back.detect_timeout_ms, back.fallback_tcp_proxy?.cluster, back.fallback_tcp_proxy?.max_connect_attempts], [['dubbo', 'bolt'], 750, 'c', 3]);
     },
   },
   {
     desc: 'upstream tcp_keepalive (seconds) reaches the snapshot',
     mutate: (c) => Object.assign(c.static_resources.clusters[0], { upstream_connection_options: { tcp_keepalive: { keepalive_time: 60, keepalive_probes: 4 } } }),
-    check: (s) => assert.deepEqual(s.clusters[0].tcp_keepalive, { keepalive_probes: 4, keepalive_time_s: 60, keepalive_interval_s: 0 }),
+    check: (s) => assert.deepEqual(cluster0(s).tcp_keepalive, { keepalive_probes: 4, keepalive_time_s: 60, keepalive_interval_s: 0 }),
   },
   {
     desc: 'socket options: base64 buf_value becomes bytes, numbers from strings, through the protobuf contract',
@@ -195,21 +200,21 @@ const cases: Array<{ desc: string; mutate: (c: any) => void; check: (s: ReturnTy
       c.static_resources.clusters[0].upstream_bind_config = { socket_options: [{ description: 'cc', level: 6, name: 13, buf_value: 'Y3ViaWM=' }] };
     },
     check: (s) => {
-      assert.deepEqual(s.listeners[0].socket_options, [
-        { level: 6, name: 13, buf_value: Buffer.from('reno'), state: 'STATE_LISTENING' },
+      assert.deepEqual(listener0(s).socket_options, [
+        { level: 6, name: 13, buf_value: Buffer.from('reno'), state: pb.SocketOption.State.STATE_LISTENING },
         { level: 1, name: 9, int_value: -1 },
       ]);
-      assert.deepEqual(s.clusters[0].upstream_socket_options, [{ description: 'cc', level: 6, name: 13, buf_value: Buffer.from('cubic') }]);
+      assert.deepEqual(cluster0(s).upstream_socket_options, [{ description: 'cc', level: 6, name: 13, buf_value: Buffer.from('cubic') }]);
       const back = decodeSnapshot(encodeSnapshot(s));
-      const l = back.listeners[0].socket_options!;
-      assert.deepEqual([Buffer.from(l[0].buf_value!).toString(), l[0].state, l[1].int_value], ['reno', 'STATE_LISTENING', -1]);
-      assert.equal(Buffer.from(back.clusters[0].upstream_socket_options![0].buf_value!).toString(), 'cubic');
+      const l = listener0(back).socket_options!;
+      assert.deepEqual([Buffer.from(l[0].buf_value!).toString(), l[0].state, l[1].int_value], ['reno', pb.SocketOption.State.STATE_LISTENING, -1]);
+      assert.equal(Buffer.from(cluster0(back).upstream_socket_options![0].buf_value!).toString(), 'cubic');
     },
   },
   {
     desc: 'ring hash and least request settings',
     mutate: (c) => Object.assign(c.static_resources.clusters[0], { lb_policy: 'RING_HASH', ring_hash_lb_config: { minimum_ring_size: 64 } }),
-    check: (s) => assert.equal(s.clusters[0].ring_hash_min_size, 64),
+    check: (s) => assert.equal(cluster0(s).ring_hash_min_size, 64),
   },
   {
     desc: 'endpoints: weight, health, priority, flattened envoy.lb metadata',
@@ -224,7 +229,7 @@ const cases: Array<{ desc: string; mutate: (c: any) => void; check: (s: ReturnTy
       ];
     },
     check: (s) =>
-      assert.deepEqual(s.clusters[0].endpoints, [
+      assert.deepEqual(cluster0(s).endpoints, [
         { address: { address: '10.0.0.1', port: 80 }, weight: 5, healthy: false, priority: 1, metadata: { version: '2.0.0', canary: 'true', shard: '3' } },
       ]),
   },
@@ -232,7 +237,7 @@ const cases: Array<{ desc: string; mutate: (c: any) => void; check: (s: ReturnTy
     desc: 'EDS and ORIGINAL_DST clusters translate with no endpoints',
     mutate: (c) => c.static_resources.clusters.push({ name: 'e', type: 'EDS' }, { name: 'o', type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED' }),
     check: (s) => {
-      assert.deepEqual(s.clusters.slice(1).map((c) => [c.name, c.lb_policy, c.endpoints]), [['e', 'ROUND_ROBIN', []], ['o', 'ROUND_ROBIN', []]]);
+      assert.deepEqual(s.clusters!.slice(1).map((c) => [c.name, c.lb_policy, c.endpoints]), [['e', LbPolicy.ROUND_ROBIN, []], ['o', LbPolicy.ROUND_ROBIN, []]]);
     },
   },
 ];
@@ -256,7 +261,7 @@ test('translate: STRICT_DNS hostnames expand to every resolved address; unresolv
   ];
   const resolved = new Map([[dnsKey('svc.local', 4), ['10.0.0.1', '10.0.0.2']]]);
   const { snapshot, warnings } = translate(valid(cfg), resolved, 2);
-  assert.deepEqual(snapshot.clusters[0].endpoints.map((e) => [e.address.address, e.weight]), [['10.0.0.1', 2], ['10.0.0.2', 2]]);
+  assert.deepEqual(cluster0(snapshot).endpoints!.map((e) => [e.address!.address, e.weight]), [['10.0.0.1', 2], ['10.0.0.2', 2]]);
   assert.deepEqual(warnings.map((w) => w.message), [
     '"gone.local" has no resolved addresses yet; the endpoint is left out',
     'duplicate endpoint 10.0.0.1:80; keeping the first',
@@ -280,12 +285,12 @@ function descriptorConfig(descriptors: unknown[]): any {
 }
 
 test('translate: a descriptor is flattened into the snapshot\'s XCodecDescriptor (= struct xm_descriptor)', () => {
-  const x = translate(valid(descriptorConfig([TINYRPC_DESCRIPTOR])), new Map(), 1).snapshot.listeners[0].x_proxy!;
+  const x = xProxy0(translate(valid(descriptorConfig([TINYRPC_DESCRIPTOR])), new Map(), 1).snapshot);
   assert.equal(x.protocol, 'tinyrpc');
   assert.deepEqual(x.descriptors, [
     {
       name: 'tinyrpc',
-      magic: Buffer.from('TR').toString('base64'),
+      magic: Buffer.from('TR'),
       magic_offset: 0,
       length: { offset: 8, size: 4, little_endian: false },
       length_adjust: 12,
@@ -306,7 +311,7 @@ test('translate: a descriptor is flattened into the snapshot\'s XCodecDescriptor
       status_codes: { no_route: 1, timeout: 2, overflow: 3, unavailable: 4, server_error: 5, codec_error: 6 },
       service: { length_prefixed: { offset: 28, length_size: 2 } },
       method: { fixed: { offset: 12, length: 16 } },
-      pool_mode: 'MULTIPLEX',
+      pool_mode: pb.XCodecDescriptor.PoolMode.MULTIPLEX,
     },
   ]);
 });
@@ -321,25 +326,23 @@ test('translate: descriptor defaults (no magic, mask = the whole field, error co
     status: { offset: 20, size: 8, ok: 0, server_error: '18446744073709551615', timeout: 7 },
     service: { tlv: { offset: 32, type: 1 } },
   };
-  const x = translate(valid(descriptorConfig([d])), new Map(), 1).snapshot.listeners[0].x_proxy!;
-  const m = x.descriptors![0];
+  const s = translate(valid(descriptorConfig([d])), new Map(), 1).snapshot;
+  const m = xProxy0(s).descriptors![0];
   assert.equal(m.magic, undefined);
   assert.equal(m.magic_offset, undefined);
   assert.equal(m.length_adjust, 0);
-  assert.equal(m.kind_mask, '18446744073709551615');
-  assert.equal(m.kind_response, '9223372036854775808');
+  // Above 2^53 a uint64 is an unsigned Long (exact), below it a number.
+  assert.equal(String(m.kind_mask), '18446744073709551615');
+  assert.equal(String(m.kind_response), '9223372036854775808');
   assert.equal(m.has_oneway, undefined);
   assert.equal(m.has_heartbeat, undefined);
   const big = '18446744073709551615';
-  assert.deepEqual(m.status_codes, { no_route: big, timeout: 7, overflow: big, unavailable: big, server_error: big, codec_error: big });
+  const codes = Object.fromEntries(Object.entries(m.status_codes!).map(([k, v]) => [k, typeof v === 'number' ? v : String(v)]));
+  assert.deepEqual(codes, { no_route: big, timeout: 7, overflow: big, unavailable: big, server_error: big, codec_error: big });
   assert.equal(m.method, undefined);
   assert.deepEqual(m.service, { tlv: { offset: 32, type: 1 } });
   // The encoded snapshot carries the exact 64-bit values (decoded here with longs as strings).
-  const root = new protobuf.Root();
-  root.resolvePath = (_o, t) => path.join(__dirname, '../../../proto', t);
-  root.loadSync('xmesh/dataplane/v1/snapshot.proto', { keepCase: true });
-  const type = root.lookupType('xmesh.dataplane.v1.Snapshot');
-  const back = type.toObject(type.decode(encodeSnapshot(translate(valid(descriptorConfig([d])), new Map(), 1).snapshot)), { longs: String }) as any;
+  const back = pb.Snapshot.toObject(pb.Snapshot.decode(encodeSnapshot(s)), { longs: String });
   const bd = back.listeners[0].x_proxy.descriptors[0];
   assert.deepEqual([bd.kind_mask, bd.kind_response, bd.status_codes.server_error, bd.status_codes.timeout], [big, '9223372036854775808', big, '7']);
 });
