@@ -9,15 +9,52 @@ import { X_PROXY_NAME, type BootstrapCfg, type ClusterCfg, type LbEndpointCfg, t
 import { magicBytes, parseU64 } from './validate-descriptor';
 import { decodeBufValue } from './validate-sockopt';
 
-/** Envoy's defaults, applied here so the snapshot is explicit about what is in force. */
+/**
+ * Every default the snapshot carries, in one place (STYLE 14). translate writes each into the
+ * snapshot explicitly, so the data plane never reads 0 as "use a default": it asserts. Where
+ * Envoy has the setting, the value is Envoy's default (named in each comment).
+ */
 export const DEFAULTS = {
-  connectTimeoutMs: 5000,
+  /** Listener.backlog. Envoy's tcp_backlog_size: unset = net.core.somaxconn (listen() caps at it anyway). */
+  listenerBacklog: 1024,
+  /** Listener.buffer_limit and Cluster.per_connection_buffer_limit: Envoy's per_connection_buffer_limit_bytes, 1 MiB. */
+  perConnectionBufferLimitBytes: 1024 * 1024,
+  /** TcpProxy.idle_timeout_ms: Envoy's tcp_proxy idle_timeout, 1 h. */
   tcpIdleTimeoutMs: 3_600_000,
+  /** TcpProxy.max_connect_attempts: Envoy's tcp_proxy max_connect_attempts, 1. */
   maxConnectAttempts: 1,
+  /** Cluster.connect_timeout_ms: Envoy's cluster connect_timeout, 5 s. */
+  connectTimeoutMs: 5000,
+  /** CircuitBreakers: Envoy's thresholds max_connections, max_pending_requests, max_requests (1024) and max_retries (3). */
+  maxConnections: 1024,
+  maxPendingRequests: 1024,
+  maxRequests: 1024,
+  maxRetries: 3,
+  /** OutlierDetection: Envoy's consecutive_gateway_failure and consecutive_5xx, 5. */
+  consecutiveGatewayFailure: 5,
+  consecutive5xx: 5,
+  /** OutlierDetection: Envoy's base_ejection_time 30 s, max_ejection_time 300 s, max_ejection_percent 10. */
   baseEjectionTimeMs: 30_000,
   maxEjectionTimeMs: 300_000,
   maxEjectionPercent: 10,
-  consecutiveFailures: 5,
+  /** Cluster.ring_hash_min_size (RING_HASH): Envoy's ring_hash_lb_config minimum_ring_size, 1024. */
+  ringHashMinSize: 1024,
+  /** Cluster.maglev_table_size (MAGLEV): Envoy's maglev_lb_config table_size, 65537. */
+  maglevTableSize: 65537,
+  /** Cluster.least_request_choices (LEAST_REQUEST): Envoy's least_request_lb_config choice_count, 2. */
+  leastRequestChoices: 2,
+  /** Endpoint.weight: Envoy's load_balancing_weight, 1. */
+  endpointWeight: 1,
+  /** XProxy.max_frame_size: xmesh's own (Envoy has no x-protocol proxy), 16 MiB. */
+  xMaxFrameSize: 16 * 1024 * 1024,
+  /** XProxy.upstream_connections_per_host (per worker): xmesh's own, 1. */
+  xUpstreamConnectionsPerHost: 1,
+  /** XProxy.request_timeout_ms, and XRoute.timeout_ms of a route without one: Envoy's route timeout, 15 s. */
+  xRequestTimeoutMs: 15_000,
+  /** XProxy.detect_timeout_ms: Envoy's listener_filters_timeout, 15 s. */
+  xDetectTimeoutMs: 15_000,
+  /** XRetryPolicy.num_retries: Envoy's retry_policy num_retries, 1. */
+  xNumRetries: 1,
 } as const;
 
 export interface Translation {
@@ -46,8 +83,8 @@ function translateListener(l: ListenerCfg): pb.IListener {
   return compact<pb.IListener>({
     name: l.name,
     address: { address: sa.address, port: sa.port_value ?? 0 },
-    backlog: l.tcp_backlog_size,
-    buffer_limit: l.per_connection_buffer_limit_bytes,
+    backlog: l.tcp_backlog_size ?? DEFAULTS.listenerBacklog,
+    buffer_limit: l.per_connection_buffer_limit_bytes ?? DEFAULTS.perConnectionBufferLimitBytes,
     stat_prefix: l.stat_prefix,
     use_original_dst: l.use_original_dst,
     socket_options: socketOptions(l.socket_options),
@@ -73,7 +110,7 @@ function hashPolicy(h: XRouteCfg['route']['hash_policy']): pb.IXHashPolicy | und
 function retryPolicy(r: XRouteCfg['route']['retry_policy']): pb.IXRetryPolicy | undefined {
   if (!r) return undefined;
   const on = new Set(r.retry_on.split(',').map((s) => s.trim()));
-  return { num_retries: r.num_retries ?? 1, on_connect_failure: on.has('connect-failure'), on_reset: on.has('reset') };
+  return { num_retries: r.num_retries ?? DEFAULTS.xNumRetries, on_connect_failure: on.has('connect-failure'), on_reset: on.has('reset') };
 }
 
 /** A validated uint64: a number when exact, else an unsigned Long (protobufjs encodes both). */
@@ -130,16 +167,17 @@ export function translateDescriptor(d: XCodecDescriptorCfg): pb.IXCodecDescripto
 }
 
 function translateXProxy(x: XProxyCfg): pb.IXProxy {
+  const requestTimeoutMs = durationMs(x.request_timeout, DEFAULTS.xRequestTimeoutMs);
   return compact<pb.IXProxy>({
     stat_prefix: x.stat_prefix,
     protocol: x.protocol,
     protocols: x.protocols,
     fallback_tcp_proxy: x.fallback_tcp_proxy ? translateTcpProxy(x.fallback_tcp_proxy) : undefined,
-    detect_timeout_ms: x.detect_timeout === undefined ? undefined : durationMs(x.detect_timeout, 15_000),
+    detect_timeout_ms: durationMs(x.detect_timeout, DEFAULTS.xDetectTimeoutMs),
     descriptors: x.descriptors?.map(translateDescriptor),
-    max_frame_size: x.max_frame_size,
-    upstream_connections_per_host: x.upstream_connections_per_host,
-    request_timeout_ms: x.request_timeout === undefined ? undefined : durationMs(x.request_timeout, 15_000),
+    max_frame_size: x.max_frame_size ?? DEFAULTS.xMaxFrameSize,
+    upstream_connections_per_host: x.upstream_connections_per_host ?? DEFAULTS.xUpstreamConnectionsPerHost,
+    request_timeout_ms: requestTimeoutMs,
     virtual_hosts: x.route_config.virtual_hosts.map((vh) => ({
       name: vh.name,
       domains: vh.domains,
@@ -149,7 +187,7 @@ function translateXProxy(x: XProxyCfg): pb.IXProxy {
           metas: r.match?.metas?.map((m) => ({ name: m.name, match: stringMatch(m)! })),
           cluster: r.route.cluster,
           weighted_clusters: r.route.weighted_clusters?.clusters.map((w) => ({ cluster: w.name, weight: w.weight })),
-          timeout_ms: r.route.timeout === undefined ? undefined : durationMs(r.route.timeout, 0),
+          timeout_ms: durationMs(r.route.timeout, requestTimeoutMs),
           idempotent: r.route.idempotent,
           retry_policy: retryPolicy(r.route.retry_policy),
           metadata_match: lbPairs(r.route.metadata_match?.filter_metadata?.['envoy.lb']),
@@ -181,28 +219,26 @@ function translateCluster(c: ClusterCfg, path: string, resolved: ResolvedAddress
     lb_policy: lb,
     connect_timeout_ms: durationMs(c.connect_timeout, DEFAULTS.connectTimeoutMs),
     endpoints: translateEndpoints(c, path, resolved, warnings),
-    circuit_breakers: th
-      ? compact<pb.ICircuitBreakers>({
-          max_connections: th.max_connections,
-          max_pending_requests: th.max_pending_requests,
-          max_requests: th.max_requests,
-          max_retries: th.max_retries,
-        })
-      : undefined,
+    circuit_breakers: {
+      max_connections: th?.max_connections ?? DEFAULTS.maxConnections,
+      max_pending_requests: th?.max_pending_requests ?? DEFAULTS.maxPendingRequests,
+      max_requests: th?.max_requests ?? DEFAULTS.maxRequests,
+      max_retries: th?.max_retries ?? DEFAULTS.maxRetries,
+    },
     outlier_detection: od
       ? {
           enabled: true,
-          consecutive_gateway_failure: od.consecutive_gateway_failure ?? DEFAULTS.consecutiveFailures,
-          consecutive_5xx: od.consecutive_5xx ?? DEFAULTS.consecutiveFailures,
+          consecutive_gateway_failure: od.consecutive_gateway_failure ?? DEFAULTS.consecutiveGatewayFailure,
+          consecutive_5xx: od.consecutive_5xx ?? DEFAULTS.consecutive5xx,
           base_ejection_time_ms: durationMs(od.base_ejection_time, DEFAULTS.baseEjectionTimeMs),
           max_ejection_time_ms: durationMs(od.max_ejection_time, DEFAULTS.maxEjectionTimeMs),
           max_ejection_percent: od.max_ejection_percent ?? DEFAULTS.maxEjectionPercent,
         }
       : undefined,
-    ring_hash_min_size: lb === pb.Cluster.LbPolicy.RING_HASH ? c.ring_hash_lb_config?.minimum_ring_size : undefined,
-    maglev_table_size: lb === pb.Cluster.LbPolicy.MAGLEV ? c.maglev_lb_config?.table_size : undefined,
-    per_connection_buffer_limit: c.per_connection_buffer_limit_bytes,
-    least_request_choices: lb === pb.Cluster.LbPolicy.LEAST_REQUEST ? c.least_request_lb_config?.choice_count : undefined,
+    ring_hash_min_size: lb === pb.Cluster.LbPolicy.RING_HASH ? (c.ring_hash_lb_config?.minimum_ring_size ?? DEFAULTS.ringHashMinSize) : undefined,
+    maglev_table_size: lb === pb.Cluster.LbPolicy.MAGLEV ? (c.maglev_lb_config?.table_size ?? DEFAULTS.maglevTableSize) : undefined,
+    per_connection_buffer_limit: c.per_connection_buffer_limit_bytes ?? DEFAULTS.perConnectionBufferLimitBytes,
+    least_request_choices: lb === pb.Cluster.LbPolicy.LEAST_REQUEST ? (c.least_request_lb_config?.choice_count ?? DEFAULTS.leastRequestChoices) : undefined,
     tcp_keepalive: keepalive(c.upstream_connection_options?.tcp_keepalive),
     upstream_socket_options: socketOptions(c.upstream_bind_config?.socket_options),
   });
@@ -222,6 +258,7 @@ function socketOptions(list: SocketOptionCfg[] | undefined): pb.ISocketOption[] 
   );
 }
 
+/** 0 = the kernel's own default (net.ipv4.tcp_keepalive_*), the one default that is not ours. */
 function keepalive(k: TcpKeepaliveCfg | undefined): pb.ITcpKeepalive | undefined {
   if (!k) return undefined;
   return { keepalive_probes: k.keepalive_probes ?? 0, keepalive_time_s: k.keepalive_time ?? 0, keepalive_interval_s: k.keepalive_interval ?? 0 };
@@ -272,7 +309,7 @@ function translateEndpoints(c: ClusterCfg, path: string, resolved: ResolvedAddre
         out.push(
           compact<pb.IEndpoint>({
             address: { address: ip, port },
-            weight: e.load_balancing_weight ?? 1,
+            weight: e.load_balancing_weight ?? DEFAULTS.endpointWeight,
             healthy,
             metadata: endpointMetadata(e),
             priority: loc.priority ?? 0,

@@ -1,5 +1,6 @@
 /** Validation of the `xmesh.x_proxy` network filter: protocol, limits and its route configuration. */
 import { at, idx, type Checker } from './checker';
+import { DEFAULTS } from './translate';
 import { X_PROXY_TYPE, X_RETRY_ON } from './types';
 import { checkDescriptors, checkProtocolName } from './validate-descriptor';
 import { checkClusterTarget, checkTcpProxy, type ListenerRefs } from './validate-listener';
@@ -135,7 +136,7 @@ export function checkXProxy(c: Checker, v: unknown, path: string, refs: Listener
   c.optional(o, 'stat_prefix', (x) => c.string(x, at(path, 'stat_prefix'), { nonEmpty: true }));
   const maxFrame = c.optional(o, 'max_frame_size', (x) => c.uint(x, at(path, 'max_frame_size'), { min: 64, max: 256 * 1024 * 1024 }));
   // Descriptors first: protocol(s) may name them.
-  const names = c.optional(o, 'descriptors', (x) => checkDescriptors(c, x, at(path, 'descriptors'), maxFrame ?? 16 * 1024 * 1024)) ?? [];
+  const names = c.optional(o, 'descriptors', (x) => checkDescriptors(c, x, at(path, 'descriptors'), maxFrame ?? DEFAULTS.xMaxFrameSize)) ?? [];
   checkProtocols(c, o, path, refs, names);
   c.optional(o, 'upstream_connections_per_host', (x) => c.uint(x, at(path, 'upstream_connections_per_host'), { min: 1, max: 16 }));
   c.optional(o, 'request_timeout', (x) => c.duration(x, at(path, 'request_timeout'), { minMs: 1 }));

@@ -1,15 +1,18 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { dnsKey } from '../../src/cluster/dns-targets';
-import { translate } from '../../src/config/translate';
+import { DEFAULTS, translate } from '../../src/config/translate';
 import { decodeSnapshot, encodeSnapshot } from '../../src/dataplane/snapshot';
 import { pb, type SnapshotMsg } from '../../src/dataplane/types';
 import { validateConfig } from '../../src/config/validate';
 import type { BootstrapCfg } from '../../src/config/types';
 import { TINYRPC_DESCRIPTOR } from '../fixtures/tinyrpc';
-import { baseConfig } from './helpers';
+import { baseConfig, staticCluster, tcpProxyListener } from './helpers';
+import * as path from 'node:path';
+import * as protobuf from 'protobufjs';
 
 const { LbPolicy } = pb.Cluster;
+const MiB = 1024 * 1024;
 
 function valid(c: unknown): BootstrapCfg {
   const r = validateConfig(c);
@@ -28,6 +31,8 @@ test('translate: base config gets Envoy defaults made explicit', () => {
       {
         name: 'l',
         address: { address: '127.0.0.1', port: 0 },
+        backlog: 1024,
+        buffer_limit: MiB,
         tcp_proxy: { stat_prefix: 'l', cluster: 'c', idle_timeout_ms: 3_600_000, max_connect_attempts: 1 },
       },
     ],
@@ -37,14 +42,102 @@ test('translate: base config gets Envoy defaults made explicit', () => {
         lb_policy: LbPolicy.ROUND_ROBIN,
         connect_timeout_ms: 1000,
         endpoints: [{ address: { address: '127.0.0.1', port: 9001 }, weight: 1, healthy: true, priority: 0 }],
+        circuit_breakers: { max_connections: 1024, max_pending_requests: 1024, max_requests: 1024, max_retries: 3 },
+        per_connection_buffer_limit: MiB,
       },
     ],
   });
 });
 
+/** Listener 0 of the base config as an x_proxy filter with this typed_config (stat_prefix, protocol and a route to "c" unless given). */
+function xProxyConfig(typed: Record<string, unknown> = {}): any {
+  const cfg = baseConfig();
+  cfg.static_resources.listeners[0].filter_chains[0].filters[0] = {
+    name: 'xmesh.x_proxy',
+    typed_config: {
+      '@type': 'type.googleapis.com/xmesh.filters.network.x_proxy.v1.XProxy',
+      stat_prefix: 'rpc',
+      ...(typed.protocols ? {} : { protocol: 'bolt' }),
+      route_config: { virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ route: { cluster: 'c' } }] }] },
+      ...typed,
+    },
+  };
+  return cfg;
+}
+
 const listener0 = (s: SnapshotMsg): pb.IListener => s.listeners![0];
 const cluster0 = (s: SnapshotMsg): pb.ICluster => s.clusters![0];
 const xProxy0 = (s: SnapshotMsg): pb.IXProxy => listener0(s).x_proxy!;
+const route0 = (s: SnapshotMsg): pb.IXRoute => xProxy0(s).virtual_hosts![0].routes![0];
+
+// Every entry of DEFAULTS, table-driven: left out of the configuration, the value is in the
+// snapshot explicitly (the data plane asserts it, it never defaults a 0); set, the
+// configuration's value wins over it.
+const defaultCases: Array<{ key: keyof typeof DEFAULTS; desc: string; config?: () => any; set: (c: any) => void; get: (s: SnapshotMsg) => unknown; setValue: unknown }> = [
+  { key: 'listenerBacklog', desc: 'listener backlog', set: (c) => (c.static_resources.listeners[0].tcp_backlog_size = 64), get: (s) => listener0(s).backlog, setValue: 64 },
+  { key: 'perConnectionBufferLimitBytes', desc: 'listener buffer limit', set: (c) => (c.static_resources.listeners[0].per_connection_buffer_limit_bytes = 4096), get: (s) => listener0(s).buffer_limit, setValue: 4096 },
+  { key: 'perConnectionBufferLimitBytes', desc: 'cluster buffer limit', set: (c) => (c.static_resources.clusters[0].per_connection_buffer_limit_bytes = 8192), get: (s) => cluster0(s).per_connection_buffer_limit, setValue: 8192 },
+  { key: 'tcpIdleTimeoutMs', desc: 'tcp_proxy idle timeout', set: (c) => (tp(c).idle_timeout = '2s'), get: (s) => listener0(s).tcp_proxy!.idle_timeout_ms, setValue: 2000 },
+  { key: 'maxConnectAttempts', desc: 'tcp_proxy connect attempts', set: (c) => (tp(c).max_connect_attempts = 3), get: (s) => listener0(s).tcp_proxy!.max_connect_attempts, setValue: 3 },
+  { key: 'connectTimeoutMs', desc: 'cluster connect timeout', set: (c) => (c.static_resources.clusters[0].connect_timeout = '0.25s'), get: (s) => cluster0(s).connect_timeout_ms, setValue: 250, config: () => { const c = baseConfig(); delete c.static_resources.clusters[0].connect_timeout; return c; } },
+  ...(['max_connections', 'max_pending_requests', 'max_requests', 'max_retries'] as const).map((f) => ({
+    key: ({ max_connections: 'maxConnections', max_pending_requests: 'maxPendingRequests', max_requests: 'maxRequests', max_retries: 'maxRetries' } as const)[f],
+    desc: `circuit breaker ${f} (no DEFAULT-priority threshold: only a HIGH one)`,
+    config: () => { const c = baseConfig(); c.static_resources.clusters[0].circuit_breakers = { thresholds: [{ priority: 'HIGH', [f]: 7 }] }; return c; },
+    set: (c: any) => c.static_resources.clusters[0].circuit_breakers.thresholds.push({ [f]: 9 }),
+    get: (s: SnapshotMsg) => cluster0(s).circuit_breakers![f],
+    setValue: 9,
+  })),
+  ...([
+    ['consecutiveGatewayFailure', 'consecutive_gateway_failure', 'consecutive_gateway_failure', 2, 2],
+    ['consecutive5xx', 'consecutive_5xx', 'consecutive_5xx', 3, 3],
+    ['baseEjectionTimeMs', 'base_ejection_time', 'base_ejection_time_ms', '1s', 1000],
+    ['maxEjectionTimeMs', 'max_ejection_time', 'max_ejection_time_ms', '60s', 60_000],
+    ['maxEjectionPercent', 'max_ejection_percent', 'max_ejection_percent', 50, 50],
+  ] as const).map(([key, cfgField, msgField, v, want]) => ({
+    key,
+    desc: `outlier detection ${cfgField}`,
+    config: () => { const c = baseConfig(); c.static_resources.clusters[0].outlier_detection = {}; return c; },
+    set: (c: any) => (c.static_resources.clusters[0].outlier_detection[cfgField] = v),
+    get: (s: SnapshotMsg) => cluster0(s).outlier_detection![msgField],
+    setValue: want,
+  })),
+  { key: 'ringHashMinSize', desc: 'ring hash minimum size', config: () => { const c = baseConfig(); c.static_resources.clusters[0].lb_policy = 'RING_HASH'; return c; }, set: (c) => (c.static_resources.clusters[0].ring_hash_lb_config = { minimum_ring_size: 64 }), get: (s) => cluster0(s).ring_hash_min_size, setValue: 64 },
+  { key: 'maglevTableSize', desc: 'maglev table size', config: () => { const c = baseConfig(); c.static_resources.clusters[0].lb_policy = 'MAGLEV'; return c; }, set: (c) => (c.static_resources.clusters[0].maglev_lb_config = { table_size: 251 }), get: (s) => cluster0(s).maglev_table_size, setValue: 251 },
+  { key: 'leastRequestChoices', desc: 'least request choices', config: () => { const c = baseConfig(); c.static_resources.clusters[0].lb_policy = 'LEAST_REQUEST'; return c; }, set: (c) => (c.static_resources.clusters[0].least_request_lb_config = { choice_count: 5 }), get: (s) => cluster0(s).least_request_choices, setValue: 5 },
+  { key: 'endpointWeight', desc: 'endpoint weight', set: (c) => (c.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].load_balancing_weight = 4), get: (s) => cluster0(s).endpoints![0].weight, setValue: 4 },
+  { key: 'xMaxFrameSize', desc: 'x_proxy max frame size', config: () => xProxyConfig(), set: (c) => (tp(c).max_frame_size = 4096), get: (s) => xProxy0(s).max_frame_size, setValue: 4096 },
+  { key: 'xUpstreamConnectionsPerHost', desc: 'x_proxy upstream connections per host', config: () => xProxyConfig(), set: (c) => (tp(c).upstream_connections_per_host = 4), get: (s) => xProxy0(s).upstream_connections_per_host, setValue: 4 },
+  { key: 'xRequestTimeoutMs', desc: 'x_proxy request timeout', config: () => xProxyConfig(), set: (c) => (tp(c).request_timeout = '3s'), get: (s) => xProxy0(s).request_timeout_ms, setValue: 3000 },
+  { key: 'xRequestTimeoutMs', desc: 'x_proxy route timeout (a route without one gets the filter\'s)', config: () => xProxyConfig(), set: (c) => (tp(c).route_config.virtual_hosts[0].routes[0].route.timeout = '0.5s'), get: (s) => route0(s).timeout_ms, setValue: 500 },
+  { key: 'xDetectTimeoutMs', desc: 'x_proxy detect timeout', config: () => xProxyConfig({ protocols: ['bolt', 'dubbo'] }), set: (c) => (tp(c).detect_timeout = '1s'), get: (s) => xProxy0(s).detect_timeout_ms, setValue: 1000 },
+  { key: 'xNumRetries', desc: 'x_proxy route retries', config: () => xProxyConfig({ route_config: { virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ route: { cluster: 'c', retry_policy: { retry_on: 'connect-failure' } } }] }] } }), set: (c) => (tp(c).route_config.virtual_hosts[0].routes[0].route.retry_policy.num_retries = 4), get: (s) => route0(s).retry_policy!.num_retries, setValue: 4 },
+];
+for (const d of defaultCases) {
+  test(`translate: default ${d.key} (${d.desc}): unset = ${DEFAULTS[d.key]} in the snapshot, set = the configured value`, () => {
+    const unset = (d.config ?? baseConfig)();
+    assert.equal(d.get(translate(valid(unset), new Map(), 1).snapshot), DEFAULTS[d.key]);
+    const set = (d.config ?? baseConfig)();
+    d.set(set);
+    assert.equal(d.get(translate(valid(set), new Map(), 1).snapshot), d.setValue);
+    assert.notEqual(d.setValue, DEFAULTS[d.key], 'the set case must tell the two apart');
+  });
+}
+
+test('translate: an explicit 0 where 0 has a meaning (Envoy\'s: none allowed, never eject) stays 0, not the default', () => {
+  const cfg = baseConfig();
+  Object.assign(cfg.static_resources.clusters[0], {
+    circuit_breakers: { thresholds: [{ max_connections: 0, max_pending_requests: 0, max_requests: 0, max_retries: 0 }] },
+    outlier_detection: { max_ejection_percent: 0 },
+  });
+  const cl = cluster0(translate(valid(cfg), new Map(), 1).snapshot);
+  assert.deepEqual(cl.circuit_breakers, { max_connections: 0, max_pending_requests: 0, max_requests: 0, max_retries: 0 });
+  assert.equal(cl.outlier_detection!.max_ejection_percent, 0);
+});
+
+test('translate: every DEFAULTS entry has a case above', () => {
+  assert.deepEqual([...new Set(defaultCases.map((d) => d.key))].sort(), Object.keys(DEFAULTS).sort());
+});
 
 const cases: Array<{ desc: string; mutate: (c: any) => void; check: (s: SnapshotMsg) => void }> = [
   {
@@ -92,7 +185,8 @@ const cases: Array<{ desc: string; mutate: (c: any) => void; check: (s: Snapshot
       assert.equal(cl.lb_policy, LbPolicy.MAGLEV);
       assert.equal(cl.maglev_table_size, 251);
       assert.equal(cl.per_connection_buffer_limit, 8192);
-      assert.deepEqual(cl.circuit_breakers, { max_connections: 10, max_retries: 2 });
+      assert.deepEqual(cl.circuit_breakers, { max_connections: 10, max_pending_requests: 1024, max_requests: 1024, max_retries: 2 });
+      assert.deepEqual([cl.ring_hash_min_size, cl.least_request_choices], [undefined, undefined], 'the other policies\' settings stay out');
       assert.deepEqual(cl.outlier_detection, {
         enabled: true,
         consecutive_gateway_failure: 5,
@@ -139,18 +233,21 @@ const cases: Array<{ desc: string; mutate: (c: any) => void; check: (s: Snapshot
       assert.deepEqual(l.x_proxy, {
         stat_prefix: 'rpc',
         protocol: 'bolt',
+        max_frame_size: 16 * MiB,
         upstream_connections_per_host: 2,
         request_timeout_ms: 2000,
+        detect_timeout_ms: 15_000,
         virtual_hosts: [
           {
             name: 'svc',
             domains: ['com.acme.*'],
             routes: [
               { method: { exact: 'get' }, metas: [{ name: 'zone', match: { prefix: 'eu' } }, { name: 'canary', match: { present: true } }], cluster: 'c', timeout_ms: 500 },
-              { weighted_clusters: [{ cluster: 'c', weight: 4 }] },
+              { weighted_clusters: [{ cluster: 'c', weight: 4 }], timeout_ms: 2000 },
               {
                 method: { safe_regex: 'list.*' },
                 cluster: 'c',
+                timeout_ms: 2000,
                 idempotent: true,
                 retry_policy: { num_retries: 1, on_connect_failure: true, on_reset: true },
                 metadata_match: { version: '2', canary: 'true' },
@@ -214,7 +311,7 @@ const cases: Array<{ desc: string; mutate: (c: any) => void; check: (s: Snapshot
   {
     desc: 'ring hash and least request settings',
     mutate: (c) => Object.assign(c.static_resources.clusters[0], { lb_policy: 'RING_HASH', ring_hash_lb_config: { minimum_ring_size: 64 } }),
-    check: (s) => assert.equal(cluster0(s).ring_hash_min_size, 64),
+    check: (s) => assert.deepEqual([cluster0(s).ring_hash_min_size, cluster0(s).maglev_table_size, cluster0(s).least_request_choices], [64, undefined, undefined]),
   },
   {
     desc: 'endpoints: weight, health, priority, flattened envoy.lb metadata',
@@ -345,4 +442,100 @@ test('translate: descriptor defaults (no magic, mask = the whole field, error co
   const back = pb.Snapshot.toObject(pb.Snapshot.decode(encodeSnapshot(s)), { longs: String });
   const bd = back.listeners[0].x_proxy.descriptors[0];
   assert.deepEqual([bd.kind_mask, bd.kind_response, bd.status_codes.server_error, bd.status_codes.timeout], [big, '9223372036854775808', big, '7']);
+});
+
+// "Every default has one owner": in translated minimal configurations, walk each message of
+// the snapshot along its schema and require every numeric field to be non-zero and every
+// message field to be set, except where 0 or unset has a meaning of its own, listed here with
+// that meaning. So the data plane can assert instead of defaulting, and a field added to the
+// proto fails this test until translate sets it (or it joins this list).
+const ZERO_MEANS: Record<string, string | ((msg: Record<string, any>) => string | undefined)> = {
+  'SocketAddress.port': 'listener port 0 = an ephemeral port',
+  'Listener.inherited_fd': 'no inherited socket (hot restart hands one over)',
+  'Listener.tcp_keepalive': 'unset = no SO_KEEPALIVE on accepted sockets',
+  'TcpProxy.hash_policy': 'unset = the source IP (read by ring_hash / maglev clusters only)',
+  'Endpoint.priority': 'priority 0 is the first priority level, not a default',
+  'Cluster.outlier_detection': 'unset = outlier detection off',
+  'Cluster.tcp_keepalive': 'unset = no SO_KEEPALIVE upstream',
+  'Cluster.ring_hash_min_size': (c) => (c.lb_policy !== LbPolicy.RING_HASH ? 'read by RING_HASH clusters only' : undefined),
+  'Cluster.maglev_table_size': (c) => (c.lb_policy !== LbPolicy.MAGLEV ? 'read by MAGLEV clusters only' : undefined),
+  'Cluster.least_request_choices': (c) => (c.lb_policy !== LbPolicy.LEAST_REQUEST ? 'read by LEAST_REQUEST clusters only' : undefined),
+  'XProxy.fallback_tcp_proxy': 'unset = no fallback: a connection no codec recognises is closed',
+  'XRoute.method': 'unset = any method',
+  'XRoute.retry_policy': 'unset = no retries',
+  'XRoute.hash_policy': 'unset = a random key per request',
+};
+
+const NUMERIC = new Set(['double', 'float', 'int32', 'uint32', 'sint32', 'fixed32', 'sfixed32', 'int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
+
+function schema(): protobuf.Root {
+  const root = new protobuf.Root();
+  root.resolvePath = (_o, t) => path.join(__dirname, '../../../proto', t);
+  root.loadSync('xmesh/dataplane/v1/snapshot.proto', { keepCase: true });
+  root.resolveAll();
+  return root;
+}
+
+/** Paths of the numeric fields left 0 and message fields left unset that ZERO_MEANS does not explain. */
+function implicitDefaults(type: protobuf.Type, msg: Record<string, any>, at: string, out: string[] = []): string[] {
+  for (const f of type.fieldsArray) {
+    const v = msg[f.name];
+    const p = `${at}.${f.name}`;
+    if (f.partOf && v == null) continue; // a oneof member not chosen
+    const z = ZERO_MEANS[`${type.name}.${f.name}`];
+    const why = typeof z === 'function' ? z(msg) : z;
+    const sub = f.resolvedType instanceof protobuf.Type ? f.resolvedType : undefined;
+    if (f.map) continue;
+    if (f.repeated) {
+      if (sub) (v ?? []).forEach((e: Record<string, any>, i: number) => implicitDefaults(sub, e, `${p}[${i}]`, out));
+    } else if (sub) {
+      if (v != null) implicitDefaults(sub, v, p, out);
+      else if (!why) out.push(`${p} is unset (${type.name}.${f.name})`);
+    } else if (NUMERIC.has(f.type) && (v == null || Number(v) === 0) && !why) {
+      out.push(`${p} is 0 (${type.name}.${f.name})`);
+    }
+  }
+  return out;
+}
+
+function minimalConfigs(): Array<{ desc: string; cfg: any }> {
+  const policies = baseConfig();
+  policies.static_resources.clusters = ['ROUND_ROBIN', 'RANDOM', 'WEIGHTED_ROUND_ROBIN', 'LEAST_REQUEST', 'RING_HASH', 'MAGLEV'].map((lb, i) =>
+    staticCluster(i === 0 ? 'c' : `c${i}`, [['127.0.0.1', 9001]], { lb_policy: lb, ...(i === 1 ? { outlier_detection: {} } : {}) }),
+  );
+  policies.static_resources.clusters.push({ name: 'eds', type: 'EDS' }, { name: 'odst', type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED' });
+  const routes = [{ route: { cluster: 'c', retry_policy: { retry_on: 'connect-failure' } } }, { route: { weighted_clusters: { clusters: [{ name: 'c', weight: 1 }] } } }];
+  return [
+    { desc: 'a tcp_proxy listener and a cluster', cfg: baseConfig() },
+    { desc: 'a cluster of each LB policy, one with outlier detection', cfg: policies },
+    { desc: 'an x_proxy listener with one protocol', cfg: xProxyConfig() },
+    {
+      desc: 'an x_proxy listener detecting protocols, with a fallback, a retrying route and a weighted one',
+      cfg: xProxyConfig({ protocols: ['bolt', 'dubbo'], fallback_tcp_proxy: { stat_prefix: 'raw', cluster: 'c' }, route_config: { virtual_hosts: [{ name: 'all', domains: ['*'], routes }] } }),
+    },
+  ];
+}
+
+for (const { desc, cfg } of minimalConfigs()) {
+  test(`translate: no implicit default left to the data plane: ${desc}`, () => {
+    const s = translate(valid(cfg), new Map(), 1).snapshot;
+    assert.deepEqual(implicitDefaults(schema().lookupType('xmesh.dataplane.v1.Snapshot'), s as Record<string, any>, 'snapshot'), []);
+  });
+}
+
+test('translate: the implicit-default walk finds what translate would leave out, and ZERO_MEANS names real fields', () => {
+  const root = schema();
+  const s = translate(valid(xProxyConfig()), new Map(), 1).snapshot as any;
+  delete s.listeners[0].backlog;
+  s.listeners[0].x_proxy.virtual_hosts[0].routes[0].timeout_ms = 0;
+  delete s.clusters[0].circuit_breakers;
+  assert.deepEqual(implicitDefaults(root.lookupType('xmesh.dataplane.v1.Snapshot'), s, 'snapshot'), [
+    'snapshot.listeners[0].backlog is 0 (Listener.backlog)',
+    'snapshot.listeners[0].x_proxy.virtual_hosts[0].routes[0].timeout_ms is 0 (XRoute.timeout_ms)',
+    'snapshot.clusters[0].circuit_breakers is unset (Cluster.circuit_breakers)',
+  ]);
+  for (const key of Object.keys(ZERO_MEANS)) {
+    const [type, field] = key.split('.');
+    assert.ok(root.lookupType(`xmesh.dataplane.v1.${type}`).fields[field], `${key} is a field of the schema`);
+  }
 });
