@@ -1,4 +1,5 @@
 /** Validation of the `xmesh.x_proxy` network filter: protocol, limits and its route configuration. */
+import { pb } from '../dataplane/types';
 import { at, idx, type Checker } from './checker';
 import { DEFAULTS } from './translate';
 import { X_PROXY_TYPE, X_RETRY_ON } from './types';
@@ -83,9 +84,6 @@ function checkMetadataMatch(c: Checker, v: unknown, path: string): void {
   }
 }
 
-/** Most protocols one listener may detect (native XM_XPROXY_MAX_CODECS). */
-export const X_MAX_PROTOCOLS = 8;
-
 /** protocol xor protocols; the detection settings (fallback_tcp_proxy, detect_timeout). */
 /** Descriptors without magic: they cannot tell their frames from other bytes, so detection would give them every connection. */
 function magicless(o: Record<string, unknown>): Set<string> {
@@ -104,7 +102,7 @@ function checkProtocols(c: Checker, o: Record<string, unknown>, path: string, re
   c.optional(o, 'protocol', (x) => checkProtocolName(c, x, at(path, 'protocol'), descriptorNames));
   const lp = at(path, 'protocols');
   const list = hasList ? c.array(o.protocols, lp, { minItems: 1 }) : undefined;
-  if (list && list.length > X_MAX_PROTOCOLS) c.error(lp, `at most ${X_MAX_PROTOCOLS} protocols per listener, got ${list.length}`);
+  if (list && list.length > pb.Limits.MAX_X_PROXY_CODECS) c.error(lp, `at most ${pb.Limits.MAX_X_PROXY_CODECS} protocols per listener, got ${list.length}`);
   const seen = new Set<string>();
   const noMagic = magicless(o);
   const detecting = (list !== undefined && list.length > 1) || o.fallback_tcp_proxy !== undefined;
@@ -138,7 +136,7 @@ export function checkXProxy(c: Checker, v: unknown, path: string, refs: Listener
   // Descriptors first: protocol(s) may name them.
   const names = c.optional(o, 'descriptors', (x) => checkDescriptors(c, x, at(path, 'descriptors'), maxFrame ?? DEFAULTS.xMaxFrameSize)) ?? [];
   checkProtocols(c, o, path, refs, names);
-  c.optional(o, 'upstream_connections_per_host', (x) => c.uint(x, at(path, 'upstream_connections_per_host'), { min: 1, max: 16 }));
+  c.optional(o, 'upstream_connections_per_host', (x) => c.uint(x, at(path, 'upstream_connections_per_host'), { min: 1, max: pb.Limits.MAX_UPSTREAM_CONNECTIONS_PER_HOST }));
   c.optional(o, 'request_timeout', (x) => c.duration(x, at(path, 'request_timeout'), { minMs: 1 }));
   const rp = at(path, 'route_config');
   const rc = o.route_config === undefined ? undefined : c.object(o.route_config, rp, { required: ['virtual_hosts'], known: ['name', 'virtual_hosts'] });

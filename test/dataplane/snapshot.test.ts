@@ -1,9 +1,11 @@
 /**
  * The snapshot codec (generated protobufjs static code): what encodes, what is refused with a
- * TypeError naming the field, and the decoded and the /config_dump (proto3 JSON) forms. No
- * native addon needed.
+ * TypeError naming the field, the decoded and the /config_dump (proto3 JSON) forms, and the
+ * limits the proto defines for both sides. No native addon needed.
  */
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { test } from 'node:test';
 import Long from 'long';
 import { decodeSnapshot, encodeSnapshot, snapshotJson } from '../../src/dataplane/snapshot';
@@ -66,4 +68,17 @@ test('snapshot: the /config_dump form is proto3 JSON (enums by name, 64-bit as s
   const l = j.listeners[0];
   assert.deepEqual(l.socket_options[0], { level: 6, name: 13, buf_value: Buffer.from('reno').toString('base64'), state: 'STATE_LISTENING' });
   assert.deepEqual([l.x_proxy.descriptors[0].magic, l.x_proxy.descriptors[0].kind_mask, l.x_proxy.descriptors[0].pool_mode], ['VFI=', '18446744073709551615', 'MULTIPLEX']);
+});
+
+test('snapshot: the shared limits come from the proto (Limits), with the values the data plane was built with', () => {
+  const L = pb.Limits;
+  assert.deepEqual(
+    [L.MAX_X_PROXY_CODECS, L.MAX_DESCRIPTOR_MAGIC_LEN, L.MAX_DESCRIPTOR_NAME_LEN, L.MAX_DESCRIPTOR_HEADER_LEN, L.MAX_DESCRIPTOR_FIXED_LEN, L.MAX_SOCKET_OPTION_BUF_LEN, L.MAX_UPSTREAM_CONNECTIONS_PER_HOST, L.MAX_RING_HASH_SIZE, L.MAX_KEEPALIVE_PROBES, L.MAX_KEEPALIVE_SECONDS],
+    [8, 8, 31, 4096, 65535, 128, 16, 1 << 23, 255, 65535],
+  );
+  // The C side gets the same constants from protoc-c (npm run gen).
+  const h = fs.readFileSync(path.join(__dirname, '../../../native/gen/xmesh/dataplane/v1/snapshot.pb-c.h'), 'utf8');
+  for (const [name, value] of Object.entries(L).filter(([n]) => n !== 'LIMITS_UNSPECIFIED')) {
+    assert.match(h, new RegExp(`XMESH__DATAPLANE__V1__LIMITS__${name} = ${value}\\b`), name);
+  }
 });
