@@ -8,6 +8,7 @@ import { ConfigError, formatIssue, type ConfigIssue } from './config/errors';
 import { loadConfigFile, type LoadedConfig } from './config/load';
 import { translate } from './config/translate';
 import type { BootstrapCfg } from './config/types';
+import { snapshotJson } from './dataplane/snapshot';
 import type { DataPlane, DataPlaneInfo, DataPlaneOptions, IoBackend, NativeStat, SnapshotMsg } from './dataplane/types';
 import { ControlStats } from './stats/control-stats';
 import type { Logger, Logging } from './util/log';
@@ -161,7 +162,7 @@ class Server implements ServerHandle {
           version: this.snapshot?.version ?? 0,
           warnings: this.loaded.warnings.map(formatIssue),
           config: this.loaded.config,
-          snapshot: this.snapshot ?? null,
+          snapshot: this.snapshot ? snapshotJson(this.snapshot) : null,
         }),
       },
     });

@@ -16,10 +16,10 @@ export interface HostView {
 export function clusterHosts(snapshot: SnapshotMsg | undefined, stats: readonly NativeStat[]): HostView[] {
   const rows = new Map<string, HostView>();
   for (const c of snapshot?.clusters ?? []) {
-    for (const e of c.endpoints) {
-      const host = hostPort(e.address.address, e.address.port);
+    for (const e of c.endpoints ?? []) {
+      const host = hostPort(e.address?.address ?? '', e.address?.port ?? 0);
       rows.set(`${c.name}\u0000${host}`, {
-        cluster: c.name,
+        cluster: c.name ?? '',
         host,
         weight: e.weight ?? 1,
         priority: e.priority ?? 0,

@@ -1,4 +1,5 @@
 /** Validation of `static_resources.clusters[]` entries (Envoy v3 Cluster subset). */
+import { pb } from '../dataplane/types';
 import { at, idx, type Checker, type Obj } from './checker';
 import { checkAddress } from './validate-address';
 import { checkSocketOptions } from './validate-sockopt';
@@ -35,9 +36,10 @@ const CLUSTER_IGNORED = ['alt_stat_name', 'common_lb_config', 'respect_dns_ttl',
 export function checkTcpKeepalive(c: Checker, v: unknown, path: string): void {
   const k = c.object(v, path, { known: ['keepalive_probes', 'keepalive_time', 'keepalive_interval'] });
   if (!k) return;
-  c.optional(k, 'keepalive_probes', (y) => c.uint(y, at(path, 'keepalive_probes'), { min: 1, max: 255 }));
-  c.optional(k, 'keepalive_time', (y) => c.uint(y, at(path, 'keepalive_time'), { min: 1, max: 65535 }));
-  c.optional(k, 'keepalive_interval', (y) => c.uint(y, at(path, 'keepalive_interval'), { min: 1, max: 65535 }));
+  const { MAX_KEEPALIVE_PROBES, MAX_KEEPALIVE_SECONDS } = pb.Limits;
+  c.optional(k, 'keepalive_probes', (y) => c.uint(y, at(path, 'keepalive_probes'), { min: 1, max: MAX_KEEPALIVE_PROBES }));
+  c.optional(k, 'keepalive_time', (y) => c.uint(y, at(path, 'keepalive_time'), { min: 1, max: MAX_KEEPALIVE_SECONDS }));
+  c.optional(k, 'keepalive_interval', (y) => c.uint(y, at(path, 'keepalive_interval'), { min: 1, max: MAX_KEEPALIVE_SECONDS }));
 }
 
 /** Returns the cluster's name if it is usable for cross references. */
@@ -70,8 +72,8 @@ export function checkCluster(c: Checker, v: unknown, path: string): string | und
     const p = at(path, 'ring_hash_lb_config');
     const r = c.object(x, p, { known: ['minimum_ring_size', 'maximum_ring_size', 'hash_function'] });
     if (!r) return;
-    const min = c.optional(r, 'minimum_ring_size', (y) => c.uint(y, at(p, 'minimum_ring_size'), { min: 1, max: 8_388_608 }));
-    const max = c.optional(r, 'maximum_ring_size', (y) => c.uint(y, at(p, 'maximum_ring_size'), { min: 1, max: 8_388_608 }));
+    const min = c.optional(r, 'minimum_ring_size', (y) => c.uint(y, at(p, 'minimum_ring_size'), { min: 1, max: pb.Limits.MAX_RING_HASH_SIZE }));
+    const max = c.optional(r, 'maximum_ring_size', (y) => c.uint(y, at(p, 'maximum_ring_size'), { min: 1, max: pb.Limits.MAX_RING_HASH_SIZE }));
     if (min !== undefined && max !== undefined && min > max) c.error(at(p, 'minimum_ring_size'), `must not exceed maximum_ring_size (${max})`);
     c.optional(r, 'hash_function', (y) => c.enumOf(y, at(p, 'hash_function'), ['XX_HASH'] as const));
     if (lb !== 'RING_HASH') c.warn(p, 'ignored: lb_policy is not RING_HASH');

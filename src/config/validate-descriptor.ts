@@ -3,12 +3,14 @@
  * Every rule of the native descriptor validation (native/src/codec_desc.c) is checked here
  * first, so a user sees the path of the bad field, never a data-plane error.
  */
+import { pb } from '../dataplane/types';
 import { at, idx, type Checker, type Obj } from './checker';
 import { X_DESC_ERROR_STATUSES, X_PROTOCOLS } from './types';
 
-/** Largest header: the sidecar's own replies are header-only frames (XM_DESC_HEADER_MAX). */
-export const DESC_HEADER_MAX = 4096;
-const NAME_MAX = 31;
+/** Largest header: the sidecar's own replies are header-only frames. */
+const DESC_HEADER_MAX = pb.Limits.MAX_DESCRIPTOR_HEADER_LEN;
+const NAME_MAX = pb.Limits.MAX_DESCRIPTOR_NAME_LEN;
+const MAGIC_MAX = pb.Limits.MAX_DESCRIPTOR_MAGIC_LEN;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const SIZES = [1, 2, 4, 8] as const;
 const FIELD_KEYS = ['offset', 'size', 'little_endian'] as const;
@@ -82,7 +84,7 @@ function checkLocation(c: Checker, v: unknown, path: string): void {
     const p = at(path, 'fixed');
     const f = c.object(x, p, { required: ['offset', 'length'], known: ['offset', 'length'] });
     if (f) c.optional(f, 'offset', (y) => c.uint(y, at(p, 'offset')));
-    if (f) c.optional(f, 'length', (y) => c.uint(y, at(p, 'length'), { min: 1, max: 65535 }));
+    if (f) c.optional(f, 'length', (y) => c.uint(y, at(p, 'length'), { min: 1, max: pb.Limits.MAX_DESCRIPTOR_FIXED_LEN }));
   });
   c.optional(o, 'length_prefixed', (x) => {
     const p = at(path, 'length_prefixed');
@@ -121,8 +123,8 @@ function checkMagic(c: Checker, v: unknown, path: string, headerLen: number | un
     return undefined;
   }
   const bytes = magicBytes({ [key]: s });
-  if (bytes.length < 1 || bytes.length > 8) {
-    c.error(at(path, key), `must be 1..8 bytes, got ${bytes.length} (omit magic for none)`);
+  if (bytes.length < 1 || bytes.length > MAGIC_MAX) {
+    c.error(at(path, key), `must be 1..${MAGIC_MAX} bytes, got ${bytes.length} (omit magic for none)`);
     return undefined;
   }
   if (headerLen !== undefined && offset + bytes.length > headerLen) {

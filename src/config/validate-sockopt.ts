@@ -1,9 +1,10 @@
 /** Validation of Envoy `SocketOption` lists: listener `socket_options`, cluster `upstream_bind_config.socket_options`. */
+import { pb } from '../dataplane/types';
 import { at, idx, type Checker } from './checker';
 import { SOCKET_OPTION_STATES } from './types';
 
 /** Longest buf_value the data plane carries (bytes); TCP_CONGESTION names are 16 at most. */
-export const SOCKOPT_BUF_MAX = 128;
+const SOCKOPT_BUF_MAX = pb.Limits.MAX_SOCKET_OPTION_BUF_LEN;
 
 const INT32_MIN = -2147483648;
 const INT32_MAX = 2147483647;

@@ -1,5 +1,7 @@
 /** Validation of the `xmesh.x_proxy` network filter: protocol, limits and its route configuration. */
+import { pb } from '../dataplane/types';
 import { at, idx, type Checker } from './checker';
+import { DEFAULTS } from './translate';
 import { X_PROXY_TYPE, X_RETRY_ON } from './types';
 import { checkDescriptors, checkProtocolName } from './validate-descriptor';
 import { checkClusterTarget, checkTcpProxy, type ListenerRefs } from './validate-listener';
@@ -82,9 +84,6 @@ function checkMetadataMatch(c: Checker, v: unknown, path: string): void {
   }
 }
 
-/** Most protocols one listener may detect (native XM_XPROXY_MAX_CODECS). */
-export const X_MAX_PROTOCOLS = 8;
-
 /** protocol xor protocols; the detection settings (fallback_tcp_proxy, detect_timeout). */
 /** Descriptors without magic: they cannot tell their frames from other bytes, so detection would give them every connection. */
 function magicless(o: Record<string, unknown>): Set<string> {
@@ -103,7 +102,7 @@ function checkProtocols(c: Checker, o: Record<string, unknown>, path: string, re
   c.optional(o, 'protocol', (x) => checkProtocolName(c, x, at(path, 'protocol'), descriptorNames));
   const lp = at(path, 'protocols');
   const list = hasList ? c.array(o.protocols, lp, { minItems: 1 }) : undefined;
-  if (list && list.length > X_MAX_PROTOCOLS) c.error(lp, `at most ${X_MAX_PROTOCOLS} protocols per listener, got ${list.length}`);
+  if (list && list.length > pb.Limits.MAX_X_PROXY_CODECS) c.error(lp, `at most ${pb.Limits.MAX_X_PROXY_CODECS} protocols per listener, got ${list.length}`);
   const seen = new Set<string>();
   const noMagic = magicless(o);
   const detecting = (list !== undefined && list.length > 1) || o.fallback_tcp_proxy !== undefined;
@@ -135,9 +134,9 @@ export function checkXProxy(c: Checker, v: unknown, path: string, refs: Listener
   c.optional(o, 'stat_prefix', (x) => c.string(x, at(path, 'stat_prefix'), { nonEmpty: true }));
   const maxFrame = c.optional(o, 'max_frame_size', (x) => c.uint(x, at(path, 'max_frame_size'), { min: 64, max: 256 * 1024 * 1024 }));
   // Descriptors first: protocol(s) may name them.
-  const names = c.optional(o, 'descriptors', (x) => checkDescriptors(c, x, at(path, 'descriptors'), maxFrame ?? 16 * 1024 * 1024)) ?? [];
+  const names = c.optional(o, 'descriptors', (x) => checkDescriptors(c, x, at(path, 'descriptors'), maxFrame ?? DEFAULTS.xMaxFrameSize)) ?? [];
   checkProtocols(c, o, path, refs, names);
-  c.optional(o, 'upstream_connections_per_host', (x) => c.uint(x, at(path, 'upstream_connections_per_host'), { min: 1, max: 16 }));
+  c.optional(o, 'upstream_connections_per_host', (x) => c.uint(x, at(path, 'upstream_connections_per_host'), { min: 1, max: pb.Limits.MAX_UPSTREAM_CONNECTIONS_PER_HOST }));
   c.optional(o, 'request_timeout', (x) => c.duration(x, at(path, 'request_timeout'), { minMs: 1 }));
   const rp = at(path, 'route_config');
   const rc = o.route_config === undefined ? undefined : c.object(o.route_config, rp, { required: ['virtual_hosts'], known: ['name', 'virtual_hosts'] });

@@ -1,37 +1,25 @@
 /**
- * Encodes a SnapshotMsg with protobufjs against proto/xmesh/dataplane/v1/snapshot.proto,
- * the one schema the C side decodes with protobuf-c.
+ * Encodes and decodes the Snapshot with the protobufjs static code generated from
+ * proto/xmesh/dataplane/v1/snapshot.proto, the one schema the C side decodes with protobuf-c.
  */
-import * as path from 'node:path';
-import * as protobuf from 'protobufjs';
-import type { SnapshotMsg } from './types';
+import { pb, type SnapshotMsg } from './types';
 
-const PROTO_ROOT = path.resolve(__dirname, '..', '..', '..', 'proto');
-
-let snapshotType: protobuf.Type | undefined;
-
-function type(): protobuf.Type {
-  if (!snapshotType) {
-    const root = new protobuf.Root();
-    root.resolvePath = (_origin, target) => path.join(PROTO_ROOT, target);
-    root.loadSync('xmesh/dataplane/v1/snapshot.proto', { keepCase: true });
-    snapshotType = root.lookupType('xmesh.dataplane.v1.Snapshot');
-  }
-  return snapshotType;
-}
-
-/** Encode a snapshot; throws a TypeError naming the first field protobufjs rejects. */
+/** Encode a snapshot; throws a TypeError naming the first field that does not fit the schema
+ * (a wrong type, an enum given by name instead of number, two members of a oneof). */
 export function encodeSnapshot(msg: SnapshotMsg): Uint8Array {
-  const t = type();
-  // fromObject maps enum names to numbers; verify then checks the converted message.
-  const m = t.fromObject(msg as unknown as Record<string, unknown>);
-  const err = t.verify(m);
+  const err = pb.Snapshot.verify(msg);
   if (err) throw new TypeError(`snapshot: ${err}`);
-  return t.encode(m).finish();
+  return pb.Snapshot.encode(msg).finish();
 }
 
-/** Decode (tests and /config_dump). */
+/** Decode (tests): every field present with its proto3 default, enums as numbers, 64-bit
+ * integers as numbers (exact up to 2^53), bytes as Buffers. */
 export function decodeSnapshot(bytes: Uint8Array): SnapshotMsg {
-  const t = type();
-  return t.toObject(t.decode(bytes), { enums: String, defaults: true, longs: Number }) as SnapshotMsg;
+  return pb.Snapshot.toObject(pb.Snapshot.decode(bytes), { defaults: true, longs: Number, arrays: true, objects: true }) as SnapshotMsg;
+}
+
+/** The proto3 JSON form (/config_dump): enums by name, 64-bit integers as decimal strings,
+ * bytes as base64; fields left unset stay out. */
+export function snapshotJson(msg: SnapshotMsg): Record<string, unknown> {
+  return pb.Snapshot.toObject(msg as pb.Snapshot, { enums: String, longs: String, bytes: String, json: true });
 }

@@ -27,32 +27,34 @@ export class FakeDataPlane implements DataPlane {
     }
     const next = new Map<string, { server: Server; key: string }>();
     try {
-      for (const l of s.listeners) {
-        const key = `${l.address.address}:${l.address.port}`;
-        const old = this.servers.get(l.name);
+      for (const l of s.listeners ?? []) {
+        const name = l.name!;
+        const addr = l.address!;
+        const key = `${addr.address}:${addr.port}`;
+        const old = this.servers.get(name);
         if (old && old.key === key) {
-          next.set(l.name, old);
+          next.set(name, old);
           continue;
         }
         const server = createServer((down) => {
           const snap = this.current!;
-          const lis = snap.listeners.find((x) => x.name === l.name);
+          const lis = snap.listeners?.find((x) => x.name === name);
           const tp = terminalFilter(lis)?.tcp_proxy;
-          const cl = snap.clusters.find((c) => c.name === (tp?.cluster ?? tp?.weighted_clusters?.[0]?.cluster));
-          const ep = cl?.endpoints.find((e) => e.healthy !== false);
-          this.inc(`listener.{listener=${l.name}}.downstream_cx_total`);
+          const cl = snap.clusters?.find((c) => c.name === (tp?.cluster ?? tp?.weighted_clusters?.[0]?.cluster));
+          const ep = cl?.endpoints?.find((e) => e.healthy !== false);
+          this.inc(`listener.{listener=${name}}.downstream_cx_total`);
           if (!ep) return down.destroy();
-          const up = createConnection(ep.address.port, ep.address.address);
+          const up = createConnection(ep.address!.port!, ep.address!.address!);
           up.on('error', () => down.destroy());
           down.on('error', () => up.destroy());
           down.pipe(up).pipe(down);
           this.inc(`cluster.{cluster=${cl!.name}}.upstream_cx_total`);
         });
         await new Promise<void>((resolve, reject) => {
-          server.once('error', (e) => reject(new Error(`listener "${l.name}": ${(e as NodeJS.ErrnoException).code}`)));
-          server.listen(l.address.port, l.address.address, () => resolve());
+          server.once('error', (e) => reject(new Error(`listener "${name}": ${(e as NodeJS.ErrnoException).code}`)));
+          server.listen(addr.port!, addr.address!, () => resolve());
         });
-        next.set(l.name, { server, key });
+        next.set(name, { server, key });
       }
     } catch (err) {
       for (const [name, v] of next) if (this.servers.get(name) !== v) v.server.close();
@@ -72,7 +74,7 @@ export class FakeDataPlane implements DataPlane {
   info(): DataPlaneInfo {
     return {
       workers: this.opts.workers,
-      version: this.current?.version ?? 0,
+      version: Number(this.current?.version ?? 0),
       statsPath: this.opts.statsPath ?? '',
       listeners: [...this.servers].map(([name, { server }]) => {
         const a = server.address() as AddressInfo;

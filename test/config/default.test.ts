@@ -20,8 +20,8 @@ test('the embedded default: admin 15000, demo listener 10000 -> demo_upstream 10
   assert.deepEqual(warnings, []);
   assert.deepEqual(config.admin?.address?.socket_address, { address: '127.0.0.1', port_value: 15000 });
   const { snapshot } = translate(config, new Map(), 1);
-  assert.deepEqual(snapshot.listeners.map((l) => [l.name, l.address, terminalFilter(l)?.tcp_proxy?.cluster]), [['demo', { address: '127.0.0.1', port: 10000 }, 'demo_upstream']]);
-  assert.deepEqual(snapshot.clusters[0].endpoints.map((e) => e.address), [{ address: '127.0.0.1', port: 10001 }]);
+  assert.deepEqual(snapshot.listeners!.map((l) => [l.name, l.address, terminalFilter(l)?.tcp_proxy?.cluster]), [['demo', { address: '127.0.0.1', port: 10000 }, 'demo_upstream']]);
+  assert.deepEqual(snapshot.clusters![0].endpoints!.map((e) => e.address), [{ address: '127.0.0.1', port: 10001 }]);
 });
 
 test('examples/full.yaml is valid and only warns about what xmesh ignores', () => {
@@ -41,22 +41,22 @@ test('examples/rpc.yaml (x_proxy Bolt, Dubbo and detecting listeners) is valid a
   const { config, warnings } = loadConfigFile(join(examples, 'rpc.yaml'));
   assert.deepEqual(warnings, []);
   const snap = translate(config, new Map(), 1).snapshot;
-  assert.deepEqual(snap.listeners.map((l) => terminalFilter(l)?.x_proxy?.protocols), [['bolt'], ['dubbo'], ['bolt', 'dubbo']]);
-  assert.equal(terminalFilter(snap.listeners[0])?.x_proxy?.virtual_hosts[0].routes.length, 3);
+  assert.deepEqual(snap.listeners!.map((l) => terminalFilter(l)?.x_proxy?.protocols), [['bolt'], ['dubbo'], ['bolt', 'dubbo']]);
+  assert.equal(terminalFilter(snap.listeners![0])?.x_proxy?.virtual_hosts![0].routes!.length, 3);
   // Several protocols with a fallback: a detection listener filter, an x_proxy chain for
   // the detected protocols, the fallback tcp_proxy as the default chain.
-  const mixed = snap.listeners[2];
+  const mixed = snap.listeners![2];
   assert.deepEqual(mixed.listener_filters, [
-    { name: 'xmesh.listener.protocol_detection', protocol_detection: { protocols: ['bolt', 'dubbo'], timeout_ms: 3000, stat_prefix: mixed.filter_chains![0].filters[0].x_proxy!.stat_prefix } },
+    { name: 'xmesh.listener.protocol_detection', protocol_detection: { protocols: ['bolt', 'dubbo'], timeout_ms: 3000, stat_prefix: mixed.filter_chains![0].filters![0].x_proxy!.stat_prefix } },
   ]);
   assert.deepEqual(mixed.filter_chains![0].filter_chain_match, { application_protocols: ['bolt', 'dubbo'] });
-  assert.equal(mixed.default_filter_chain?.filters[0].tcp_proxy?.cluster, 'legacy');
+  assert.equal(mixed.default_filter_chain?.filters![0].tcp_proxy?.cluster, 'legacy');
 });
 
 test('examples/tinyrpc.yaml (a protocol defined by a descriptor) is valid and defines the tinyrpc of the real-peer tests', () => {
   const { config, warnings } = loadConfigFile(join(examples, 'tinyrpc.yaml'));
   assert.deepEqual(warnings, []);
-  const x = terminalFilter(translate(config, new Map(), 1).snapshot.listeners[0])!.x_proxy!;
+  const x = terminalFilter(translate(config, new Map(), 1).snapshot.listeners![0])!.x_proxy!;
   assert.deepEqual(x.protocols, ['tinyrpc']);
   assert.deepEqual(x.descriptors, [translateDescriptor(TINYRPC_DESCRIPTOR as unknown as XCodecDescriptorCfg)]);
 });

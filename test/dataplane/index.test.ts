@@ -6,8 +6,12 @@
 import { strict as assert } from 'node:assert';
 import * as net from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { translate } from '../../src/config/translate';
+import type { BootstrapCfg } from '../../src/config/types';
+import { validateConfig } from '../../src/config/validate';
 import { createDataPlane, decodeSnapshot, encodeSnapshot, type DataPlane, type SnapshotMsg } from '../../src/dataplane';
-import { tcpListener, terminalFilter } from '../../src/dataplane/shapes';
+import { terminalFilter } from '../../src/dataplane/shapes';
+import { staticCluster, tcpProxyListener } from '../config/helpers';
 
 function echoServer(): Promise<net.Server> {
   return new Promise((resolve) => {
@@ -34,17 +38,14 @@ function roundtrip(port: number, payload: Buffer): Promise<Buffer> {
   });
 }
 
-function snapshot(version: number, upstreamPort: number, extra: Partial<SnapshotMsg> = {}): SnapshotMsg {
-  return {
-    version,
-    listeners: [
-      tcpListener('ingress', { address: '127.0.0.1', port: 0 }, { stat_prefix: 'ingress', cluster: 'backend', max_connect_attempts: 1 }),
-    ],
-    clusters: [
-      { name: 'backend', lb_policy: 'ROUND_ROBIN', connect_timeout_ms: 1000, endpoints: [{ address: { address: '127.0.0.1', port: upstreamPort }, healthy: true }] },
-    ],
-    ...extra,
-  };
+/** What the control core sends: a tcp_proxy listener per [name, port] (port 0 = ephemeral) to
+ * cluster "backend" (127.0.0.1:upstreamPort), translated, so every default is explicit. */
+function snapshot(version: number, upstreamPort: number, listeners: Array<[string, number]> = [['ingress', 0]]): SnapshotMsg {
+  const r = validateConfig({
+    static_resources: { listeners: listeners.map(([name, port]) => tcpProxyListener(name, port, 'backend')), clusters: [staticCluster('backend', [['127.0.0.1', upstreamPort]])] },
+  });
+  assert.deepEqual(r.errors, []);
+  return translate((r as { config: BootstrapCfg }).config, new Map(), version).snapshot;
 }
 
 describe('dataplane', () => {
@@ -64,8 +65,8 @@ describe('dataplane', () => {
     const s = snapshot(7, 1234);
     const back = decodeSnapshot(encodeSnapshot(s));
     assert.equal(back.version, 7);
-    assert.equal(back.clusters[0].endpoints[0].address.port, 1234);
-    assert.equal(terminalFilter(back.listeners[0])?.tcp_proxy?.cluster, 'backend');
+    assert.equal(back.clusters![0].endpoints![0].address!.port, 1234);
+    assert.equal(terminalFilter(back.listeners![0])?.tcp_proxy?.cluster, 'backend');
   });
 
   it('applies a snapshot and proxies bytes both ways', async () => {
@@ -89,7 +90,7 @@ describe('dataplane', () => {
   it('rejects a snapshot referencing a missing cluster and keeps the running one', async () => {
     const before = dp.info();
     const bad = snapshot(2, portOf(up));
-    terminalFilter(bad.listeners[0])!.tcp_proxy!.cluster = 'nope';
+    terminalFilter(bad.listeners![0])!.tcp_proxy!.cluster = 'nope';
     await assert.rejects(dp.apply(bad), /tcp_proxy cluster 'nope' not found/);
     const now = dp.info();
     assert.equal(now.version, before.version);
@@ -101,8 +102,7 @@ describe('dataplane', () => {
 
   it('reports a listener that cannot bind, naming it', async () => {
     const blocker = await echoServer();
-    const bad = snapshot(3, portOf(up));
-    bad.listeners.push(tcpListener('taken', { address: '127.0.0.1', port: portOf(blocker) }, { stat_prefix: 'taken', cluster: 'backend' }));
+    const bad = snapshot(3, portOf(up), [['ingress', 0], ['taken', portOf(blocker)]]);
     await assert.rejects(dp.apply(bad), /listener 'taken'.*Address already in use/);
     blocker.close();
   });
