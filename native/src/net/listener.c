@@ -8,31 +8,11 @@
 #include <unistd.h>
 
 #include "core/event.h"
+#include "net/addr.h"
 #include "stats/stats.h"
 
 #define LISTENER__ACCEPT_BATCH 32
 #define LISTENER__EMFILE_PAUSE_MS 100
-
-static int listener__parse(struct sockaddr_storage *ss, socklen_t *len, const char *address, uint16_t port)
-{
-	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, address, &in4->sin_addr) == 1) {
-		in4->sin_family = AF_INET;
-		in4->sin_port = htons(port);
-		*len = sizeof(*in4);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, address, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		*len = sizeof(*in6);
-		return 0;
-	}
-	return -EINVAL;
-}
 
 static uint16_t listener__port_of(int fd)
 {
@@ -82,7 +62,8 @@ int xm_listener_open(struct xm_listener **out, const char *address, uint16_t por
 	}
 	l->nworkers = nworkers;
 	snprintf(l->addr_str, sizeof(l->addr_str), strchr(address, ':') ? "[%s]:%u" : "%s:%u", address, port);
-	if (listener__parse(&l->addr, &l->addrlen, address, port) < 0) {
+	char canon[80];
+	if (xm_addr_parse(address, port, &l->addr, &l->addrlen, canon, sizeof(canon)) < 0) {
 		rc = -EINVAL;
 		snprintf(err, errlen, "%s: not a numeric IP address", address);
 		goto out;

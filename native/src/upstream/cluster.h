@@ -11,6 +11,7 @@
 #include "stats/hist.h"
 #include "stats/stats.h"
 #include "net/conn.h"
+#include "upstream/hash.h"
 #include "xm.h"
 
 /*
@@ -257,9 +258,5 @@ void xm_host_state_unref(struct xm_host_state *hs);   /* frees at zero (drops cl
 void xm_cluster_state_ref(struct xm_cluster_state *cs);
 void xm_cluster_state_unref(struct xm_cluster_state *cs);
 
-/* 64-bit hash for consistent hashing keys (stable across processes and versions). */
-uint64_t xm_hash64(const void *data, size_t len);
-/* Hash of a peer's IP address (and port when with_port): the source-address LB key. */
-uint64_t xm_hash_peer(const struct sockaddr_storage *ss, int with_port);
 
 #endif

@@ -1,8 +1,10 @@
-/* Private glue between cluster.c, registry.c, lb.c and lb_hash.c; nothing outside them includes it. */
+/* Private glue of the upstream layer: cluster.c (views), breaker.c, outlier.c, registry.c (persistent states), lb.c and lb_hash.c; nothing outside them includes it. */
 #ifndef XM_CLUSTER_INT_H
 #define XM_CLUSTER_INT_H
 
+#include "net/addr.h"
 #include "upstream/cluster.h"
+#include "upstream/hash.h"
 #include "xm.h"
 
 /* ---- registry (registry.c) ---- */
@@ -27,15 +29,6 @@ int xm__registry_host_get(struct xm_registry *r, struct xm_cluster_state *cs, co
  * health generation in step. Returns the flags as they were before. */
 uint32_t xm__host_flags_update(struct xm_host_state *hs, uint32_t set, uint32_t clear);
 
-/* Parse a numeric IPv4/IPv6 literal (IPv6 may carry %scope) into addr, and write the
- * canonical host name ("1.2.3.4:80", "[::1]:80") to name. 0 or -EINVAL. (cluster.c) */
-int xm__addr_parse(const char *address, uint16_t port, struct sockaddr_storage *addr, socklen_t *addrlen,
-		   char *name, size_t namelen);
-/* Canonical spelling of an "ip:port" / "[v6]:port" host name; 0 or -EINVAL. */
-int xm__host_name_canonical(const char *in, char *out, size_t outlen);
-
-/* Seeded variant of xm_hash64 (xm_hash64 is seed 0). */
-uint64_t xm__hash64_seed(const void *data, size_t len, uint64_t seed);
 
 /* ---- load balancer internals (lb.c, lb_hash.c) ---- */
 

@@ -63,7 +63,7 @@ int xm__lb_ring_build(struct xm_lb *lb, const struct xm_cluster *c, uint32_t min
 		uint64_t w = c->hosts[i].weight;
 		uint64_t reps = shift >= 0 ? w << shift : (w + (1ull << -shift) - 1) >> -shift;
 		for (uint64_t j = 0; j < reps; j++)
-			lb->ring[pos++] = (struct xm_lb_ring_entry){ .hash = xm__hash64_seed(name, len, j), .host = i };
+			lb->ring[pos++] = (struct xm_lb_ring_entry){ .hash = xm_hash64_seed(name, len, j), .host = i };
 	}
 	qsort(lb->ring, total, sizeof(*lb->ring), lb__ring_cmp);
 	lb->size = (uint32_t)total;
@@ -124,8 +124,8 @@ int xm__lb_maglev_build(struct xm_lb *lb, const struct xm_cluster *c, uint32_t m
 	for (uint32_t i = 0; i < c->nhosts; i++) {
 		const char *name = c->hosts[i].st->name;
 		size_t len = strlen(name);
-		e[i].offset = xm__hash64_seed(name, len, 0) % m;
-		e[i].skip = xm__hash64_seed(name, len, 1) % (m - 1) + 1;
+		e[i].offset = xm_hash64_seed(name, len, 0) % m;
+		e[i].skip = xm_hash64_seed(name, len, 1) % (m - 1) + 1;
 		if (c->hosts[i].weight > max_w)
 			max_w = c->hosts[i].weight;
 	}

@@ -66,7 +66,7 @@ void xm_registry_free(struct xm_registry *r)
 
 static uint64_t registry__host_hash(const struct xm_cluster_state *cs, const char *name)
 {
-	return xm__hash64_seed(name, strlen(name), cs->reg_hash);
+	return xm_hash64_seed(name, strlen(name), cs->reg_hash);
 }
 
 static struct xm_cluster_state *registry__cluster_find(struct xm_registry *r, const char *name, uint64_t h)
@@ -362,7 +362,7 @@ int xm_registry_set_health(struct xm_registry *r, const char *cluster, const cha
 	int err = -ENOENT;
 
 	/* Accept any spelling of the address ("::1" / "0::1"): states are keyed canonically. */
-	if (xm__host_name_canonical(host, canon, sizeof(canon)) == 0)
+	if (xm_addr_canonical(host, canon, sizeof(canon)) == 0)
 		host = canon;
 	pthread_mutex_lock(&r->lock);
 	cs = registry__cluster_find(r, cluster, xm_hash64(cluster, strlen(cluster)));
