@@ -3,6 +3,8 @@
 
 #include "protocol/codec.h"
 
+#include <stdio.h>
+
 extern const struct xm_codec xm_codec_bolt;
 extern const struct xm_codec xm_codec_dubbo;
 
@@ -197,6 +199,26 @@ const char *xm_codec_err_name(int err)
 	if (err >= XM_CODEC_E__COUNT)
 		return "unknown";
 	return codec__err_names[err];
+}
+
+size_t xm_status_text(char *buf, size_t cap, enum xm_status st, const char *detail)
+{
+	static const char *const what[] = {
+		[XM_STATUS_OK] = "ok",
+		[XM_STATUS_NO_ROUTE] = "no route",
+		[XM_STATUS_TIMEOUT] = "upstream timeout",
+		[XM_STATUS_OVERFLOW] = "overflow",
+		[XM_STATUS_UNAVAILABLE] = "upstream unavailable",
+		[XM_STATUS_SERVER_ERROR] = "upstream error",
+		[XM_STATUS_CODEC_ERROR] = "bad request",
+	};
+	const char *w = (unsigned)st < sizeof(what) / sizeof(what[0]) ? what[st] : "upstream error";
+	int n = snprintf(buf, cap, "xmesh: %s%s%s", w, detail ? ": " : "", detail ? detail : "");
+	size_t len = n < 0 ? 0 : ((size_t)n >= cap ? cap - 1 : (size_t)n);
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)buf[i] >= 0x80 || (unsigned char)buf[i] < 0x20)
+			buf[i] = '?';
+	return len;
 }
 
 const struct xm_codec *xm_codec_builtin(const char *name)

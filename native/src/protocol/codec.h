@@ -81,6 +81,10 @@ enum xm_codec_err {
 	XM_CODEC_E__COUNT
 };
 const char *xm_codec_err_name(int err); /* "magic", "too_large", ... */
+/* The text of an error the sidecar answers itself, in every protocol that carries one:
+ * "xmesh: <what st means>[: detail]" in buf (ASCII: other bytes of detail become '?', so a
+ * hessian string's char count is its byte count). Returns its length (< cap). */
+size_t xm_status_text(char *buf, size_t cap, enum xm_status st, const char *detail);
 
 /* What split() learns about one frame. */
 struct xm_frame {

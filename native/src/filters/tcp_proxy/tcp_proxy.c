@@ -7,7 +7,7 @@
 #include "filters/tcp_proxy/tcp_proxy.h"
 #include "net/conn.h"
 #include "net/listener.h"
-#include "router/weighted.h"
+#include "router/router.h"
 #include "stats/stats.h"
 #include "upstream/cluster.h"
 
@@ -204,11 +204,7 @@ static void tp__abort(struct xm_session *base)
 
 static struct xm_cluster *tp__pick_cluster(struct tp_session *s)
 {
-	const struct tp_cfg *cfg = s->cfg;
-
-	if (cfg->cluster)
-		return cfg->cluster;
-	return cfg->wclusters[xm_weighted_pick(s->loop, cfg->wcum, cfg->nwclusters)];
+	return xm_route_cluster(s->loop, &s->cfg->action);
 }
 
 static void tp__fail_attempt(struct tp_session *s, enum tp_end why)

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "filters/filter.h"
+#include "router/router.h"
 
 extern const struct xm_filter_ops xm_tcp_proxy_filter;
 
@@ -50,10 +51,7 @@ struct xm_alog;
 
 /* A tcp_proxy filter's immutable config (one per filter in a table). */
 struct tp_cfg {
-	struct xm_cluster *cluster;      /* single cluster, or NULL when weighted */
-	struct xm_cluster **wclusters;   /* weighted clusters */
-	uint32_t *wcum;                  /* cumulative weights, same length */
-	uint32_t nwclusters;
+	struct xm_route_action action;   /* the cluster, or weighted clusters (the shared router's) */
 	uint32_t idle_timeout_ms;
 	uint32_t max_connect_attempts;
 	enum tp_hash_key hash_key;

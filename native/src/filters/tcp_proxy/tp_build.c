@@ -90,13 +90,21 @@ static const struct xm_keep_kind tp__alog_kind = { "access log", tp__alog_make, 
 
 int xm_alog_fd(const struct xm_alog *a) { return a->fd; }
 
+static int tp__resolve(void *ctx, const char *name, struct xm_cluster **out, char *err, size_t errlen)
+{
+	const struct xm_filter_build *b = ctx;
+	if ((*out = b->cluster(b, name)))
+		return 0;
+	snprintf(err, errlen, "listener '%s': tcp_proxy cluster '%s' not found", b->listener, name);
+	return -ENOENT;
+}
+
 void tp_free(void *cfg)
 {
 	struct tp_cfg *c = cfg;
 	if (!c)
 		return;
-	free(c->wclusters);
-	free(c->wcum);
+	xm_route_action_free(&c->action);
 	free(c);
 }
 
@@ -116,27 +124,25 @@ int tp_build(const struct xm_filter_build *b, const struct ProtobufCMessage *msg
 			      ? TP_HASH_SOURCE_ADDRESS_PORT
 			      : TP_HASH_SOURCE_IP;
 	if (tp->n_weighted_clusters > 0) {
-		c->wclusters = calloc(tp->n_weighted_clusters, sizeof(*c->wclusters));
-		c->wcum = calloc(tp->n_weighted_clusters, sizeof(*c->wcum));
-		if (!c->wclusters || !c->wcum)
-			goto out;
-		uint32_t cum = 0;
-		for (size_t i = 0; i < tp->n_weighted_clusters; i++) {
-			const char *name = tp->weighted_clusters[i]->cluster;
-			if (!(c->wclusters[i] = b->cluster(b, name))) {
-				snprintf(err, errlen, "listener '%s': tcp_proxy weighted cluster '%s' not found", b->listener, name);
-				rc = -ENOENT;
-				goto out;
+		const char **names = calloc(tp->n_weighted_clusters, sizeof(*names));
+		uint32_t *weights = calloc(tp->n_weighted_clusters, sizeof(*weights));
+		rc = -ENOMEM;
+		if (names && weights) {
+			for (size_t i = 0; i < tp->n_weighted_clusters; i++) {
+				names[i] = tp->weighted_clusters[i]->cluster;
+				weights[i] = tp->weighted_clusters[i]->weight;
 			}
-			cum += tp->weighted_clusters[i]->weight ? tp->weighted_clusters[i]->weight : 1;
-			c->wcum[i] = cum;
+			rc = xm_route_action_weighted(&c->action, names, weights, tp->n_weighted_clusters, tp__resolve,
+						      (void *)b, err, errlen);
 		}
-		c->nwclusters = (uint32_t)tp->n_weighted_clusters;
-	} else if (!(c->cluster = b->cluster(b, tp->cluster))) {
-		snprintf(err, errlen, "listener '%s': tcp_proxy cluster '%s' not found", b->listener, tp->cluster);
-		rc = -ENOENT;
+		free(names);
+		free(weights);
+		if (rc < 0)
+			goto out;
+	} else if ((rc = tp__resolve((void *)b, tp->cluster, &c->action.cluster, err, errlen)) < 0) {
 		goto out;
 	}
+	rc = -ENOMEM;
 	const char *prefix = tp->stat_prefix[0] ? tp->stat_prefix : b->listener;
 	if (!(c->st = xm_keep_get(b->keep, &tp__stats_kind, prefix, strlen(prefix), b->stats, why, sizeof(why))))
 		goto out;

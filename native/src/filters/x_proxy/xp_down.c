@@ -170,7 +170,7 @@ static int xp__request(struct xp_down *d, const struct xp_cfg *cfg, const struct
 	rc = d->codec->ops->route_info(d->codec, v, f, &ri);
 	if (rc < 0) {
 		xm_stat_inc(d->st->decode_error[-rc < XM_CODEC_E__COUNT ? -rc : 0]);
-		xp__hijack(d, v, f, XM_STATUS_CODEC_ERROR, NULL, "xmesh: request could not be decoded");
+		xp__hijack(d, v, f, XM_STATUS_CODEC_ERROR, NULL, "the request could not be decoded");
 		xm_iovq_consume(&d->in, f->len);
 		return 0;
 	}
@@ -178,7 +178,7 @@ static int xp__request(struct xp_down *d, const struct xp_cfg *cfg, const struct
 	const struct xm_xroute *rt = xm_xroute_find(cfg, &ri, &vh);
 	if (!rt) {
 		char msg[300];
-		snprintf(msg, sizeof(msg), "xmesh: no route for service %.*s method %.*s", (int)ri.service_len,
+		snprintf(msg, sizeof(msg), "service %.*s method %.*s", (int)ri.service_len,
 			 ri.service, (int)ri.method_len, ri.method);
 		xm_stat_inc(d->st->downstream_rq_no_route);
 		xp__hijack(d, v, f, XM_STATUS_NO_ROUTE, NULL, msg);
@@ -191,7 +191,7 @@ static int xp__request(struct xp_down *d, const struct xp_cfg *cfg, const struct
 	struct xm_cluster *c = xm_route_cluster(d->loop, &rt->action);
 	if (xm_cluster_rq_acquire(c) < 0) {
 		xm_stat_inc(d->st->downstream_rq_overflow);
-		xp__hijack(d, v, f, XM_STATUS_OVERFLOW, ms, "xmesh: upstream overflow (circuit breaker)");
+		xp__hijack(d, v, f, XM_STATUS_OVERFLOW, ms, "circuit breaker");
 		xm_iovq_consume(&d->in, f->len);
 		return 0;
 	}
@@ -201,7 +201,7 @@ static int xp__request(struct xp_down *d, const struct xp_cfg *cfg, const struct
 		xm_cluster_rq_release(c->st);
 		xm_stat_inc(d->st->downstream_rq_unavailable);
 		xm_stat_inc(c->st->st.upstream_cx_none_healthy);
-		xp__hijack(d, v, f, XM_STATUS_UNAVAILABLE, ms, "xmesh: no healthy upstream");
+		xp__hijack(d, v, f, XM_STATUS_UNAVAILABLE, ms, "no healthy host");
 		xm_iovq_consume(&d->in, f->len);
 		return 0;
 	}

@@ -46,7 +46,7 @@ void xp_rq_timeout(struct xm_timer *t)
 	xm_stat_inc(rq->vst->rq_timeout);
 	xm_xproxy_count_rs(d->st, d->pst, rq->mst, XM_STATUS_TIMEOUT);
 	/* The frame itself went upstream; hijack works from the facts split recorded. */
-	ssize_t n = d->codec->ops->hijack(d->codec, &empty, &rq->f, XM_STATUS_TIMEOUT, "xmesh: upstream timeout", out,
+	ssize_t n = d->codec->ops->hijack(d->codec, &empty, &rq->f, XM_STATUS_TIMEOUT, NULL, out,
 					  sizeof(out));
 	xp_rq_free(d, rq);
 	if (n > 0)

@@ -55,7 +55,7 @@ static void xp__up_close(struct xp_up *up, int failed)
 		uint8_t out[XP__GEN_MAX];
 		struct xm_iview empty = { 0 };
 		ssize_t n = d->codec->ops->hijack(d->codec, &empty, &rq->f, XM_STATUS_UNAVAILABLE,
-						  "xmesh: upstream connection lost", out, sizeof(out));
+						  up->connected ? "connection lost" : "connect failed", out, sizeof(out));
 		xm_stat_inc(d->st->downstream_rq_unavailable);
 		xm_stat_inc(rq->vst->rq_unavailable);
 		xm_xproxy_count_rs(d->st, d->pst, rq->mst, XM_STATUS_UNAVAILABLE);

@@ -474,24 +474,6 @@ static uint16_t bolt__hijack_status(enum xm_status st)
 	}
 }
 
-static const char *bolt__status_text(enum xm_status st)
-{
-	switch (st) {
-	case XM_STATUS_NO_ROUTE:
-		return "no route";
-	case XM_STATUS_TIMEOUT:
-		return "upstream timeout";
-	case XM_STATUS_OVERFLOW:
-		return "overflow";
-	case XM_STATUS_UNAVAILABLE:
-		return "upstream unavailable";
-	case XM_STATUS_CODEC_ERROR:
-		return "codec error";
-	default:
-		return "upstream error";
-	}
-}
-
 /* The error content sofa-bolt-node decodes for a non-success response: a hessian2 (draft)
  * RpcServerException whose detailMessage becomes the client's Error message. The bytes
  * before and after the message are exactly what sofa-bolt-node itself writes. */
@@ -525,12 +507,7 @@ static ssize_t bolt_hijack(const struct xm_codec *c, const struct xm_iview *fram
 		return -EINVAL;
 	/* The message is ours plus maybe bytes from the wire: keep it ASCII so its hessian char
 	 * count equals its byte count. */
-	tl = (size_t)snprintf(text, sizeof(text), "xmesh: %s%s%s", bolt__status_text(st), msg ? ": " : "", msg ? msg : "");
-	if (tl >= sizeof(text))
-		tl = sizeof(text) - 1;
-	for (size_t i = 0; i < tl; i++)
-		if ((unsigned char)text[i] >= 0x80 || (unsigned char)text[i] < 0x20)
-			text[i] = '?';
+	tl = xm_status_text(text, sizeof(text), st, msg);
 	/* other serializations (protobuf) get an empty content, which sofa-bolt-node reports as
 	 * a server exception without detail */
 	hessian = (f->priv[BOLT_P_MISC] & 0xff) == BOLT_CODEC_HESSIAN2;

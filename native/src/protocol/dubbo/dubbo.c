@@ -285,24 +285,6 @@ static uint8_t dubbo__hijack_status(enum xm_status st)
 	}
 }
 
-static const char *dubbo__status_text(enum xm_status st)
-{
-	switch (st) {
-	case XM_STATUS_NO_ROUTE:
-		return "no route (service not found)";
-	case XM_STATUS_TIMEOUT:
-		return "upstream timeout";
-	case XM_STATUS_OVERFLOW:
-		return "overflow";
-	case XM_STATUS_UNAVAILABLE:
-		return "upstream unavailable";
-	case XM_STATUS_CODEC_ERROR:
-		return "bad request";
-	default:
-		return "upstream error";
-	}
-}
-
 /* Error response: status byte plus the message as a hessian string (Response.errorMessage,
  * written with writeUTF by DubboCodec). */
 static ssize_t dubbo_hijack(const struct xm_codec *c, const struct xm_iview *frame, const struct xm_frame *f,
@@ -315,12 +297,7 @@ static ssize_t dubbo_hijack(const struct xm_codec *c, const struct xm_iview *fra
 	if (st == XM_STATUS_OK || (f->kind != XM_FRAME_REQUEST && f->kind != XM_FRAME_ONEWAY))
 		return -EINVAL;
 	/* ASCII only, so that the hessian char count is the byte count */
-	tl = (size_t)snprintf(text, sizeof(text), "xmesh: %s%s%s", dubbo__status_text(st), msg ? ": " : "", msg ? msg : "");
-	if (tl >= sizeof(text))
-		tl = sizeof(text) - 1;
-	for (size_t i = 0; i < tl; i++)
-		if ((unsigned char)text[i] >= 0x80 || (unsigned char)text[i] < 0x20)
-			text[i] = '?';
+	tl = xm_status_text(text, sizeof(text), st, msg);
 	body = (tl < 32 ? 1 : 3) + tl;
 	if (cap < DUBBO_HDR + body)
 		return -ENOSPC;
