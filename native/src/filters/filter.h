@@ -30,6 +30,7 @@
 struct xm_cluster;
 struct xm_events;
 struct xm_keep;
+struct xm_logq;
 struct xm_listener;
 struct xm_listener_stats;
 struct xm_stats;
@@ -105,6 +106,7 @@ struct xm_fworker {
 	 * filter. Supplied by the worker. */
 	void *(*lookup)(struct xm_fworker *fw, uint64_t listener_id, uint64_t chain_key, const struct xm_filter_ops *ops);
 	struct xm_events *events;
+	struct xm_logq *logq;            /* access-log lines go here, never to a file from the worker */
 	int splice_disabled;             /* XMESH_DISABLE_SPLICE: bulk stays in copy mode (diagnostics) */
 };
 

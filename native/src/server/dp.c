@@ -7,11 +7,13 @@
 
 #include "config/table.h"
 #include "core/keep.h"
+#include "core/logq.h"
 #include "core/uring.h"
 #include "net/listener.h"
 #include "server/worker.h"
 
 #define DP__SWAP_WAIT_MS 5000
+#define DP__LOG_RING_BYTES (256u * 1024u) /* per worker: ~1,000 access-log lines in flight */
 
 int xm_dp_new(struct xm_dp **out, const struct xm_dp_opts *o)
 {
@@ -53,6 +55,10 @@ int xm_dp_new(struct xm_dp **out, const struct xm_dp_opts *o)
 	if (rc < 0)
 		goto out;
 	rc = xm_keep_new(&dp->tables.keep);
+	if (rc < 0)
+		goto out;
+	rc = xm_logq_new(&dp->logq, dp->nworkers, DP__LOG_RING_BYTES,
+			 xm_stats_counterf(dp->stats, "dataplane.access_log_dropped_total"));
 	if (rc < 0)
 		goto out;
 	dp->tables.nworkers = dp->nworkers;
@@ -239,6 +245,8 @@ void xm_dp_free(struct xm_dp *dp)
 	for (unsigned i = 0; dp->workers && i < dp->nworkers; i++)
 		xm_worker_destroy(&dp->workers[i]);
 	free(dp->workers);
+	/* After the workers: every line they queued is written before the sinks close. */
+	xm_logq_free(dp->logq);
 	/* After the workers: their connections and pools used kept stats and codecs. */
 	xm_keep_free(dp->tables.keep);
 	if (dp->reg)

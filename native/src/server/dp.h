@@ -39,6 +39,7 @@ struct xm_dp {
 	struct xm_stats *stats;
 	struct xm_registry *reg;
 	struct xm_events *events;
+	struct xm_logq *logq;         /* access-log lines from the workers, written by one thread */
 	uint64_t *swaps_total, *swap_failed_total;
 	int64_t *snapshot_version;
 	struct xm_hist *swap_duration;  /* us, build + publish */

@@ -75,6 +75,7 @@ int xm_worker_init(struct xm_worker *w, struct xm_dp *dp, unsigned id)
 	w->fw.loop = &w->loop;
 	w->fw.lookup = xm_accept_lookup;
 	w->fw.events = dp->events;
+	w->fw.logq = dp->logq;
 	w->fw.splice_disabled = dp->splice_disabled;
 	if (rc < 0)
 		return rc;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "core/logq.h"
 #include "filters/tcp_proxy/tcp_proxy.h"
 #include "net/conn.h"
 #include "net/listener.h"
@@ -150,11 +151,8 @@ static void tp__access_log(struct tp_session *s, enum tp_end why, uint64_t dur_u
 			 (unsigned long long)s->start_wall_ms, (unsigned long long)dur_us, down,
 			 s->hs ? s->hs->name : "-", (unsigned long long)s->down.rx_bytes,
 			 (unsigned long long)s->down.tx_bytes, s->attempts, tp_end_name(why));
-	if (n > 0 && (size_t)n < sizeof(line)) {
-		/* O_APPEND + one write per line keeps lines whole across workers. */
-		ssize_t w = write(xm_alog_fd(s->alog), line, (size_t)n);
-		(void)w;
-	}
+	if (n > 0 && (size_t)n < sizeof(line))
+		xm_logq_put(s->fw->logq, s->loop->id, xm_alog_fd(s->alog), line, (uint32_t)n);
 }
 
 /* End the session. down_mode/up_mode choose FIN or RST per side (RST propagates a reset). */
