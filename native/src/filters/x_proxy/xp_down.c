@@ -153,46 +153,104 @@ const struct xp_cfg *xp_down_cfg(struct xp_down *d)
 	}
 	return d->cfg;
 }
-/* Handle one complete request frame at the front of d->in. Returns 0, or <0 when d must
- * be closed. */
+
+/* Answer request f with st in its protocol's terms and drop its bytes (ms: its method's
+ * stats, or NULL before routing). */
+static void xp__refuse(struct xp_down *d, const struct xm_iview *v, const struct xm_frame *f, enum xm_status st,
+		       struct xm_xmethod_stats *ms, const char *detail)
+{
+	xp__hijack(d, v, f, st, ms, detail);
+	xm_iovq_consume(&d->in, f->len);
+}
+
+/* The route of request f (its routing keys in *ri), or NULL when it was answered already
+ * (undecodable, no route). */
+static const struct xm_xroute *xp__route(struct xp_down *d, const struct xp_cfg *cfg, const struct xm_iview *v,
+					 const struct xm_frame *f, struct xm_route_info *ri, const struct xm_xvhost **vh)
+{
+	ri->used = 0;
+	ri->nmetas = 0;
+	int rc = d->codec->ops->route_info(d->codec, v, f, ri);
+	if (rc < 0) {
+		xm_stat_inc(d->st->decode_error[-rc < XM_CODEC_E__COUNT ? -rc : 0]);
+		xp__refuse(d, v, f, XM_STATUS_CODEC_ERROR, NULL, "the request could not be decoded");
+		return NULL;
+	}
+	const struct xm_xroute *rt = xm_xroute_find(cfg, ri, vh);
+	if (!rt) {
+		char msg[300];
+		snprintf(msg, sizeof(msg), "service %.*s method %.*s", (int)ri->service_len, ri->service, (int)ri->method_len,
+			 ri->method);
+		xm_stat_inc(d->st->downstream_rq_no_route);
+		xp__refuse(d, v, f, XM_STATUS_NO_ROUTE, NULL, msg);
+	}
+	return rt;
+}
+
+/* A request in flight on up: indexed under a fresh id there, timed, held for retries; the
+ * frame's id is rewritten in place. 0 or -ENOMEM (the caller's breaker slot is released). */
+static int xp__track(struct xp_down *d, const struct xp_cfg *cfg, const struct xm_iview *v, const struct xm_frame *f,
+		     const struct xm_xroute *rt, const struct xm_xvhost *vh, struct xm_xmethod_stats *ms,
+		     struct xp_up *up, struct xm_cluster *c, const struct xm_host *h)
+{
+	struct xp_rq *rq = calloc(1, sizeof(*rq));
+	if (!rq) {
+		xm_cluster_rq_release(c->st);
+		return -ENOMEM;
+	}
+	rq->down_id = f->id;
+	rq->f = *f;
+	rq->down = d;
+	rq->vst = vh->st;
+	rq->mst = ms;
+	rq->start_us = xm_now_us();
+	xm_iovq_init(&rq->frame);
+	xm_link_add(&d->pending, &rq->down_link);
+	d->npending++;
+	xm_gauge_add(rq->vst->rq_active, 1);
+	xm_gauge_add(d->st->downstream_rq_active, 1);
+	xm_timer_init(&rq->timer, xp_rq_timeout);
+	if (xp_rq_attach(rq, up, c, h, 0) < 0) {
+		xm_cluster_rq_release(c->st);
+		xp_rq_free(d, rq);
+		return -ENOMEM;
+	}
+	const struct xm_route_action *a = &rt->action;
+	xm_timer_start(d->loop, &rq->timer, a->timeout_ms ? a->timeout_ms : cfg->timeout_ms);
+	if (a->retry.num_retries && xp_rq_hold(&d->in, f->len, &rq->frame) == 0) {
+		rq->retries_left = a->retry.num_retries;
+		rq->retry_on_connect_failure = a->retry.on_connect_failure;
+		rq->retry_on_reset = a->retry.on_reset;
+	}
+	xp_put_id(v, f, rq->up_id);
+	if (d->codec->ops->id_rewritten)
+		d->codec->ops->id_rewritten(d->codec, v, f);
+	return 0;
+}
+
+/* Handle one complete request frame at the front of d->in: route it, take a slot of its
+ * cluster's request breaker, pick a host and a pooled connection, track it (requests, not
+ * oneways) and forward its bytes by reference. Returns 0, or <0 when d must be closed. */
 static int xp__request(struct xp_down *d, const struct xp_cfg *cfg, const struct xm_iview *v,
 		       const struct xm_frame *f)
 {
 	struct xm_route_info ri;
-	int rc;
+	const struct xm_xvhost *vh = NULL;
 
 	xm_stat_inc(d->st->downstream_rq_total);
 	xm_stat_inc(d->pst->rq_total);
 	if (f->kind == XM_FRAME_ONEWAY)
 		xm_stat_inc(d->st->downstream_rq_oneway);
-	ri.used = 0;
-	ri.nmetas = 0;
-	rc = d->codec->ops->route_info(d->codec, v, f, &ri);
-	if (rc < 0) {
-		xm_stat_inc(d->st->decode_error[-rc < XM_CODEC_E__COUNT ? -rc : 0]);
-		xp__hijack(d, v, f, XM_STATUS_CODEC_ERROR, NULL, "the request could not be decoded");
-		xm_iovq_consume(&d->in, f->len);
+	const struct xm_xroute *rt = xp__route(d, cfg, v, f, &ri, &vh);
+	if (!rt)
 		return 0;
-	}
-	const struct xm_xvhost *vh = NULL;
-	const struct xm_xroute *rt = xm_xroute_find(cfg, &ri, &vh);
-	if (!rt) {
-		char msg[300];
-		snprintf(msg, sizeof(msg), "service %.*s method %.*s", (int)ri.service_len,
-			 ri.service, (int)ri.method_len, ri.method);
-		xm_stat_inc(d->st->downstream_rq_no_route);
-		xp__hijack(d, v, f, XM_STATUS_NO_ROUTE, NULL, msg);
-		xm_iovq_consume(&d->in, f->len);
-		return 0;
-	}
 	struct xm_xmethod_stats *ms = xm_xmethod_stats_get(vh->st, ri.method, ri.method_len);
 	if (ms)
 		xm_stat_inc(ms->rq_total);
 	struct xm_cluster *c = xm_route_cluster(d->loop, &rt->action);
 	if (xm_cluster_rq_acquire(c) < 0) {
 		xm_stat_inc(d->st->downstream_rq_overflow);
-		xp__hijack(d, v, f, XM_STATUS_OVERFLOW, ms, "circuit breaker");
-		xm_iovq_consume(&d->in, f->len);
+		xp__refuse(d, v, f, XM_STATUS_OVERFLOW, ms, "circuit breaker");
 		return 0;
 	}
 	const struct xm_host *h;
@@ -201,45 +259,14 @@ static int xp__request(struct xp_down *d, const struct xp_cfg *cfg, const struct
 		xm_cluster_rq_release(c->st);
 		xm_stat_inc(d->st->downstream_rq_unavailable);
 		xm_stat_inc(c->st->st.upstream_cx_none_healthy);
-		xp__hijack(d, v, f, XM_STATUS_UNAVAILABLE, ms, "no healthy host");
-		xm_iovq_consume(&d->in, f->len);
+		xp__refuse(d, v, f, XM_STATUS_UNAVAILABLE, ms, "no healthy host");
 		return 0;
 	}
 	xm_stat_inc(c->st->st.upstream_rq_total);
 	xm_stat_inc(vh->st->rq_total);
 	if (f->kind == XM_FRAME_REQUEST) {
-		struct xp_rq *rq = calloc(1, sizeof(*rq));
-		if (!rq) {
-			xm_cluster_rq_release(c->st);
+		if (xp__track(d, cfg, v, f, rt, vh, ms, up, c, h) < 0)
 			return -ENOMEM;
-		}
-		rq->down_id = f->id;
-		rq->f = *f;
-		rq->down = d;
-		rq->vst = vh->st;
-		rq->mst = ms;
-		rq->start_us = xm_now_us();
-		xm_iovq_init(&rq->frame);
-		xm_link_add(&d->pending, &rq->down_link);
-		d->npending++;
-		xm_gauge_add(rq->vst->rq_active, 1);
-		xm_gauge_add(d->st->downstream_rq_active, 1);
-		xm_timer_init(&rq->timer, xp_rq_timeout);
-		if (xp_rq_attach(rq, up, c, h, 0) < 0) {
-			xm_cluster_rq_release(c->st);
-			xp_rq_free(d, rq);
-			return -ENOMEM;
-		}
-		const struct xm_route_action *a = &rt->action;
-		xm_timer_start(d->loop, &rq->timer, a->timeout_ms ? a->timeout_ms : cfg->timeout_ms);
-		if (a->retry.num_retries && xp_rq_hold(&d->in, f->len, &rq->frame) == 0) {
-			rq->retries_left = a->retry.num_retries;
-			rq->retry_on_connect_failure = a->retry.on_connect_failure;
-			rq->retry_on_reset = a->retry.on_reset;
-		}
-		xp_put_id(v, f, rq->up_id);
-		if (d->codec->ops->id_rewritten)
-			d->codec->ops->id_rewritten(d->codec, v, f);
 	} else {
 		/* oneway: no response, no pending entry, the breaker slot is released now */
 		xm_cluster_rq_release(c->st);
