@@ -3,7 +3,8 @@
 // xmesh-cubic: xmesh with `socket_options` setting TCP_CONGESTION=cubic on its own
 // listener and upstream sockets (the peers and the endpoints keep the system default), and
 // xmesh-epoll: xmesh with `--io-backend epoll` (xmesh itself runs `--io-backend auto`:
-// io_uring where the kernel allows it).
+// io_uring where the kernel allows it), and xmesh-base: the same as xmesh but another
+// checkout's build (XMESH_BASE_BIN), for before/after comparisons in one run.
 // Configs are generated in the run's workdir; listen ports are picked free by binding 0.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -14,18 +15,20 @@ import { NODE_FLAGS } from '../../src/cli/node-flags';
 import { ROOT } from './paths';
 import { pinPrefix, start, stop, Started, sleep, toolVersion } from './procs';
 
-export const ALL_PATHS = ['direct', 'xmesh', 'xmesh-epoll', 'xmesh-cubic', 'haproxy', 'nginx'] as const;
+export const ALL_PATHS = ['direct', 'xmesh', 'xmesh-base', 'xmesh-epoll', 'xmesh-cubic', 'haproxy', 'nginx'] as const;
 /** TCP_CONGESTION for the xmesh-cubic path (Linux: level IPPROTO_TCP 6, name 13). */
 const XMESH_CUBIC_CC = 'cubic';
 export type PathName = (typeof ALL_PATHS)[number];
 /** Each path's colour in the bench's charts, the same in every scenario (Okabe–Ito palette). */
 export const PATH_COLORS: Record<PathName, string> = {
-  direct: '#999999', xmesh: '#0072B2', 'xmesh-epoll': '#56B4E9', 'xmesh-cubic': '#009E73', haproxy: '#E69F00', nginx: '#CC79A7',
+  direct: '#999999', xmesh: '#0072B2', 'xmesh-base': '#D55E00', 'xmesh-epoll': '#56B4E9', 'xmesh-cubic': '#009E73', haproxy: '#E69F00', nginx: '#CC79A7',
 };
 
 const NGINX_STREAM_MOD = '/usr/lib/nginx/modules/ngx_stream_module.so';
 /** The xmesh CLI to benchmark; XMESH_BIN overrides it (e.g. another checkout's build). */
 export const XMESH_BIN = process.env.XMESH_BIN ?? path.join(ROOT, 'bin', 'xmesh.js');
+/** The xmesh-base path's CLI: a baseline checkout's bin/xmesh.js (unset: the path is skipped). */
+export const XMESH_BASE_BIN = process.env.XMESH_BASE_BIN;
 
 export interface Route {
   name: string;
@@ -72,6 +75,9 @@ export function unavailable(name: PathName): string | null {
       return fs.existsSync(XMESH_BIN) ? null : `${path.relative(ROOT, XMESH_BIN)} not present yet`;
     case 'xmesh-epoll':
       return unavailable('xmesh');
+    case 'xmesh-base':
+      if (!XMESH_BASE_BIN) return 'XMESH_BASE_BIN not set (a baseline checkout\'s bin/xmesh.js)';
+      return fs.existsSync(XMESH_BASE_BIN) ? null : `${XMESH_BASE_BIN} not present`;
     case 'xmesh-cubic':
       if (!fs.readFileSync('/proc/sys/net/ipv4/tcp_available_congestion_control', 'utf8').split(/\s+/).includes(XMESH_CUBIC_CC))
         return `congestion control ${XMESH_CUBIC_CC} not available`;
@@ -149,13 +155,13 @@ export async function startPath(name: PathName, routes: Route[], o: PeerOptions)
   const logFile = path.join(o.workdir, `${name}.log`);
   let argv: string[];
   let readyUrl: string | undefined;
-  if (name === 'xmesh' || name === 'xmesh-cubic' || name === 'xmesh-epoll') {
+  if (name === 'xmesh' || name === 'xmesh-base' || name === 'xmesh-cubic' || name === 'xmesh-epoll') {
     const admin = await freePort();
     const cfg = path.join(o.workdir, `${name}.yaml`);
     fs.writeFileSync(cfg, xmeshYaml(admin, routes, ports, maxConns, name === 'xmesh-cubic' ? XMESH_CUBIC_CC : undefined));
     // without CAP_SYS_RESOURCE the hard limit is a ceiling: never ask for more than it
     const nofile = Math.min(hardNofile(), Math.max(65536, maxConns * 2 + 1024));
-    argv = [...pinPrefix(o.cpu), 'prlimit', `--nofile=${nofile}:${nofile}`, process.execPath, ...NODE_FLAGS, XMESH_BIN, 'run',
+    argv = [...pinPrefix(o.cpu), 'prlimit', `--nofile=${nofile}:${nofile}`, process.execPath, ...NODE_FLAGS, name === 'xmesh-base' ? XMESH_BASE_BIN! : XMESH_BIN, 'run',
       '--config', cfg, '--concurrency', '1', '--log-level', 'warn', '--io-backend', name === 'xmesh-epoll' ? 'epoll' : 'auto'];
     readyUrl = `http://127.0.0.1:${admin}/ready`;
   } else if (name === 'haproxy') {
