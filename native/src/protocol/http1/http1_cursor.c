@@ -35,12 +35,9 @@ int h1__refill(struct h1__cur *c)
 {
 	while (c->p == c->e) {
 		size_t next_off = c->seg_off + (size_t)(c->e - c->s);
-		if (c->seg + 1 >= c->niov || next_off >= c->end) {
-			/* stay put so h1__off() keeps reporting the end */
-			return -1;
-		}
-		if ((size_t)(c->e - c->s) != c->iov[c->seg].iov_len)
-			return -1; /* clipped by end inside this segment */
+		/* e was clipped to end inside this segment iff next_off == end */
+		if (c->seg + 1 >= c->niov || next_off >= c->end)
+			return -1; /* stay put so h1__off() keeps reporting the end */
 		c->seg++;
 		c->seg_off = next_off;
 		size_t n = c->iov[c->seg].iov_len;
