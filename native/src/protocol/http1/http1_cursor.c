@@ -52,22 +52,6 @@ int h1__refill(struct h1__cur *c)
 	return 0;
 }
 
-void h1__skip(struct h1__cur *c, size_t n)
-{
-	while (n > 0) {
-		size_t k = (size_t)(c->e - c->p);
-		if (k == 0) {
-			if (h1__refill(c) < 0)
-				return;
-			continue;
-		}
-		if (k > n)
-			k = n;
-		c->p += k;
-		n -= k;
-	}
-}
-
 int h1__copy(const struct xm_iview *v, struct xm_http1_span s, char *buf)
 {
 	struct h1__cur c;

@@ -465,9 +465,7 @@ static ssize_t h1__parse(struct xm_http1_head *h, const struct xm_iview *v, cons
 		 * 204) fails at once instead of waiting for a line end or the limit. The parser
 		 * decides left to right on bytes it has seen, so an error found on a prefix is
 		 * the error the whole head would get. Bounded: a trickling head costs O(n). */
-		end = v->len < H1__PEEK ? v->len : H1__PEEK;
-		if (end > lim->max_head_bytes)
-			end = lim->max_head_bytes;
+		end = v->len < H1__PEEK ? v->len : H1__PEEK; /* < max_head_bytes, or the scan says LIMIT */
 		ssize_t r = h1__head(h, v, lim, end, H1__SCAN_MORE, is_response, req_method);
 		return r < 0 ? r : 0;
 	}

@@ -26,8 +26,6 @@ struct h1__cur {
 
 void h1__cur_init(struct h1__cur *c, const struct xm_iview *v, size_t off, size_t end);
 int h1__refill(struct h1__cur *c); /* 0, or -1 when end is reached */
-/* Move n bytes forward (n must not pass end). */
-void h1__skip(struct h1__cur *c, size_t n);
 
 static inline size_t h1__off(const struct h1__cur *c)
 {
