@@ -42,20 +42,26 @@ struct th_verdict {
 };
 
 /*
- * Build a view over buf[from, to) cut at every absolute position in cuts[] that falls
- * inside, at vcut, and every `seg` bytes (0: no extra cuts).
+ * Build a view over buf[from, to) cut at every absolute position in cuts[] (ascending) that
+ * falls inside, at vcut, and every `seg` bytes (0: no extra cuts).
  */
 static inline void th_view(struct xm_iview *v, struct iovec *iov, const uint8_t *buf, size_t from, size_t to,
 			   const size_t *cuts, unsigned ncuts, size_t seg, size_t vcut)
 {
-	unsigned n = 0;
+	unsigned n = 0, lo = 0, hi = ncuts;
 	size_t at = from;
 
-	while (at < to && n < TH_MAX_IOV) {
+	while (lo < hi) { /* first cut above from */
+		unsigned mid = (lo + hi) / 2;
+		if (cuts[mid] <= from)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	while (at < to) {
 		size_t next = to;
-		for (unsigned i = 0; i < ncuts; i++)
-			if (cuts[i] > at && cuts[i] < next)
-				next = cuts[i];
+		if (lo < ncuts && cuts[lo] < next)
+			next = cuts[lo];
 		if (vcut > at && vcut < next)
 			next = vcut;
 		if (seg && (at / seg + 1) * seg < next)
@@ -66,6 +72,8 @@ static inline void th_view(struct xm_iview *v, struct iovec *iov, const uint8_t 
 		iov[n].iov_len = next - at;
 		n++;
 		at = next;
+		while (lo < ncuts && cuts[lo] <= at)
+			lo++;
 	}
 	v->iov = iov;
 	v->niov = n;

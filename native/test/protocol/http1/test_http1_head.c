@@ -43,6 +43,40 @@ static void test_names_and_statuses(void)
 	T_CHECK_EQ(xm_http1_err_status(XM_H1_E_TOO_MANY_FIELDS, 0), 431);
 	T_CHECK_EQ(xm_http1_err_status(XM_H1_E_BODY_TOO_LARGE, 0), 413);
 	T_CHECK_EQ(xm_http1_err_status(XM_H1_E_TARGET_TOO_LONG, 0), 414);
+	T_CHECK_EQ(xm_http1_err_status(XM_H1_OK, 0), 500); /* not a refusal: a caller bug */
+	T_CHECK_EQ(xm_http1_err_status(XM_H1_E__COUNT, 1), 500);
+}
+
+/* Every recognised name, in any case, gets its id; near misses do not. */
+static void test_known_fields(void)
+{
+	static const struct { const char *name; uint8_t id; } k[] = {
+		{ "Content-Length", XM_H1_H_CONTENT_LENGTH }, { "TRANSFER-ENCODING", XM_H1_H_TRANSFER_ENCODING },
+		{ "host", XM_H1_H_HOST }, { "Connection", XM_H1_H_CONNECTION }, { "Upgrade", XM_H1_H_UPGRADE },
+		{ "Expect", XM_H1_H_EXPECT }, { "Keep-Alive", XM_H1_H_KEEP_ALIVE },
+		{ "Proxy-Connection", XM_H1_H_PROXY_CONNECTION }, { "TE", XM_H1_H_TE }, { "Trailer", XM_H1_H_TRAILER },
+		{ "Trailers", XM_H1_H_OTHER }, { "Hosts", XM_H1_H_OTHER }, { "Content-Length2", XM_H1_H_OTHER },
+		{ "X-Transfer-Encoding-Is-A-Long-Name", XM_H1_H_OTHER },
+	};
+	for (size_t i = 0; i < TH_ARRAY_SIZE(k); i++) {
+		char req[160];
+		struct xm_http1_field f[4];
+		struct xm_http1_head h;
+		snprintf(req, sizeof(req), "GET / HTTP/1.0\r\n%s: 100-continue\r\n\r\n", k[i].name);
+		xm_http1_head_init(&h, f, 4);
+		ssize_t r = parse_req(&h, req, 0);
+		if (k[i].id == XM_H1_H_CONTENT_LENGTH) {
+			T_CHECK_EQ(r, -XM_H1_E_CL_INVALID);
+			continue;
+		}
+		if (k[i].id == XM_H1_H_TRANSFER_ENCODING) {
+			T_CHECK_EQ(r, -XM_H1_E_TE_HTTP10);
+			continue;
+		}
+		T_CHECK_EQ(r, (ssize_t)strlen(req)); /* "100-continue" is a valid reg-name for Host */
+		T_CHECK_EQ(f[0].known, k[i].id);
+		T_CHECK_EQ(!!(h.flags & XM_H1_F_HOST), k[i].id == XM_H1_H_HOST);
+	}
 }
 
 /* Every span lands on the same bytes however the head is cut into segments. */
@@ -190,6 +224,14 @@ static void test_limits(void)
 	/* an array of 2 is a limit of 2 */
 	xm_http1_head_init(&h, f, 2);
 	T_CHECK_EQ(xm_http1_parse_request(&h, &v, &lim), -XM_H1_E_TOO_MANY_FIELDS);
+	/* a head limit below the early-judging window */
+	l = lim;
+	l.max_head_bytes = 10;
+	xm_http1_head_init(&h, NULL, 0);
+	th_view(&v, iov, (const uint8_t *)req, 0, 9, NULL, 0, 0, 0);
+	T_CHECK_EQ(xm_http1_parse_request(&h, &v, &l), 0);
+	th_view(&v, iov, (const uint8_t *)req, 0, 12, NULL, 0, 0, 0);
+	T_CHECK_EQ(xm_http1_parse_request(&h, &v, &l), -XM_H1_E_TARGET_TOO_LONG);
 	/* leading empty lines count */
 	static const char lead[] = "\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n";
 	th_view(&v, iov, (const uint8_t *)lead, 0, strlen(lead), NULL, 0, 0, 0);
@@ -260,6 +302,7 @@ static void test_response_framing(void)
 
 T_MAIN_BEGIN
 	T_RUN("every reason has a unique name and a status", test_names_and_statuses);
+	T_RUN("recognised field names get their id", test_known_fields);
 	T_RUN("spans point at the same bytes for any segmentation", test_spans_across_segments);
 	T_RUN("empty iovecs with NULL base are skipped", test_empty_iovecs);
 	T_RUN("a trickling head returns 0 until complete, scan resumes", test_trickle);

@@ -14,7 +14,7 @@
  * segment and a byte per read: the verdict must never change.
  *
  * `./test_http1_smuggling --markdown` prints the table that SMUGGLING.md holds (`make
- * run` fails when they differ).
+ * run` fails when they differ); `--corpus DIR` writes the rows as seeds for the fuzzer.
  */
 
 static const struct xm_http1_limits lim_table = {
@@ -124,6 +124,8 @@ CK(ck_underscore)
 }
 CK(ck_ipv6) { T_CHECK(th_span_is(AT(FIRST->host), "[::1]:8080")); }
 CK(ck_custom_method) { T_CHECK_EQ(FIRST->method, XM_H1_M_OTHER); T_CHECK(th_span_is(AT(FIRST->method_s), "M-SEARCH")); }
+CK(ck_long_method) { T_CHECK_EQ(FIRST->method, XM_H1_M_OTHER); T_CHECK(th_span_is(AT(FIRST->method_s), "MKCALENDAR")); }
+CK(ck_resp_host) { T_CHECK(!(FIRST->flags & XM_H1_F_HOST)); T_CHECK_EQ(FIRST->fields[0].known, XM_H1_H_HOST); }
 CK(ck_lower_method) { T_CHECK_EQ(FIRST->method, XM_H1_M_OTHER); T_CHECK(th_span_is(AT(FIRST->method_s), "get")); }
 CK(ck_pipeline)
 {
@@ -203,11 +205,15 @@ static const struct row rows[] = {
 	  .src = "RFC 3986 §3.2.2" },
 	{ "ok-custom-method", "an unknown method in origin-form", IN("M-SEARCH /x HTTP/1.1\r\nHost: a\r\n\r\n"),
 	  .check = ck_custom_method, .src = "RFC 9110 §9.1 (method = token)" },
+	{ "ok-long-method", "a method longer than any the codec names", IN("MKCALENDAR /cal HTTP/1.1\r\nHost: a\r\n\r\n"),
+	  .check = ck_long_method, .src = "RFC 9110 §9.1; RFC 4791" },
 	{ "ok-lowercase-method", "methods are case-sensitive: get is another method", IN("get / HTTP/1.1\r\nHost: a\r\n\r\n"),
 	  .check = ck_lower_method, .src = "RFC 9110 §9.1" },
 	{ "ok-pipeline", "three pipelined requests, each head's length reported",
 	  IN(RQ "\r\n" PQ "Content-Length: 5\r\n\r\nhello" "HEAD / HTTP/1.1\r\nHost: a\r\n\r\n"), .nmsgs = 3, .payload = "hello",
 	  .check = ck_pipeline, .src = "RFC 9112 §9.3.2" },
+	{ "ok-resp-host-ignored", "a Host field in a response is an ordinary field", IN(RS "Host: x\r\nHost: y\r\nContent-Length: 0\r\n\r\n"),
+	  .resp = 1, .check = ck_resp_host, .src = "RFC 9110 §7.2 (Host is a request field)" },
 	{ "ok-resp-200", "response with Content-Length", IN(RS "Content-Length: 2\r\n\r\nok"), .resp = 1,
 	  .body = XM_H1_BODY_LENGTH, .payload = "ok", .flags = XM_H1_F_KEEP_ALIVE, .flag_mask = XM_H1_F_KEEP_ALIVE,
 	  .check = ck_resp_200, .src = "RFC 9112 §4, §6.3" },
@@ -366,6 +372,8 @@ static const struct row rows[] = {
 	  .src = "RFC 9112 §7.1.1" },
 	{ "chunk-ext-unterminated", "quoted value running into the line end", IN(PQC "5;a=\"b\r\nhello\r\n0\r\n\r\n"),
 	  .err = XM_H1_E_CHUNK_EXT, .status = 400, .src = "llhttp 'Invalid character in chunk extensions quoted value'" },
+	{ "chunk-ext-quoted-ctl", "quoted-pair escaping a control byte", IN(PQC "5;a=\"\\\x01\"\r\nhello\r\n0\r\n\r\n"),
+	  .err = XM_H1_E_CHUNK_EXT, .status = 400, .src = "RFC 9110 §5.6.4 (quoted-pair: HTAB / SP / VCHAR / obs-text)" },
 	{ "chunk-ext-lf", "bare LF inside an extension", IN(PQC "5;a\nb\r\nhello\r\n0\r\n\r\n"), .err = XM_H1_E_BARE_LF, .status = 400,
 	  .src = ENV "/Balsa disallow_lone_lf_in_chunk_extension" },
 	{ "chunk-ext-cr", "bare CR inside an extension", IN(PQC "5;a\rb\r\nhello\r\n0\r\n\r\n"), .err = XM_H1_E_BARE_CR, .status = 400,
@@ -493,6 +501,11 @@ static const struct row rows[] = {
 	{ "target-bad-scheme", "scheme starting with a digit", IN("GET 1http://a/ HTTP/1.1\r\nHost: a\r\n\r\n"), .err = XM_H1_E_TARGET,
 	  .status = 400, .src = "RFC 3986 §3.1" },
 
+	{ "target-other-scheme", "absolute-form of a scheme with no known default port, Host without port",
+	  IN("GET ftp://a:21/f HTTP/1.1\r\nHost: a\r\n\r\n"), .err = XM_H1_E_HOST_MISMATCH, .status = 400,
+	  .src = "only http/https default ports are implied" },
+	{ "target-other-scheme-4", "a four-letter scheme is not http", IN("GET ftps://a/f HTTP/1.1\r\nHost: a:80\r\n\r\n"),
+	  .err = XM_H1_E_HOST_MISMATCH, .status = 400, .src = "only http/https default ports are implied" },
 	/* ===== Host ===== */
 	{ "host-missing", "HTTP/1.1 without Host", IN("GET / HTTP/1.1\r\n\r\n"), .err = XM_H1_E_HOST_MISSING, .status = 400,
 	  .src = "RFC 9112 §3.2 (MUST 400)" },
@@ -516,6 +529,12 @@ static const struct row rows[] = {
 	  .src = "refused for simplicity (RFC 3986 allows an empty port)" },
 	{ "host-ipv6-open", "unterminated IP-literal", IN("GET / HTTP/1.1\r\nHost: [::1\r\n\r\n"), .err = XM_H1_E_HOST_INVALID,
 	  .status = 400, .src = "RFC 3986 §3.2.2" },
+	{ "host-ipv6-empty", "empty IP-literal", IN("GET / HTTP/1.1\r\nHost: []\r\n\r\n"), .err = XM_H1_E_HOST_INVALID,
+	  .status = 400, .src = "RFC 3986 §3.2.2" },
+	{ "host-ipv6-junk", "slash inside an IP-literal", IN("GET / HTTP/1.1\r\nHost: [::1/8]\r\n\r\n"), .err = XM_H1_E_HOST_INVALID,
+	  .status = 400, .src = "RFC 3986 §3.2.2" },
+	{ "host-pct-bad", "bad percent-encoding in Host", IN("GET / HTTP/1.1\r\nHost: a%zz\r\n\r\n"), .err = XM_H1_E_HOST_INVALID,
+	  .status = 400, .src = "RFC 3986 §2.1" },
 	{ "host-mismatch", "absolute-form names another host", IN("GET http://a/ HTTP/1.1\r\nHost: b\r\n\r\n"), .err = XM_H1_E_HOST_MISMATCH,
 	  .status = 400, .src = "RFC 9112 §3.2 (Host identical to the authority); " HAP " rejects" },
 	{ "host-mismatch-port", "absolute-form names another port", IN("GET http://a:8080/ HTTP/1.1\r\nHost: a\r\n\r\n"),
@@ -550,6 +569,8 @@ static const struct row rows[] = {
 	  .req_method = XM_H1_M_HEAD, .nmsgs = 1, .err = XM_H1_E_START_LINE, .status = 502, .src = "RFC 9112 §6.3 rule 1" },
 	{ "resp-1xx-body", "bytes after a 1xx are the next response, not a body", IN("HTTP/1.1 103 Early Hints\r\n\r\nhello"),
 	  .resp = 1, .nmsgs = 1, .err = XM_H1_E_START_LINE, .status = 502, .src = "RFC 9110 §15.2" },
+	{ "resp-cl-too-large", "response Content-Length above max_body", IN(RS "Content-Length: 1048577\r\n\r\n"), .resp = 1,
+	  .err = XM_H1_E_BODY_TOO_LARGE, .status = 502, .src = "max_body applies both ways" },
 	{ "resp-status-2digits", "two-digit status", IN("HTTP/1.1 20 OK\r\n\r\n"), .resp = 1, .err = XM_H1_E_START_LINE, .status = 502,
 	  .src = "RFC 9112 §4 (3DIGIT)" },
 	{ "resp-status-4digits", "four-digit status", IN("HTTP/1.1 2000 OK\r\n\r\n"), .resp = 1, .err = XM_H1_E_START_LINE, .status = 502,
@@ -713,6 +734,25 @@ static void print_markdown(void)
 	}
 }
 
+/* Each row as a fuzz seed (native/fuzz/http1 format: a mode byte, then the bytes). */
+static int write_corpus(const char *dir)
+{
+	char path[512];
+	for (size_t i = 0; i < XM_ARRAY_SIZE_ROWS; i++) {
+		const struct row *r = &rows[i];
+		snprintf(path, sizeof(path), "%s/table_%s", dir, r->id);
+		FILE *f = fopen(path, "wb");
+		if (!f) {
+			perror(path);
+			return 1;
+		}
+		fputc(r->resp | r->req_method << 1, f);
+		fwrite(r->in, 1, r->len, f);
+		fclose(f);
+	}
+	return 0;
+}
+
 static void check_table(void)
 {
 	int covered[XM_H1_E__COUNT] = { 0 };
@@ -741,6 +781,8 @@ int main(int argc, char **argv)
 		print_markdown();
 		return 0;
 	}
+	if (argc > 2 && strcmp(argv[1], "--corpus") == 0)
+		return write_corpus(argv[2]);
 	T_RUN("table: ids are unique and every reason has a row", check_table);
 	for (size_t i = 0; i < XM_ARRAY_SIZE_ROWS; i++) {
 		cur = &rows[i];
