@@ -12,8 +12,8 @@
  *  - input is a read-only struct xm_iview over a connection's chunks; a message may span
  *    any number of segments, and the verdict never depends on where they are cut;
  *  - nothing is copied: positions are offsets into the view (struct xm_http1_span); the
- *    only copies are header names of at most 24 bytes and URI schemes of at most 8, into
- *    stack buffers, to recognise them;
+ *    only copies are into small stack buffers, to recognise words: field names (24 bytes),
+ *    list elements such as "chunked" (16), methods (8) and URI schemes (5);
  *  - nothing past v->len is read, and nothing is written;
  *  - parsers return <0 (-enum xm_http1_err), 0 (need more bytes) or >0 (bytes consumed).
  *
@@ -198,7 +198,9 @@ void xm_http1_body_init(struct xm_http1_body *b, const struct xm_http1_head *h, 
  * payload), 0 when nothing can be consumed yet, <0 -enum xm_http1_err. Stops at the end of
  * the message (b->done) so that pipelined bytes stay unconsumed. Incomplete chunk lines and
  * trailer sections are never consumed in part. trailers (may be NULL) receives the trailer
- * field lines when the last call consumed them (len 0 otherwise). Not for TUNNEL bodies.
+ * field lines when this call consumed them (len 0 otherwise). CLOSE and TUNNEL bodies take
+ * every byte as payload and are never done: the caller ends them when the peer closes.
+ * After a refusal every later call returns the same error (b->err).
  */
 ssize_t xm_http1_body_parse(struct xm_http1_body *b, const struct xm_iview *v, struct xm_http1_span *data, unsigned cap,
 			    unsigned *ndata, struct xm_http1_span *trailers);

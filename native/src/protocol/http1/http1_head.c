@@ -378,7 +378,7 @@ static ssize_t h1__head(struct xm_http1_head *h, const struct xm_iview *v, const
 	struct h1__sem s = { .h = h, .v = v, .is_response = is_response };
 	struct h1__cur c;
 	size_t err_off = 0;
-	int r, ch, other = 0, in_start_line = 1;
+	int r, ch, other = 0, in_start_line = 0;
 	uint16_t max = lim->max_fields;
 
 	h->nfields = 0;
@@ -396,8 +396,8 @@ static ssize_t h1__head(struct xm_http1_head *h, const struct xm_iview *v, const
 	for (;;) { /* empty lines before the start line (RFC 9112 §2.2) */
 		err_off = h1__off(&c);
 		ch = h1__peek(&c);
-		if (ch == '\n') {
-			r = XM_H1_E_BARE_LF;
+		if (ch == '\n' || ch == H1__EOF) {
+			r = ch == '\n' ? XM_H1_E_BARE_LF : H1__MORE;
 			goto out;
 		}
 		if (ch != '\r')
@@ -407,6 +407,7 @@ static ssize_t h1__head(struct xm_http1_head *h, const struct xm_iview *v, const
 			goto out;
 	}
 	h->start = (uint32_t)h1__off(&c);
+	in_start_line = 1;
 	r = is_response ? h1__status_line(&c, h, &other, &err_off) : h1__request_line(&c, h, v, &other, &err_off);
 	if (r != XM_H1_OK)
 		goto out;

@@ -28,6 +28,8 @@ static const struct xm_http1_limits lim_table = {
 #define A16 "aaaaaaaaaaaaaaaa"
 #define A64 A16 A16 A16 A16
 #define A512 A64 A64 A64 A64 A64 A64 A64 A64
+#define CRLF8 "\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n"
+#define CRLF64 CRLF8 CRLF8 CRLF8 CRLF8 CRLF8 CRLF8 CRLF8 CRLF8
 #define F4(p) p "1: x\r\n" p "2: x\r\n" p "3: x\r\n" p "4: x\r\n"
 #define IN(s) .in = (s), .len = sizeof(s) - 1
 
@@ -438,6 +440,9 @@ static const struct row rows[] = {
 	  .src = "RFC 6585 §5; " ENV " http1.too_many_headers (431)" },
 	{ "head-too-large", "head above max_head_bytes (512)", IN(RQ "X-A: " A512 "\r\n\r\n"), .err = XM_H1_E_HEAD_TOO_LARGE,
 	  .status = 431, .show = "GET / HTTP/1.1\\r\\nHost: a\\r\\nX-A: aaa…(512 a)\\r\\n\\r\\n", .src = "RFC 6585 §5; " ENV " http1.headers_too_large" },
+	{ "empty-lines-too-many", "only empty lines up to max_head_bytes", IN(CRLF64 CRLF64 CRLF64 CRLF64 "GET / HTTP/1.1\r\n"),
+	  .err = XM_H1_E_HEAD_TOO_LARGE, .status = 431, .show = "\\r\\n…(256 empty lines)GET / HTTP/1.1\\r\\n",
+	  .src = "RFC 9112 §2.2 (ignore at least one empty line; not unboundedly many)" },
 	{ "target-too-long", "request line above max_head_bytes", IN("GET /" A512 " HTTP/1.1\r\nHost: a\r\n\r\n"),
 	  .err = XM_H1_E_TARGET_TOO_LONG, .status = 414, .show = "GET /aaa…(512 a) HTTP/1.1\\r\\n…", .src = "RFC 9112 §3 (MUST 414)" },
 
