@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "codec.h" /* struct xm_iview only */
+#include "protocol/codec.h" /* struct xm_iview only */
 
 /*
  * Contract (the same as every xmesh splitter):
