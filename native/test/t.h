@@ -42,6 +42,11 @@ extern const char *t__case;
 		}                                                                            \
 	} while (0)
 
+/* The values a cluster config must carry (the control core's defaults; 0 is not "unset"). */
+#define T_CLUSTER_REQUIRED                                                                   \
+	.connect_timeout_ms = 5000, .per_connection_buffer_limit = 1u << 20, .max_connections = 1024, \
+	.max_pending_requests = 1024, .max_requests = 1024, .max_retries = 3, .ring_hash_min_size = 1024
+
 #define T_MAIN_BEGIN                                                                         \
 	int t__failed, t__passed, t__case_failed;                                            \
 	const char *t__case;                                                                 \

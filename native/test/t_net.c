@@ -237,6 +237,7 @@ int t_snapshot_opts(const struct t_snap_opts *o, uint8_t **out, size_t *outlen)
 	snap.listeners = ls;
 	snap.n_clusters = 1;
 	snap.clusters = cs;
+	t_snapshot_defaults(&snap);
 	*outlen = xmesh__dataplane__v1__snapshot__get_packed_size(&snap);
 	*out = malloc(*outlen);
 	xmesh__dataplane__v1__snapshot__pack(&snap, *out);
@@ -460,5 +461,106 @@ void t_chain_detect(Xmesh__Dataplane__V1__Listener *l, struct t_detect *d, Xmesh
 		d->dfp[0] = &d->df;
 		d->dc.n_filters = 1, d->dc.filters = d->dfp;
 		l->default_filter_chain = &d->dc;
+	}
+}
+
+static Xmesh__Dataplane__V1__CircuitBreakers t__breakers[64];
+
+static void t__tcp_defaults(Xmesh__Dataplane__V1__TcpProxy *tp, const char *lname)
+{
+	if (!tp->stat_prefix || !tp->stat_prefix[0])
+		tp->stat_prefix = (char *)lname;
+	if (!tp->max_connect_attempts)
+		tp->max_connect_attempts = 1;
+	for (size_t i = 0; i < tp->n_weighted_clusters; i++)
+		if (!tp->weighted_clusters[i]->weight)
+			tp->weighted_clusters[i]->weight = 1;
+}
+
+static void t__x_defaults(Xmesh__Dataplane__V1__XProxy *x, const char *lname)
+{
+	if (!x->stat_prefix || !x->stat_prefix[0])
+		x->stat_prefix = (char *)lname;
+	if (!x->max_frame_size)
+		x->max_frame_size = 16u << 20;
+	if (!x->upstream_connections_per_host)
+		x->upstream_connections_per_host = 1;
+	if (!x->request_timeout_ms)
+		x->request_timeout_ms = 15000;
+	for (size_t v = 0; v < x->n_virtual_hosts; v++)
+		for (size_t r = 0; r < x->virtual_hosts[v]->n_routes; r++) {
+			Xmesh__Dataplane__V1__XRoute *rt = x->virtual_hosts[v]->routes[r];
+			if (!rt->timeout_ms)
+				rt->timeout_ms = x->request_timeout_ms;
+			for (size_t w = 0; w < rt->n_weighted_clusters; w++)
+				if (!rt->weighted_clusters[w]->weight)
+					rt->weighted_clusters[w]->weight = 1;
+		}
+}
+
+static void t__chain_defaults(Xmesh__Dataplane__V1__FilterChain *fc, const char *lname)
+{
+	for (size_t f = 0; fc && f < fc->n_filters; f++) {
+		if (fc->filters[f]->config_case == XMESH__DATAPLANE__V1__NETWORK_FILTER__CONFIG_TCP_PROXY)
+			t__tcp_defaults(fc->filters[f]->tcp_proxy, lname);
+		if (fc->filters[f]->config_case == XMESH__DATAPLANE__V1__NETWORK_FILTER__CONFIG_X_PROXY)
+			t__x_defaults(fc->filters[f]->x_proxy, lname);
+	}
+}
+
+void t_snapshot_defaults(Xmesh__Dataplane__V1__Snapshot *s)
+{
+	for (size_t i = 0; i < s->n_listeners; i++) {
+		Xmesh__Dataplane__V1__Listener *l = s->listeners[i];
+		if (!l->backlog)
+			l->backlog = 1024;
+		if (!l->buffer_limit)
+			l->buffer_limit = 1u << 20;
+		for (size_t c = 0; c < l->n_filter_chains; c++)
+			t__chain_defaults(l->filter_chains[c], l->name);
+		t__chain_defaults(l->default_filter_chain, l->name);
+		for (size_t f = 0; f < l->n_listener_filters; f++) {
+			Xmesh__Dataplane__V1__ProtocolDetection *pd =
+				l->listener_filters[f]->config_case == XMESH__DATAPLANE__V1__LISTENER_FILTER__CONFIG_PROTOCOL_DETECTION
+					? l->listener_filters[f]->protocol_detection
+					: NULL;
+			if (pd && !pd->timeout_ms)
+				pd->timeout_ms = 15000;
+			if (pd && (!pd->stat_prefix || !pd->stat_prefix[0]))
+				pd->stat_prefix = l->name;
+		}
+	}
+	for (size_t i = 0; i < s->n_clusters; i++) {
+		Xmesh__Dataplane__V1__Cluster *c = s->clusters[i];
+		if (!c->connect_timeout_ms)
+			c->connect_timeout_ms = 5000;
+		if (!c->per_connection_buffer_limit)
+			c->per_connection_buffer_limit = 1u << 20;
+		if (!c->circuit_breakers && i < 64) {
+			xmesh__dataplane__v1__circuit_breakers__init(&t__breakers[i]);
+			t__breakers[i].max_connections = t__breakers[i].max_pending_requests = t__breakers[i].max_requests = 1024;
+			t__breakers[i].max_retries = 3;
+			c->circuit_breakers = &t__breakers[i];
+		}
+		if (c->lb_policy == XMESH__DATAPLANE__V1__CLUSTER__LB_POLICY__RING_HASH && !c->ring_hash_min_size)
+			c->ring_hash_min_size = 1024;
+		if (c->lb_policy == XMESH__DATAPLANE__V1__CLUSTER__LB_POLICY__MAGLEV && !c->maglev_table_size)
+			c->maglev_table_size = 65537;
+		if (c->lb_policy == XMESH__DATAPLANE__V1__CLUSTER__LB_POLICY__LEAST_REQUEST && !c->least_request_choices)
+			c->least_request_choices = 2;
+		Xmesh__Dataplane__V1__OutlierDetection *od = c->outlier_detection;
+		if (od && od->enabled) {
+			if (!od->consecutive_gateway_failure)
+				od->consecutive_gateway_failure = 5;
+			if (!od->consecutive_5xx)
+				od->consecutive_5xx = 5;
+			if (!od->base_ejection_time_ms)
+				od->base_ejection_time_ms = 30000;
+			if (!od->max_ejection_time_ms)
+				od->max_ejection_time_ms = 300000;
+		}
+		for (size_t e = 0; e < c->n_endpoints; e++)
+			if (!c->endpoints[e]->weight)
+				c->endpoints[e]->weight = 1;
 	}
 }

@@ -99,4 +99,8 @@ struct t_detect {
 void t_chain_detect(Xmesh__Dataplane__V1__Listener *l, struct t_detect *d, Xmesh__Dataplane__V1__XProxy *xp,
 		    uint32_t timeout_ms, Xmesh__Dataplane__V1__TcpProxy *fallback);
 
+/* What the control core does before it hands a snapshot over (translate.ts DEFAULTS): every
+ * required field a test left 0 gets its default. Call it just before packing. */
+void t_snapshot_defaults(Xmesh__Dataplane__V1__Snapshot *s);
+
 #endif

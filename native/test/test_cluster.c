@@ -36,7 +36,12 @@ static struct xm_cluster_cfg mkcfg(const char *name, unsigned n)
 		snprintf(addrs[i], sizeof(addrs[i]), "10.0.0.%u", i + 1);
 		eps[i] = (struct xm_endpoint_cfg){ .address = addrs[i], .port = 80, .weight = 1, .healthy = 1 };
 	}
-	return (struct xm_cluster_cfg){ .name = name, .endpoints = eps, .nendpoints = n };
+	/* Outlier detection settings at Envoy's defaults (the control core's), off until a test
+	 * turns it on. */
+	return (struct xm_cluster_cfg){ .name = name, .endpoints = eps, .nendpoints = n, .least_request_choices = 2,
+					.maglev_table_size = 65537, .od_consecutive_gateway_failure = 5, .od_consecutive_5xx = 5,
+					.od_base_ejection_time_ms = 30000, .od_max_ejection_time_ms = 300000,
+					.od_max_ejection_percent = 10, T_CLUSTER_REQUIRED };
 }
 
 static int64_t gauge(struct env *e, const char *key) { return *xm_stats_gauge(e->stats, key); }
@@ -62,7 +67,7 @@ static void test_build_addresses(void)
 	env_open(&e);
 	for (size_t i = 0; i < XM_ARRAY_SIZE(cases); i++) {
 		struct xm_endpoint_cfg ep = { .address = cases[i].addr, .port = cases[i].port, .weight = 1, .healthy = 1 };
-		struct xm_cluster_cfg cfg = { .name = "c", .endpoints = &ep, .nendpoints = 1 };
+		struct xm_cluster_cfg cfg = { .name = "c", .endpoints = &ep, .nendpoints = 1, T_CLUSTER_REQUIRED };
 		struct xm_cluster *c = NULL;
 		int err = xm_cluster_build(&c, &cfg, e.reg, 1);
 		if (err != cases[i].err)
@@ -90,34 +95,43 @@ static void test_build_addresses(void)
 	env_close(&e);
 }
 
-static void test_build_defaults(void)
+/* The build takes every value from its config (the control core made each default
+ * explicit); a breaker limit of 0 is a limit, not "unset". */
+static void test_build_values(void)
 {
 	struct env e;
 	env_open(&e);
-	struct xm_cluster_cfg cfg = mkcfg("defaults", 2);
+	struct xm_cluster_cfg cfg = mkcfg("values", 2);
 	const char *mk[] = { "zone" }, *mv[] = { "a" };
 	eps[0].nmeta = 1;
 	eps[0].meta_keys = mk;
 	eps[0].meta_values = mv;
-	eps[1].weight = 0;
+	eps[1].weight = 7;
+	cfg.connect_timeout_ms = 1234;
+	cfg.per_connection_buffer_limit = 4096;
+	cfg.max_connections = 0;
+	cfg.max_retries = 9;
+	cfg.outlier_enabled = 1;
+	cfg.od_consecutive_gateway_failure = 2, cfg.od_consecutive_5xx = 3;
+	cfg.od_base_ejection_time_ms = 100, cfg.od_max_ejection_time_ms = 1000, cfg.od_max_ejection_percent = 0;
 	struct xm_cluster *c;
-	T_CHECK_EQ(xm_cluster_build(&c, &cfg, e.reg, 0), 0);
+	T_CHECK_EQ(xm_cluster_build(&c, &cfg, e.reg, 2), 0);
 	if (!c)
 		goto out;
-	T_CHECK_EQ(c->connect_timeout_ms, 5000);
-	T_CHECK_EQ(c->buffer_limit, 1 << 20);
-	T_CHECK_EQ(c->max_connections, 1024);
+	T_CHECK_EQ(c->connect_timeout_ms, 1234);
+	T_CHECK_EQ(c->buffer_limit, 4096);
+	T_CHECK_EQ(c->max_connections, 0);
+	T_CHECK_EQ(xm_cluster_cx_acquire(c), -EBUSY); /* 0 allows none */
 	T_CHECK_EQ(c->max_pending_requests, 1024);
 	T_CHECK_EQ(c->max_requests, 1024);
-	T_CHECK_EQ(c->max_retries, 3);
-	T_CHECK_EQ(c->od_consecutive_gateway_failure, 5);
-	T_CHECK_EQ(c->od_consecutive_5xx, 5);
-	T_CHECK_EQ(c->od_base_ejection_time_ms, 30000);
-	T_CHECK_EQ(c->od_max_ejection_time_ms, 300000);
-	T_CHECK_EQ(c->od_max_ejection_percent, 10);
-	T_CHECK_EQ(c->least_request_choices, 2);
-	T_CHECK_EQ(c->nworkers, 1);
-	T_CHECK_EQ(c->hosts[1].weight, 1);
+	T_CHECK_EQ(c->max_retries, 9);
+	T_CHECK_EQ(c->od_consecutive_gateway_failure, 2);
+	T_CHECK_EQ(c->od_consecutive_5xx, 3);
+	T_CHECK_EQ(c->od_base_ejection_time_ms, 100);
+	T_CHECK_EQ(c->od_max_ejection_time_ms, 1000);
+	T_CHECK_EQ(c->od_max_ejection_percent, 0);
+	T_CHECK_EQ(c->nworkers, 2);
+	T_CHECK_EQ(c->hosts[1].weight, 7);
 	T_CHECK(c->hosts[0].nmeta == 1 && strcmp(c->hosts[0].meta[0].key, "zone") == 0 &&
 		strcmp(c->hosts[0].meta[0].value, "a") == 0);
 	xm_cluster_free(c);
@@ -273,7 +287,7 @@ static void test_set_health_names(void)
 	struct env e;
 	env_open(&e);
 	struct xm_endpoint_cfg ep = { .address = "2001:db8::1", .port = 443, .weight = 1, .healthy = 1 };
-	struct xm_cluster_cfg cfg = { .name = "v6", .endpoints = &ep, .nendpoints = 1 };
+	struct xm_cluster_cfg cfg = { .name = "v6", .endpoints = &ep, .nendpoints = 1, T_CLUSTER_REQUIRED };
 	struct xm_cluster *c;
 	T_CHECK_EQ(xm_cluster_build(&c, &cfg, e.reg, 1), 0);
 	for (size_t i = 0; c && i < XM_ARRAY_SIZE(cases); i++) {
@@ -437,7 +451,8 @@ static void test_outlier_max_percent(void)
 		unsigned nhosts, percent, max_ejected;
 		int enabled;
 	} cases[] = {
-		{ "default 10% of 10 hosts: one", 10, 0, 1, 1 },
+		{ "10% (Envoy's default) of 10 hosts: one", 10, 10, 1, 1 },
+		{ "0%: never eject (a configured 0 is not \"unset\")", 10, 0, 0, 1 },
 		{ "50% of 10 hosts: five", 10, 50, 5, 1 },
 		{ "10% of 3 hosts still allows one", 3, 10, 1, 1 },
 		{ "100% of 4 hosts: all", 4, 100, 4, 1 },
@@ -556,7 +571,7 @@ out:
 
 T_MAIN_BEGIN
 T_RUN("build parses numeric IPv4/IPv6 addresses and refuses names", test_build_addresses);
-T_RUN("build applies the documented defaults and copies metadata", test_build_defaults);
+T_RUN("build takes every value from its config (0 breakers allow none) and copies metadata", test_build_values);
 T_RUN("cluster and host stats are registered under their keys", test_stats_registered);
 T_RUN("host state survives a rebuild and is freed when unreferenced", test_rebuild_keeps_state);
 T_RUN("a session reference outlives the view; last unref from a worker frees", test_session_ref_outlives_view);

@@ -240,6 +240,7 @@ static int t__apply(struct xm_dp *dp, uint64_t version, const char *protocol, pb
 	snap.version = version;
 	snap.n_listeners = 1, snap.listeners = ls;
 	snap.n_clusters = 1, snap.clusters = cls;
+	t_snapshot_defaults(&snap);
 	size_t len = xmesh__dataplane__v1__snapshot__get_packed_size(&snap);
 	uint8_t *buf = malloc(len);
 	xmesh__dataplane__v1__snapshot__pack(&snap, buf);

@@ -16,7 +16,10 @@ static struct xm_cluster *mk(const char *name, enum xm_lb_policy pol, unsigned n
 		eps[i] = (struct xm_endpoint_cfg){ .address = addrs[i], .port = 80, .weight = w ? w[i] : 1, .healthy = 1 };
 	}
 	struct xm_cluster_cfg cfg = { .name = name, .lb_policy = pol, .endpoints = eps, .nendpoints = n,
-				      .maglev_table_size = 65537, .outlier_enabled = 1, .od_max_ejection_percent = 100 };
+				      .maglev_table_size = 65537, .outlier_enabled = 1, .od_max_ejection_percent = 100,
+				      .od_consecutive_gateway_failure = 5, .od_consecutive_5xx = 5,
+				      .od_base_ejection_time_ms = 30000, .od_max_ejection_time_ms = 300000,
+				      .least_request_choices = 2, T_CLUSTER_REQUIRED };
 	T_CHECK_EQ(xm_cluster_build(&c, &cfg, reg, nworkers), 0);
 	return c;
 }
@@ -29,7 +32,8 @@ static struct xm_cluster *mk_subset(const char *name, enum xm_lb_policy pol, con
 		snprintf(addrs[i], sizeof(addrs[i]), "10.0.0.%u", octets[i]);
 		eps[i] = (struct xm_endpoint_cfg){ .address = addrs[i], .port = 80, .weight = 1, .healthy = 1 };
 	}
-	struct xm_cluster_cfg cfg = { .name = name, .lb_policy = pol, .endpoints = eps, .nendpoints = n };
+	struct xm_cluster_cfg cfg = { .name = name, .lb_policy = pol, .endpoints = eps, .nendpoints = n,
+				      .maglev_table_size = 65537, .least_request_choices = 2, T_CLUSTER_REQUIRED };
 	T_CHECK_EQ(xm_cluster_build(&c, &cfg, reg, 1), 0);
 	return c;
 }
@@ -167,7 +171,7 @@ static void test_least_request(void)
 			eps[i] = (struct xm_endpoint_cfg){ .address = addrs[i], .port = 80, .weight = cases[k].w[i], .healthy = 1 };
 		}
 		struct xm_cluster_cfg cfg = { .name = "lr", .lb_policy = XM_LB_LEAST_REQUEST, .endpoints = eps,
-					      .nendpoints = 2, .least_request_choices = cases[k].choices };
+					      .nendpoints = 2, .least_request_choices = cases[k].choices, T_CLUSTER_REQUIRED };
 		struct xm_cluster *c;
 		T_CHECK_EQ(xm_cluster_build(&c, &cfg, reg, 1), 0);
 		if (!c)

@@ -80,6 +80,7 @@ static struct xm_dp *t__xdp(struct t_rpc_srv *a, struct t_rpc_srv *b, uint32_t c
 	snap.version = 1;
 	snap.n_listeners = 1, snap.listeners = ls;
 	snap.n_clusters = 2, snap.clusters = cls;
+	t_snapshot_defaults(&snap);
 	size_t len = xmesh__dataplane__v1__snapshot__get_packed_size(&snap);
 	uint8_t *buf = malloc(len);
 	xmesh__dataplane__v1__snapshot__pack(&snap, buf);

@@ -83,6 +83,7 @@ static int t__apply(struct xm_dp *dp, const struct t_mix *m, char *err, size_t e
 	snap.version = m->version ? m->version : 1;
 	snap.n_listeners = 1, snap.listeners = ls;
 	snap.n_clusters = 2, snap.clusters = cls;
+	t_snapshot_defaults(&snap);
 	size_t len = xmesh__dataplane__v1__snapshot__get_packed_size(&snap);
 	uint8_t *buf = malloc(len);
 	xmesh__dataplane__v1__snapshot__pack(&snap, buf);

@@ -159,6 +159,7 @@ static int t__build(struct xm_dp *dp, const struct t_cl *cs, int ncs, const stru
 	snap.version = 1;
 	snap.n_listeners = 1, snap.listeners = ls;
 	snap.n_clusters = (size_t)ncs, snap.clusters = cp;
+	t_snapshot_defaults(&snap);
 	size_t len = xmesh__dataplane__v1__snapshot__get_packed_size(&snap);
 	uint8_t *buf = malloc(len);
 	xmesh__dataplane__v1__snapshot__pack(&snap, buf);

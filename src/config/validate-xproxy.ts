@@ -132,7 +132,7 @@ export function checkXProxy(c: Checker, v: unknown, path: string, refs: Listener
   const t = c.optional(o, '@type', (x) => c.string(x, at(path, '@type')));
   if (t !== undefined && t !== X_PROXY_TYPE) c.error(at(path, '@type'), `expected "${X_PROXY_TYPE}", got "${t}"`);
   c.optional(o, 'stat_prefix', (x) => c.string(x, at(path, 'stat_prefix'), { nonEmpty: true }));
-  const maxFrame = c.optional(o, 'max_frame_size', (x) => c.uint(x, at(path, 'max_frame_size'), { min: 64, max: 256 * 1024 * 1024 }));
+  const maxFrame = c.optional(o, 'max_frame_size', (x) => c.uint(x, at(path, 'max_frame_size'), { min: 64, max: pb.Limits.MAX_X_PROXY_FRAME_SIZE }));
   // Descriptors first: protocol(s) may name them.
   const names = c.optional(o, 'descriptors', (x) => checkDescriptors(c, x, at(path, 'descriptors'), maxFrame ?? DEFAULTS.xMaxFrameSize)) ?? [];
   checkProtocols(c, o, path, refs, names);

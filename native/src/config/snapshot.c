@@ -7,6 +7,7 @@
 #include "config/table.h"
 #include "core/keep.h"
 #include "net/listener.h"
+#include "protocol/codec.h"
 #include "protocol/desc/desc_intern.h"
 
 static int table__cmp_cluster(const void *a, const void *b)
@@ -117,15 +118,53 @@ void xm_table_free(struct xm_tables *ts, struct xm_table *t)
 	free(t);
 }
 
-static void table__keepalive(struct xm_keepalive *ka, const Xmesh__Dataplane__V1__TcpKeepalive *pk)
+_Static_assert(XMESH__DATAPLANE__V1__LIMITS__MAX_KEEPALIVE_PROBES <= UINT8_MAX && XMESH__DATAPLANE__V1__LIMITS__MAX_KEEPALIVE_SECONDS <= UINT16_MAX,
+	       "struct xm_keepalive holds the shared limits");
+_Static_assert(XMESH__DATAPLANE__V1__LIMITS__MAX_SOCKET_OPTION_BUF_LEN == XM_SOCKOPT_BUF_MAX, "one limit, two spellings");
+/* The protocol layer sizes descriptors by the limits the control core validates against. */
+_Static_assert(sizeof(((struct xm_descriptor *)0)->name) == XMESH__DATAPLANE__V1__LIMITS__MAX_DESCRIPTOR_NAME_LEN + 1, "one limit");
+_Static_assert(sizeof(((struct xm_descriptor *)0)->magic) == XMESH__DATAPLANE__V1__LIMITS__MAX_DESCRIPTOR_MAGIC_LEN, "one limit");
+_Static_assert(XM_DESC_HEADER_MAX == XMESH__DATAPLANE__V1__LIMITS__MAX_DESCRIPTOR_HEADER_LEN, "one limit");
+
+static int table__keepalive(struct xm_keepalive *ka, const Xmesh__Dataplane__V1__TcpKeepalive *pk, const char *what,
+			    char *err, size_t errlen)
 {
 	memset(ka, 0, sizeof(*ka));
 	if (!pk)
-		return;
+		return 0;
+	XM_REQUIRE(pk->keepalive_probes <= XMESH__DATAPLANE__V1__LIMITS__MAX_KEEPALIVE_PROBES &&
+			   pk->keepalive_time_s <= XMESH__DATAPLANE__V1__LIMITS__MAX_KEEPALIVE_SECONDS &&
+			   pk->keepalive_interval_s <= XMESH__DATAPLANE__V1__LIMITS__MAX_KEEPALIVE_SECONDS,
+		   err, errlen, "%s: tcp_keepalive beyond the limits", what);
 	ka->enabled = 1;
-	ka->probes = (uint8_t)(pk->keepalive_probes > 255 ? 255 : pk->keepalive_probes);
-	ka->time_s = (uint16_t)(pk->keepalive_time_s > 65535 ? 65535 : pk->keepalive_time_s);
-	ka->interval_s = (uint16_t)(pk->keepalive_interval_s > 65535 ? 65535 : pk->keepalive_interval_s);
+	ka->probes = (uint8_t)pk->keepalive_probes;
+	ka->time_s = (uint16_t)pk->keepalive_time_s;
+	ka->interval_s = (uint16_t)pk->keepalive_interval_s;
+	return 0;
+}
+
+/* The fields every cluster message must carry (see XM_REQUIRE). */
+static int table__cluster_required(const pb_cluster *pc, char *err, size_t errlen)
+{
+	XM_REQUIRE(pc->connect_timeout_ms > 0, err, errlen, "cluster '%s': connect_timeout_ms is required", pc->name);
+	XM_REQUIRE(pc->per_connection_buffer_limit > 0, err, errlen, "cluster '%s': per_connection_buffer_limit is required",
+		   pc->name);
+	XM_REQUIRE(pc->circuit_breakers, err, errlen, "cluster '%s': circuit_breakers is required", pc->name);
+	XM_REQUIRE(pc->lb_policy != XMESH__DATAPLANE__V1__CLUSTER__LB_POLICY__RING_HASH || pc->ring_hash_min_size > 0, err,
+		   errlen, "cluster '%s': ring_hash_min_size is required", pc->name);
+	XM_REQUIRE(pc->lb_policy != XMESH__DATAPLANE__V1__CLUSTER__LB_POLICY__MAGLEV || pc->maglev_table_size > 0, err,
+		   errlen, "cluster '%s': maglev_table_size is required", pc->name);
+	XM_REQUIRE(pc->lb_policy != XMESH__DATAPLANE__V1__CLUSTER__LB_POLICY__LEAST_REQUEST || pc->least_request_choices >= 2,
+		   err, errlen, "cluster '%s': least_request_choices must be at least 2", pc->name);
+	const Xmesh__Dataplane__V1__OutlierDetection *od = pc->outlier_detection;
+	XM_REQUIRE(!od || !od->enabled ||
+			   (od->consecutive_gateway_failure && od->consecutive_5xx && od->base_ejection_time_ms &&
+			    od->max_ejection_time_ms),
+		   err, errlen, "cluster '%s': outlier_detection needs every threshold and time", pc->name);
+	for (size_t j = 0; j < pc->n_endpoints; j++)
+		XM_REQUIRE(pc->endpoints[j]->weight >= 1, err, errlen, "cluster '%s': endpoints[%zu].weight is required",
+			   pc->name, j);
+	return 0;
 }
 
 /* The protobuf options as a native list (NULL when there are none). */
@@ -203,11 +242,13 @@ int xm__table_build_cluster(struct xm_tables *ts, const pb_cluster *pc, pb_kv *c
 				struct xm_cluster **out, char *err, size_t errlen)
 {
 	struct xm_cluster_cfg cfg = { 0 };
-	struct xm_endpoint_cfg *eps = calloc(pc->n_endpoints ? pc->n_endpoints : 1, sizeof(*eps));
+	struct xm_endpoint_cfg *eps;
 	int rc;
 	uint32_t n = 0;
 
-	if (!eps)
+	if ((rc = table__cluster_required(pc, err, errlen)) < 0)
+		return rc;
+	if (!(eps = calloc(pc->n_endpoints ? pc->n_endpoints : 1, sizeof(*eps))))
 		return -ENOMEM;
 	cfg.name = pc->name;
 	cfg.subset = match != NULL;
@@ -221,7 +262,7 @@ int xm__table_build_cluster(struct xm_tables *ts, const pb_cluster *pc, pb_kv *c
 		uint32_t i = n++;
 		eps[i].address = pe->address ? pe->address->address : "";
 		eps[i].port = (uint16_t)(pe->address ? pe->address->port : 0);
-		eps[i].weight = pe->weight ? pe->weight : 1;
+		eps[i].weight = pe->weight;
 		eps[i].priority = pe->priority;
 		eps[i].healthy = pe->healthy;
 		eps[i].nmeta = 0;
@@ -244,12 +285,11 @@ int xm__table_build_cluster(struct xm_tables *ts, const pb_cluster *pc, pb_kv *c
 		}
 	}
 	cfg.nendpoints = n;
-	if (pc->circuit_breakers) {
-		cfg.max_connections = pc->circuit_breakers->max_connections;
-		cfg.max_pending_requests = pc->circuit_breakers->max_pending_requests;
-		cfg.max_requests = pc->circuit_breakers->max_requests;
-		cfg.max_retries = pc->circuit_breakers->max_retries;
-	}
+	/* 0 is a configured value here (Envoy's: nothing allowed), not "unset". */
+	cfg.max_connections = pc->circuit_breakers->max_connections;
+	cfg.max_pending_requests = pc->circuit_breakers->max_pending_requests;
+	cfg.max_requests = pc->circuit_breakers->max_requests;
+	cfg.max_retries = pc->circuit_breakers->max_retries;
 	if (pc->outlier_detection && pc->outlier_detection->enabled) {
 		const Xmesh__Dataplane__V1__OutlierDetection *od = pc->outlier_detection;
 		cfg.outlier_enabled = 1;
@@ -268,8 +308,10 @@ int xm__table_build_cluster(struct xm_tables *ts, const pb_cluster *pc, pb_kv *c
 		snprintf(err, errlen, "cluster '%s': %s", pc->name, rc == -EINVAL ? "invalid endpoint address or settings" : strerror(-rc));
 		goto out;
 	}
-	table__keepalive(&(*out)->keepalive, pc->tcp_keepalive);
-	if ((rc = table__cluster_sockopts(*out, pc, err, errlen)) < 0) {
+	char what[300];
+	snprintf(what, sizeof(what), "cluster '%s'", pc->name);
+	if ((rc = table__keepalive(&(*out)->keepalive, pc->tcp_keepalive, what, err, errlen)) < 0 ||
+	    (rc = table__cluster_sockopts(*out, pc, err, errlen)) < 0) {
 		xm_cluster_free(*out);
 		*out = NULL;
 	}
@@ -614,8 +656,13 @@ static int table__listener(struct table__bctx *bc, const pb_listener *pl, struct
 		.codec = table__b_codec,
 	};
 
-	lc->buffer_limit = pl->buffer_limit ? pl->buffer_limit : (1u << 20);
-	table__keepalive(&lc->keepalive, pl->tcp_keepalive);
+	char what[300];
+	snprintf(what, sizeof(what), "listener '%s'", pl->name);
+	XM_REQUIRE(pl->buffer_limit > 0, err, errlen, "listener '%s': buffer_limit is required", pl->name);
+	XM_REQUIRE(pl->backlog > 0, err, errlen, "listener '%s': backlog is required", pl->name);
+	lc->buffer_limit = pl->buffer_limit;
+	if ((rc = table__keepalive(&lc->keepalive, pl->tcp_keepalive, what, err, errlen)) < 0)
+		return rc;
 	if ((rc = table__open_listener(bc->ts, pl, &lc->l, err, errlen)) < 0)
 		return rc;
 	if ((rc = table__listener_filters(&b, pl, lc, err, errlen)) < 0)

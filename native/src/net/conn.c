@@ -57,7 +57,8 @@ static void conn__init(struct xm_conn *c, struct xm_loop *loop, int fd, const st
 	c->piped = 0;
 	c->flags = 0;
 	xm_link_init(&c->batch_link);
-	c->high_wm = high_wm ? high_wm : (1u << 20);
+	xm_assert(high_wm > 0); /* the listener's or cluster's buffer limit */
+	c->high_wm = high_wm;
 	c->uslot = c->usend = 0;
 	c->ru.cb = xm__conn_uring_cqe;
 	c->rx_bytes = c->tx_bytes = 0;

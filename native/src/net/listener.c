@@ -94,7 +94,8 @@ int xm_listener_open(struct xm_listener **out, const char *address, uint16_t por
 		}
 		if ((rc = listener__opts(l, fd, opts, XM_SOCKOPT_BOUND, err, errlen)) < 0)
 			goto out;
-		if (listen(fd, backlog > 0 ? backlog : 1024) < 0) {
+		xm_assert(backlog > 0);
+		if (listen(fd, backlog) < 0) {
 			rc = -errno;
 			snprintf(err, errlen, "%s: listen: %s", l->addr_str, strerror(errno));
 			goto out;

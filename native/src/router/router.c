@@ -8,6 +8,9 @@
 
 #include "router/weighted.h"
 #include "stats/stats.h"
+#include "xmesh/dataplane/v1/snapshot.pb-c.h"
+
+_Static_assert(XM_POOL_MAX == XMESH__DATAPLANE__V1__LIMITS__MAX_UPSTREAM_CONNECTIONS_PER_HOST, "one limit, two spellings");
 
 int xm_route_action_weighted(struct xm_route_action *a, const char *const *names, const uint32_t *weights, size_t n,
 			     xm_cluster_resolve_fn resolve, void *ctx, char *err, size_t errlen)
@@ -21,7 +24,8 @@ int xm_route_action_weighted(struct xm_route_action *a, const char *const *names
 		int rc = resolve(ctx, names[i], &a->wclusters[i], err, errlen);
 		if (rc < 0)
 			return rc;
-		cum += weights[i] ? weights[i] : 1;
+		xm_assert(weights[i] >= 1); /* the filters' builds refuse weight 0 */
+		cum += weights[i];
 		a->wcum[i] = cum;
 	}
 	a->nwclusters = (uint32_t)n;
@@ -144,8 +148,7 @@ void *xm_pool_get(struct xm_pools *p, struct xm_cluster *c, const struct xm_host
 		hp->next = p->b[b];
 		p->b[b] = hp;
 	}
-	if (want > XM_POOL_MAX)
-		want = XM_POOL_MAX;
+	xm_assert(want >= 1 && want <= XM_POOL_MAX);
 	if (hp->n >= want && hp->n > 0)
 		return hp->conns[hp->rr++ % hp->n];
 	/* One more connection to this host, under the cluster's connection breaker. */

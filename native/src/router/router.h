@@ -46,7 +46,7 @@ struct xm_route_action {
 /* Cluster of a weighted entry, or a subset view: resolved by the caller's table builder. */
 typedef int (*xm_cluster_resolve_fn)(void *ctx, const char *name, struct xm_cluster **out, char *err, size_t errlen);
 
-/* Weighted clusters (names[i], weights[i]; weight 0 counts as 1) into a->wclusters/wcum. */
+/* Weighted clusters (names[i], weights[i] >= 1) into a->wclusters/wcum. */
 int xm_route_action_weighted(struct xm_route_action *a, const char *const *names, const uint32_t *weights, size_t n,
 			     xm_cluster_resolve_fn resolve, void *ctx, char *err, size_t errlen);
 void xm_route_action_free(struct xm_route_action *a);

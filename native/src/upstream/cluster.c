@@ -7,7 +7,6 @@
 
 /* ---- build / free ---- */
 
-static uint32_t cluster__def(uint32_t v, uint32_t def) { return v ? v : def; }
 
 static int cluster__is_prime(uint32_t n)
 {
@@ -31,7 +30,8 @@ static int cluster__host_init(struct xm_host *h, const struct xm_endpoint_cfg *e
 	err = xm__registry_host_get(reg, c->st, name, e->healthy, &h->st);
 	if (err)
 		goto out;
-	h->weight = e->weight ? e->weight : 1;
+	xm_assert(e->weight >= 1);
+	h->weight = e->weight;
 	h->priority = e->priority;
 	if (e->nmeta) {
 		h->meta = calloc(e->nmeta, sizeof(*h->meta));
@@ -62,7 +62,7 @@ int xm_cluster_build(struct xm_cluster **out, const struct xm_cluster_cfg *cfg, 
 	if (!cfg->name || (cfg->nendpoints && !cfg->endpoints))
 		goto out;
 	if (cfg->lb_policy == XM_LB_MAGLEV) {
-		uint32_t m = cluster__def(cfg->maglev_table_size, 65537);
+		uint32_t m = cfg->maglev_table_size;
 		if (!cluster__is_prime(m) || m < cfg->nendpoints)
 			goto out;
 	}
@@ -76,20 +76,26 @@ int xm_cluster_build(struct xm_cluster **out, const struct xm_cluster_cfg *cfg, 
 	if (err)
 		goto out;
 	c->lb_policy = cfg->lb_policy;
-	c->connect_timeout_ms = cluster__def(cfg->connect_timeout_ms, 5000);
-	c->buffer_limit = cluster__def(cfg->per_connection_buffer_limit, 1u << 20);
-	c->max_connections = cluster__def(cfg->max_connections, 1024);
-	c->max_pending_requests = cluster__def(cfg->max_pending_requests, 1024);
-	c->max_requests = cluster__def(cfg->max_requests, 1024);
-	c->max_retries = cluster__def(cfg->max_retries, 3);
+	/* Every value is the snapshot's (the config layer refused missing ones); breaker limits of
+	 * 0 mean "none allowed", as in Envoy. */
+	xm_assert(cfg->connect_timeout_ms > 0 && cfg->per_connection_buffer_limit > 0);
+	xm_assert(!cfg->outlier_enabled || (cfg->od_consecutive_gateway_failure && cfg->od_consecutive_5xx &&
+					    cfg->od_base_ejection_time_ms && cfg->od_max_ejection_time_ms));
+	c->connect_timeout_ms = cfg->connect_timeout_ms;
+	c->buffer_limit = cfg->per_connection_buffer_limit;
+	c->max_connections = cfg->max_connections;
+	c->max_pending_requests = cfg->max_pending_requests;
+	c->max_requests = cfg->max_requests;
+	c->max_retries = cfg->max_retries;
 	c->outlier_enabled = cfg->outlier_enabled;
-	c->od_consecutive_gateway_failure = cluster__def(cfg->od_consecutive_gateway_failure, 5);
-	c->od_consecutive_5xx = cluster__def(cfg->od_consecutive_5xx, 5);
-	c->od_base_ejection_time_ms = cluster__def(cfg->od_base_ejection_time_ms, 30000);
-	c->od_max_ejection_time_ms = cluster__def(cfg->od_max_ejection_time_ms, 300000);
-	c->od_max_ejection_percent = cluster__def(cfg->od_max_ejection_percent, 10);
-	c->least_request_choices = cluster__def(cfg->least_request_choices, 2);
-	c->nworkers = nworkers ? nworkers : 1;
+	c->od_consecutive_gateway_failure = cfg->od_consecutive_gateway_failure;
+	c->od_consecutive_5xx = cfg->od_consecutive_5xx;
+	c->od_base_ejection_time_ms = cfg->od_base_ejection_time_ms;
+	c->od_max_ejection_time_ms = cfg->od_max_ejection_time_ms;
+	c->od_max_ejection_percent = cfg->od_max_ejection_percent; /* 0 = never eject */
+	c->least_request_choices = cfg->least_request_choices;
+	xm_assert(nworkers > 0);
+	c->nworkers = nworkers;
 	err = -ENOMEM;
 	c->hosts = calloc(cfg->nendpoints ? cfg->nendpoints : 1, sizeof(*c->hosts));
 	if (!c->hosts)

@@ -309,10 +309,10 @@ int xm__lb_build(struct xm_cluster *c, const struct xm_cluster_cfg *cfg)
 			err = lb__sched_build(lb, c);
 			break;
 		case XM_LB_RING_HASH:
-			err = xm__lb_ring_build(lb, c, cfg->ring_hash_min_size ? cfg->ring_hash_min_size : 1024);
+			err = xm__lb_ring_build(lb, c, cfg->ring_hash_min_size);
 			break;
 		case XM_LB_MAGLEV:
-			err = xm__lb_maglev_build(lb, c, cfg->maglev_table_size ? cfg->maglev_table_size : 65537);
+			err = xm__lb_maglev_build(lb, c, cfg->maglev_table_size);
 			break;
 		default:
 			break;

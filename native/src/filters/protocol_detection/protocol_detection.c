@@ -74,11 +74,16 @@ static int pd__build(const struct xm_filter_build *b, const struct ProtobufCMess
 		     size_t errlen)
 {
 	const Xmesh__Dataplane__V1__ProtocolDetection *pm = (const Xmesh__Dataplane__V1__ProtocolDetection *)msg;
-	const char *prefix = pm->stat_prefix[0] ? pm->stat_prefix : b->listener;
+	const char *prefix = pm->stat_prefix;
 	char why[96] = "";
 	struct pd_cfg *c;
 
 	xm_assert(msg->descriptor == &xmesh__dataplane__v1__protocol_detection__descriptor);
+	if (!pm->stat_prefix[0] || !pm->timeout_ms) {
+		snprintf(err, errlen, "listener '%s': protocol detection %s is required", b->listener,
+			 !pm->stat_prefix[0] ? "stat_prefix" : "timeout_ms");
+		return -EINVAL;
+	}
 	if (pm->n_protocols == 0 || pm->n_protocols > PD__MAX_CODECS) {
 		snprintf(err, errlen, "listener '%s': protocol detection needs 1..%d protocols", b->listener, PD__MAX_CODECS);
 		return -EINVAL;
@@ -102,7 +107,7 @@ static int pd__build(const struct xm_filter_build *b, const struct ProtobufCMess
 		}
 		c->codecs[c->ncodecs++] = codec;
 	}
-	c->timeout_ms = pm->timeout_ms ? pm->timeout_ms : 15000;
+	c->timeout_ms = pm->timeout_ms;
 	if (!(c->st = xm_keep_get(b->keep, &pd__stats_kind, prefix, strlen(prefix), b->stats, why, sizeof(why)))) {
 		free(c);
 		return -ENOMEM;

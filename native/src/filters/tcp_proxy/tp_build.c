@@ -118,8 +118,21 @@ int tp_build(const struct xm_filter_build *b, const struct ProtobufCMessage *msg
 	xm_assert(msg->descriptor == &xmesh__dataplane__v1__tcp_proxy__descriptor);
 	if (!c)
 		return -ENOMEM;
-	c->idle_timeout_ms = tp->idle_timeout_ms;
-	c->max_connect_attempts = tp->max_connect_attempts ? tp->max_connect_attempts : 1;
+	/* Required (the control core makes every default explicit): refused, not filled in. */
+	if (!tp->stat_prefix[0] || tp->max_connect_attempts < 1) {
+		snprintf(err, errlen, "listener '%s': tcp_proxy %s is required", b->listener,
+			 !tp->stat_prefix[0] ? "stat_prefix" : "max_connect_attempts");
+		rc = -EINVAL;
+		goto out;
+	}
+	for (size_t i = 0; i < tp->n_weighted_clusters; i++)
+		if (tp->weighted_clusters[i]->weight < 1) {
+			snprintf(err, errlen, "listener '%s': tcp_proxy weighted_clusters[%zu].weight is required", b->listener, i);
+			rc = -EINVAL;
+			goto out;
+		}
+	c->idle_timeout_ms = tp->idle_timeout_ms; /* 0 = no idle timeout */
+	c->max_connect_attempts = tp->max_connect_attempts;
 	c->hash_key = tp->hash_policy && tp->hash_policy->key == XMESH__DATAPLANE__V1__HASH_POLICY__KEY__SOURCE_ADDRESS_PORT
 			      ? TP_HASH_SOURCE_ADDRESS_PORT
 			      : TP_HASH_SOURCE_IP;
@@ -143,7 +156,7 @@ int tp_build(const struct xm_filter_build *b, const struct ProtobufCMessage *msg
 		goto out;
 	}
 	rc = -ENOMEM;
-	const char *prefix = tp->stat_prefix[0] ? tp->stat_prefix : b->listener;
+	const char *prefix = tp->stat_prefix;
 	if (!(c->st = xm_keep_get(b->keep, &tp__stats_kind, prefix, strlen(prefix), b->stats, why, sizeof(why))))
 		goto out;
 	if (tp->access_log_path && tp->access_log_path[0]) {

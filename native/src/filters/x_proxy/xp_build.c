@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "filters/x_proxy/x_proxy.h"
+#include "filters/x_proxy/xp_int.h"
 #include "xmesh/dataplane/v1/snapshot.pb-c.h"
 
 typedef Xmesh__Dataplane__V1__XRoute pb_xroute;
@@ -85,6 +86,15 @@ static int xb__action(const struct xm_filter_build *b, const pb_xroute *pr, stru
 	int r;
 
 	a->timeout_ms = pr->timeout_ms;
+	if (a->timeout_ms == 0) {
+		snprintf(err, errlen, "listener '%s': x_proxy route timeout_ms is required", b->listener);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < pr->n_weighted_clusters; i++)
+		if (pr->weighted_clusters[i]->weight < 1) {
+			snprintf(err, errlen, "listener '%s': x_proxy route weighted_clusters[%zu].weight is required", b->listener, i);
+			return -EINVAL;
+		}
 	if (pr->hash_policy && pr->hash_policy->key_case == XMESH__DATAPLANE__V1__XHASH_POLICY__KEY_META) {
 		a->hash_kind = XM_HASH_KEY;
 		if (!(a->hash_key = strdup(pr->hash_policy->meta)))
@@ -157,6 +167,7 @@ static int xb__codecs(const struct xm_filter_build *b, const Xmesh__Dataplane__V
 		if (rc < 0)
 			return rc;
 	}
+	_Static_assert(XM_XPROXY_MAX_CODECS == XMESH__DATAPLANE__V1__LIMITS__MAX_X_PROXY_CODECS, "one limit, two spellings");
 	if (px->n_protocols > XM_XPROXY_MAX_CODECS) {
 		snprintf(err, errlen, "listener '%s': x_proxy lists %zu protocols (at most %d)", b->listener, px->n_protocols,
 			 XM_XPROXY_MAX_CODECS);
@@ -175,19 +186,39 @@ static int xb__codecs(const struct xm_filter_build *b, const Xmesh__Dataplane__V
 int xp_build(const struct xm_filter_build *b, const struct ProtobufCMessage *msg, void **out, char *err, size_t errlen)
 {
 	const Xmesh__Dataplane__V1__XProxy *px = (const Xmesh__Dataplane__V1__XProxy *)msg;
-	const char *prefix = px->stat_prefix[0] ? px->stat_prefix : b->listener;
-	struct xp_cfg *x = calloc(1, sizeof(*x));
+	const char *prefix = px->stat_prefix;
+	struct xp_cfg *x;
 	int rc = -ENOMEM;
 
 	xm_assert(msg->descriptor == &xmesh__dataplane__v1__xproxy__descriptor);
-	if (!x)
+	/* Required (the control core makes every default explicit): refused, not filled in. */
+	const char *missing = !px->stat_prefix[0] ? "stat_prefix" : !px->max_frame_size ? "max_frame_size"
+			      : !px->request_timeout_ms ? "request_timeout_ms"
+			      : px->upstream_connections_per_host < 1 ||
+					px->upstream_connections_per_host > XMESH__DATAPLANE__V1__LIMITS__MAX_UPSTREAM_CONNECTIONS_PER_HOST
+				  ? "upstream_connections_per_host (1..16)"
+				  : NULL;
+	if (missing) {
+		snprintf(err, errlen, "listener '%s': x_proxy %s is required", b->listener, missing);
+		return -EINVAL;
+	}
+	if (!(x = calloc(1, sizeof(*x))))
 		return -ENOMEM;
 	if ((rc = xb__codecs(b, px, x, prefix, err, errlen)) < 0)
 		goto out;
 	rc = -ENOMEM;
-	x->max_frame = px->max_frame_size ? px->max_frame_size : (16u << 20);
-	x->conns_per_host = px->upstream_connections_per_host ? px->upstream_connections_per_host : 1;
-	x->timeout_ms = px->request_timeout_ms ? px->request_timeout_ms : 15000;
+	/* A frame's view holds XP__MAX_IOV slices: whole chunks once it is large. */
+	_Static_assert((uint64_t)(XP__MAX_IOV - 76) * XM_CHUNK_SIZE >= XMESH__DATAPLANE__V1__LIMITS__MAX_X_PROXY_FRAME_SIZE,
+		       "x_proxy views cover the largest frame");
+	if (px->max_frame_size > XMESH__DATAPLANE__V1__LIMITS__MAX_X_PROXY_FRAME_SIZE) {
+		snprintf(err, errlen, "listener '%s': x_proxy max_frame_size above %u", b->listener,
+			 (unsigned)XMESH__DATAPLANE__V1__LIMITS__MAX_X_PROXY_FRAME_SIZE);
+		rc = -EINVAL;
+		goto out;
+	}
+	x->max_frame = px->max_frame_size;
+	x->conns_per_host = px->upstream_connections_per_host;
+	x->timeout_ms = px->request_timeout_ms;
 	x->st = xm_xproxy_stats_get(b->keep, b->stats, prefix);
 	x->vhosts = calloc(px->n_virtual_hosts ? px->n_virtual_hosts : 1, sizeof(*x->vhosts));
 	if (!x->st || !x->vhosts)

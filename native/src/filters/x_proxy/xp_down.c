@@ -216,7 +216,7 @@ static int xp__track(struct xp_down *d, const struct xp_cfg *cfg, const struct x
 		return -ENOMEM;
 	}
 	const struct xm_route_action *a = &rt->action;
-	xm_timer_start(d->loop, &rq->timer, a->timeout_ms ? a->timeout_ms : cfg->timeout_ms);
+	xm_timer_start(d->loop, &rq->timer, a->timeout_ms); /* every route has one (the control core's default) */
 	if (a->retry.num_retries && xp_rq_hold(&d->in, f->len, &rq->frame) == 0) {
 		rq->retries_left = a->retry.num_retries;
 		rq->retry_on_connect_failure = a->retry.on_connect_failure;
