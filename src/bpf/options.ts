@@ -45,7 +45,9 @@ export interface RedirectOptions {
   /** Sockets whose mark has all these bits are never redirected; 0: none. */
   excludeMark: number;
   redirectIpv6: boolean;
-  /** sk_msg acceleration of app<->sidecar loopback legs (eBPF only; without it, plain loopback). */
+  /** sk_msg acceleration of app<->sidecar loopback legs (eBPF only; without it, plain loopback). Off by default: on
+   * the kernels tested, a blocking recv() on an app socket in the sockhash can fail with EAGAIN while another thread
+   * writes to it (tcp_bpf_recvmsg), which an application never sees without it. */
   sockmap: boolean;
   /** Interface for the XDP deny list; undefined: no deny list. */
   iface?: string;
@@ -62,6 +64,7 @@ export const DEFAULTS = {
   inboundPort: 15006,
   excludeUid: 1337,
   excludeMark: 0,
+  sockmap: false,
   /** Istio's own ports are never inbound targets when every port is steered. */
   excludeInboundPorts: [15000, 15001, 15006, 15020, 15021, 15053, 15090],
 };
@@ -243,7 +246,7 @@ export function validateInstallOptions(raw: RawInstallOptions): RedirectOptions 
     excludeUid,
     excludeMark,
     redirectIpv6: raw.redirectIpv6 ?? false,
-    sockmap: raw.sockmap ?? true,
+    sockmap: raw.sockmap ?? DEFAULTS.sockmap,
     iface: raw.iface,
     xdpGeneric: raw.xdpGeneric ?? false,
     deny,

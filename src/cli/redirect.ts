@@ -82,7 +82,7 @@ export function registerRedirectCommand(program: Command, io: CliIo, setCode: (c
     .option('--exclude-uid <uid>', 'connects by this uid are never redirected ("none" to turn off)', '1337')
     .option('--exclude-mark <mark>', 'sockets carrying these mark bits are never redirected (0: none)', '0')
     .option('--redirect-ipv6', 'also redirect native IPv6 connects (needs a listener on --outbound-address6)')
-    .option('--no-sockmap', 'no sk_msg acceleration of the app<->xmesh loopback legs')
+    .option('--sockmap', 'sk_msg acceleration of the app<->xmesh loopback legs (off by default: a blocking recv() on an app socket in the sockhash can fail with EAGAIN while another thread writes to it)')
     .option('--iface <name>', 'interface the deny list guards (XDP, or the raw table in iptables mode)')
     .option('--deny <cidr[:port]>', 'drop traffic from CIDR (to PORT); repeatable; [v6/len]:port for IPv6', collect)
     .option('--xdp-generic', 'XDP in generic (skb) mode even where the driver has native XDP')

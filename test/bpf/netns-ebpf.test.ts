@@ -1,0 +1,249 @@
+// eBPF redirection for real, in namespaces: an app in its own cgroup in namespace A connects
+// with a plain connect() to a server in namespace B; with the programs attached the connection
+// lands on a test sidecar (test/bpf/helpers/tproxy.py, in a sibling cgroup) whose
+// SO_ORIGINAL_DST answer is B's address. Exclusions bypass, the sidecar's own upstream connect
+// is not looped back, sockmap/sk_msg counters move, sk_lookup steers inbound connections, the
+// XDP deny list drops and counts, no iptables rule exists, and uninstall leaves nothing.
+// Skipped (with the reason) when not root or when the kernel lacks a feature.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { registerInboundListener, status as loaderStatus } from '../../src/bpf/loader-cli';
+import { validateInstallOptions } from '../../src/bpf/options';
+import { installRedirect, redirectStatus, uninstallRedirect, type RedirectEnv } from '../../src/bpf/redirect';
+import { HELPERS, missingFeatures, PYTHON, World, worldSkipReason, type Proc } from './world';
+
+const skip = worldSkipReason(['bpftool']) || missingFeatures(['connect', 'origdst', 'sockmap', 'sklookup', 'xdp']) || false;
+
+interface ClientResult {
+  peer?: string;
+  local?: [string, number];
+  sent?: number;
+  received?: number;
+  intact?: boolean;
+  error?: string;
+}
+
+interface Accept {
+  event: 'accept';
+  dir: 'outbound' | 'inbound';
+  peer: [string, number];
+  orig: [string, number];
+  local: [string, number];
+  upstream_local: [string, number];
+}
+
+const peerOf = (r: ClientResult): { ip: string; port: number } => {
+  const m = /^PEER (\S+) (\d+)$/.exec(r.peer ?? '');
+  assert.ok(m, `no PEER line: ${JSON.stringify(r)}`);
+  return { ip: m[1]!, port: Number(m[2]) };
+};
+
+describe('eBPF redirection in network namespaces', { skip, timeout: 240_000 }, () => {
+  let w: World;
+  let env: RedirectEnv;
+  let stateDir: string;
+  let upstream: Proc;
+  let proxy: Proc;
+  let appServer: Proc;
+  let ports: { p1: number; p2: number; out: number; inb: number; app: number; denied: number };
+  let ready: { pid: number; inbound_fd: number };
+  const counters = (): Record<string, number> => (loaderStatus(env.loader, 'e2e').counters as Record<string, number>) ?? {};
+
+  async function client(args: { where?: 'A' | 'B'; host: string; port: number; size: number; uid?: number; mark?: number; timeout?: number; blocking?: boolean }): Promise<ClientResult> {
+    const argv = [PYTHON, join(HELPERS, 'client.py'), args.host, String(args.port), String(args.size)];
+    if (args.blocking) argv.push('--blocking');
+    if (args.mark !== undefined) argv.push('--mark', String(args.mark));
+    if (args.timeout !== undefined) argv.push('--timeout', String(args.timeout));
+    const r = await w.exec(args.where ?? 'A', (args.where ?? 'A') === 'A' ? 'app' : null, argv, { uid: args.uid, timeoutMs: 60_000 });
+    assert.equal(r.code, 0, `client failed: ${r.stderr}`);
+    return JSON.parse(r.stdout) as ClientResult;
+  }
+
+  const accepts = (): Accept[] => proxy.lines.filter((l): l is Accept => (l as Accept)?.event === 'accept');
+  const acceptFrom = (port: number): Accept | undefined => accepts().find((a) => a.dir === 'outbound' && a.peer[1] === port);
+
+  before(async () => {
+    w = await World.create();
+    stateDir = mkdtempSync(join(tmpdir(), 'xmesh-redirect-'));
+    env = { loader: w.loaderCmd(), stateDir };
+    upstream = w.start('B', null, [PYTHON, join(HELPERS, 'echo_server.py'), '0.0.0.0', '0', '0']);
+    const up = await upstream.next<{ ports: number[] }>((l) => Array.isArray(l?.ports));
+    proxy = w.start('A', 'sidecar', [PYTHON, join(HELPERS, 'tproxy.py'), '127.0.0.1', '0.0.0.0']);
+    ready = await proxy.next((l) => l?.ready === true);
+    appServer = w.start('A', 'app', [PYTHON, join(HELPERS, 'echo_server.py'), '0.0.0.0', '0', '0']);
+    const app = await appServer.next<{ ports: number[] }>((l) => Array.isArray(l?.ports));
+    ports = { p1: up.ports[0]!, p2: up.ports[1]!, out: (ready as any).outbound, inb: (ready as any).inbound, app: app.ports[0]!, denied: app.ports[1]! };
+  });
+
+  after(async () => {
+    try {
+      if (env) uninstallRedirect('e2e', env);
+    } finally {
+      await w?.close();
+      if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+
+  test('install attaches every program in eBPF mode and adds no iptables or nft rule', () => {
+    const opts = validateInstallOptions({
+      instance: 'e2e',
+      mode: 'ebpf',
+      cgroup: w.cg.app,
+      sidecarCgroup: w.cg.sidecar,
+      sockopsCgroup: w.cg.parent,
+      netns: w.netns('A'),
+      outboundPort: String(ports.out),
+      inboundPort: String(ports.inb),
+      inboundPorts: String(ports.app),
+      excludePorts: String(ports.p2),
+      excludeCidrs: `${w.addrB2}/32`,
+      excludeUid: '1337',
+      excludeMark: '0x40',
+      iface: w.ifaceA,
+      deny: [`${w.addrB}/32:${ports.denied}`],
+      sockmap: true,
+    });
+    const r = installRedirect(opts, env);
+    assert.deepEqual(r.parts, { outbound: 'ebpf', inbound: 'ebpf', sockmap: 'ebpf', deny: 'ebpf' });
+    assert.deepEqual([...r.ebpf!.attached].sort(), ['connect', 'origdst', 'sklookup', 'sockmap', 'xdp']);
+    assert.match(r.ebpf!.xdp_mode ?? '', /^(native|generic)$/);
+    registerInboundListener(env.loader, 'e2e', ready.pid, ready.inbound_fd);
+    const rules = w.mustRun('A', ['iptables-save']).split('\n').filter((l) => l.startsWith('-A') || l.startsWith(':'));
+    assert.deepEqual(rules, [], 'iptables rules exist in eBPF mode');
+    const nft = w.run('A', ['nft', 'list', 'ruleset']);
+    if (nft.code === 0) assert.equal(nft.stdout.trim(), '', 'nft ruleset not empty in eBPF mode');
+    const s = redirectStatus('e2e', env);
+    const names = ((s.ebpf?.attachments as Array<{ name: string }>) ?? []).map((a) => a.name).sort();
+    assert.deepEqual(names, ['connect4', 'connect6', 'getsockopt', 'sk_lookup', 'sk_msg', 'sockops', 'xdp']);
+  });
+
+  for (const size of [1, 65_536, 1 << 20, 16 << 20]) {
+    test(`a plain connect() to B lands on the sidecar, SO_ORIGINAL_DST is B's address, sk_msg carries the loopback legs, ${size} bytes intact with half-close`, async () => {
+      const before = counters();
+      const r = await client({ host: w.addrB, port: ports.p1, size });
+      assert.equal(r.intact, true, JSON.stringify(r));
+      assert.equal(r.received, size);
+      assert.deepEqual(r.local![0], '127.0.0.1', 'the app socket was not connected to the outbound listener');
+      const a = acceptFrom(r.local![1]);
+      assert.ok(a, 'the sidecar saw no connection from the app socket');
+      assert.deepEqual(a.orig, [w.addrB, ports.p1]);
+      // B saw the sidecar's own upstream socket: not looped back into the sidecar
+      const peer = peerOf(r);
+      assert.deepEqual([peer.ip, peer.port], a.upstream_local);
+      assert.equal(accepts().filter((x) => x.peer[1] === a.upstream_local[1]).length, 0, 'the sidecar\'s upstream connect was redirected');
+      const after = counters();
+      assert.equal(after.connect_redirected! - before.connect_redirected!, 1);
+      assert.equal(after.getsockopt_hit! - before.getsockopt_hit!, 1);
+      assert.ok(after.sockhash_added! - before.sockhash_added! >= 2, 'both loopback ends in the sockhash');
+      assert.ok(after.skmsg_redirected! > before.skmsg_redirected!, 'sk_msg moved nothing');
+      assert.ok(after.skmsg_redirected_bytes! - before.skmsg_redirected_bytes! >= 2 * size, 'sk_msg moved fewer bytes than went both ways');
+    });
+  }
+
+  const bypass: Array<{ desc: string; counter: string; run: () => Promise<ClientResult> }> = [
+    { desc: 'an excluded port', counter: 'connect_skip_port', run: () => client({ host: w.addrB, port: ports.p2, size: 100 }) },
+    { desc: 'an excluded CIDR', counter: 'connect_skip_cidr', run: () => client({ host: w.addrB2, port: ports.p1, size: 100 }) },
+    { desc: 'the excluded uid 1337', counter: 'connect_skip_uid', run: () => client({ host: w.addrB, port: ports.p1, size: 100, uid: 1337 }) },
+    { desc: 'a socket with the excluded mark', counter: 'connect_skip_mark', run: () => client({ host: w.addrB, port: ports.p1, size: 100, mark: 0x40 }) },
+    { desc: 'a loopback destination', counter: 'connect_skip_loopback', run: () => client({ host: '127.0.0.1', port: ports.app, size: 100 }) },
+  ];
+  for (const c of bypass) {
+    test(`${c.desc} bypasses the sidecar`, async () => {
+      const before = counters();
+      const r = await c.run();
+      assert.equal(r.intact, true, JSON.stringify(r));
+      const peer = peerOf(r);
+      assert.equal(peer.port, r.local![1], 'the server saw another socket than the app\'s own');
+      assert.equal(acceptFrom(r.local![1]), undefined, 'the sidecar saw the connection');
+      const after = counters();
+      assert.equal(after[c.counter]! - before[c.counter]!, 1, c.counter);
+      assert.equal(after.connect_redirected, before.connect_redirected);
+    });
+  }
+
+  test('sk_lookup hands an inbound connection for the app port to the inbound listener', async () => {
+    const before = counters();
+    const r = await client({ where: 'B', host: w.addrA, port: ports.app, size: 4096 });
+    assert.equal(r.intact, true, JSON.stringify(r));
+    const peer = peerOf(r);
+    assert.equal(peer.ip, '127.0.0.1', 'the app saw B directly, not the sidecar');
+    const a = accepts().find((x) => x.dir === 'inbound' && x.peer[1] === r.local![1]);
+    assert.ok(a, 'the inbound listener saw nothing');
+    assert.deepEqual(a.orig, [w.addrA, ports.app], 'original destination of a steered connection is its local address');
+    assert.deepEqual(a.local, [w.addrA, ports.app], 'sk_lookup rewrote nothing: the local address is the app\'s');
+    const after = counters();
+    assert.equal(after.sklookup_steered! - before.sklookup_steered!, 1);
+    assert.equal(after.getsockopt_local! - before.getsockopt_local!, 1);
+  });
+
+  test('the XDP deny list drops SYNs to the denied port and counts them per rule', async () => {
+    const r = await client({ where: 'B', host: w.addrA, port: ports.denied, size: 1, timeout: 1.5 });
+    assert.equal(r.error, 'TimeoutError', `the denied connection was not dropped: ${JSON.stringify(r)}`);
+    const s = redirectStatus('e2e', env);
+    assert.equal(s.denyRules?.length, 1);
+    assert.ok(s.denyRules![0]!.packets >= 1, `deny counter did not move: ${JSON.stringify(s.denyRules)}`);
+    assert.ok(s.denyRules![0]!.bytes >= 54 * s.denyRules![0]!.packets);
+  });
+
+  test('a second install replaces every program in place, keeps the maps, drops sk_msg (sockmap off, the default), and include-only mode leaves other CIDRs alone', async () => {
+    const opts = validateInstallOptions({
+      instance: 'e2e',
+      mode: 'ebpf',
+      cgroup: w.cg.app,
+      sidecarCgroup: w.cg.sidecar,
+      sockopsCgroup: w.cg.parent,
+      netns: w.netns('A'),
+      outboundPort: String(ports.out),
+      inboundPort: String(ports.inb),
+      inboundPorts: String(ports.app),
+      includeCidrs: `${w.addrB}/32`,
+      iface: w.ifaceA,
+      deny: [`${w.addrB}/32:${ports.denied}`],
+    });
+    const before = counters();
+    const r = installRedirect(opts, env);
+    assert.equal(r.parts.sockmap, 'off');
+    assert.equal(r.ebpf!.reused_maps, true);
+    assert.equal(r.ebpf!.replaced, 6, 'sockops, getsockopt, connect4/6, sk_lookup and xdp replaced through their pinned links');
+    const names = ((redirectStatus('e2e', env).ebpf?.attachments as Array<{ name: string }>) ?? []).map((a) => a.name);
+    assert.ok(!names.includes('sk_msg'), 'sk_msg still attached');
+    assert.equal(counters().connect_redirected, before.connect_redirected, 'counters survived the reload');
+    const other = await client({ host: w.addrB2, port: ports.p1, size: 10 });
+    assert.equal(peerOf(other).port, other.local![1]);
+    const inc = await client({ host: w.addrB, port: ports.p1, size: 10 });
+    assert.equal(inc.local![0], '127.0.0.1');
+    const after = counters();
+    assert.equal(after.connect_skip_not_included! - before.connect_skip_not_included!, 1);
+    assert.equal(after.connect_redirected! - before.connect_redirected!, 1);
+    assert.equal(after.sockhash_added, before.sockhash_added, 'sockops still fills the sockhash with sockmap off');
+  });
+
+  test('with sockmap off, a blocking app with a reader and a writer thread on one socket never sees EAGAIN (10 connections of 1 MiB)', async () => {
+    for (let i = 0; i < 10; i++) {
+      const r = await client({ host: w.addrB, port: ports.p1, size: 1 << 20, blocking: true });
+      assert.equal(r.intact, true, `connection ${i}: ${JSON.stringify(r)}`);
+    }
+  });
+
+  test('uninstall removes every program, link and pin; connects go straight to B again', async () => {
+    const r = uninstallRedirect('e2e', env);
+    assert.ok(r.ebpfPins > 0);
+    assert.deepEqual(w.pins(), []);
+    // programs are freed after an RCU grace period: wait for the condition, bounded
+    const ours = /name xm_(connect4|connect6|getsockopt|sockops|sk_msg|sk_lookup|xdp_deny)\b/;
+    let progs = '';
+    for (let i = 0; i < 100; i++) {
+      progs = spawnSync('bpftool', ['prog', 'show'], { encoding: 'utf8' }).stdout;
+      if (!ours.test(progs)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.doesNotMatch(progs, ours);
+    const direct = await client({ host: w.addrB, port: ports.p1, size: 10 });
+    assert.equal(peerOf(direct).port, direct.local![1]);
+    assert.equal(redirectStatus('e2e', env).installed, false);
+  });
+});
