@@ -16,6 +16,7 @@
 #include <net/if.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
@@ -218,15 +219,21 @@ static int cli__probe(void)
 	struct xm_redirect_probe p[XM_REDIRECT_N_PROBES];
 	size_t n;
 	unsigned avail = xm_redirect_probe_all(p, XM_REDIRECT_N_PROBES, &n);
+	struct utsname uts;
+
+	if (uname(&uts))
+		snprintf(uts.release, sizeof(uts.release), "unknown");
 
 	printf("{\"available\":");
 	cli__print_features(avail);
 	printf(",\"probes\":[");
-	for (size_t i = 0; i < n; i++)
-		printf("%s{\"name\":\"%s\",\"ok\":%s,\"what\":\"%s\",\"needs\":\"%s\",\"error\":%s%s%s}", i ? "," : "",
-		       p[i].name, p[i].err ? "false" : "true", p[i].what, p[i].needs, p[i].err ? "\"" : "",
-		       p[i].err ? strerror(-p[i].err) : "null", p[i].err ? "\"" : "");
-	printf("]}\n");
+	for (size_t i = 0; i < n; i++) {
+		printf("%s{\"name\":\"%s\",\"ok\":%s,\"what\":\"%s\",\"needs\":\"%s\",\"features\":", i ? "," : "",
+		       p[i].name, p[i].err ? "false" : "true", p[i].what, p[i].needs);
+		cli__print_features(p[i].features);
+		printf(",\"error\":%s%s%s}", p[i].err ? "\"" : "", p[i].err ? strerror(-p[i].err) : "null", p[i].err ? "\"" : "");
+	}
+	printf("],\"kernel\":\"%s\"}\n", uts.release);
 	return 0;
 }
 
