@@ -14,33 +14,9 @@ import { after, before, describe, test } from 'node:test';
 import { registerInboundListener, status as loaderStatus } from '../../src/bpf/loader-cli';
 import { validateInstallOptions } from '../../src/bpf/options';
 import { installRedirect, redirectStatus, uninstallRedirect, type RedirectEnv } from '../../src/bpf/redirect';
-import { HELPERS, missingFeatures, PYTHON, World, worldSkipReason, type Proc } from './world';
+import { HELPERS, missingFeatures, peerOf, PYTHON, World, worldSkipReason, type Accept, type ClientResult, type Proc } from './world';
 
 const skip = worldSkipReason(['bpftool']) || missingFeatures(['connect', 'origdst', 'sockmap', 'sklookup', 'xdp']) || false;
-
-interface ClientResult {
-  peer?: string;
-  local?: [string, number];
-  sent?: number;
-  received?: number;
-  intact?: boolean;
-  error?: string;
-}
-
-interface Accept {
-  event: 'accept';
-  dir: 'outbound' | 'inbound';
-  peer: [string, number];
-  orig: [string, number];
-  local: [string, number];
-  upstream_local: [string, number];
-}
-
-const peerOf = (r: ClientResult): { ip: string; port: number } => {
-  const m = /^PEER (\S+) (\d+)$/.exec(r.peer ?? '');
-  assert.ok(m, `no PEER line: ${JSON.stringify(r)}`);
-  return { ip: m[1]!, port: Number(m[2]) };
-};
 
 describe('eBPF redirection in network namespaces', { skip, timeout: 240_000 }, () => {
   let w: World;
@@ -53,15 +29,7 @@ describe('eBPF redirection in network namespaces', { skip, timeout: 240_000 }, (
   let ready: { pid: number; inbound_fd: number };
   const counters = (): Record<string, number> => (loaderStatus(env.loader, 'e2e').counters as Record<string, number>) ?? {};
 
-  async function client(args: { where?: 'A' | 'B'; host: string; port: number; size: number; uid?: number; mark?: number; timeout?: number; blocking?: boolean }): Promise<ClientResult> {
-    const argv = [PYTHON, join(HELPERS, 'client.py'), args.host, String(args.port), String(args.size)];
-    if (args.blocking) argv.push('--blocking');
-    if (args.mark !== undefined) argv.push('--mark', String(args.mark));
-    if (args.timeout !== undefined) argv.push('--timeout', String(args.timeout));
-    const r = await w.exec(args.where ?? 'A', (args.where ?? 'A') === 'A' ? 'app' : null, argv, { uid: args.uid, timeoutMs: 60_000 });
-    assert.equal(r.code, 0, `client failed: ${r.stderr}`);
-    return JSON.parse(r.stdout) as ClientResult;
-  }
+  const client = (args: Parameters<World['client']>[0]): Promise<ClientResult> => w.client(args);
 
   const accepts = (): Accept[] => proxy.lines.filter((l): l is Accept => (l as Accept)?.event === 'accept');
   const acceptFrom = (port: number): Accept | undefined => accepts().find((a) => a.dir === 'outbound' && a.peer[1] === port);

@@ -95,6 +95,33 @@ export interface RunResult {
 
 export type Where = 'A' | 'B';
 
+/** What test/bpf/helpers/client.py prints. */
+export interface ClientResult {
+  peer?: string;
+  local?: [string, number];
+  sent?: number;
+  received?: number;
+  intact?: boolean;
+  error?: string;
+}
+
+/** One connection the test sidecar (helpers/tproxy.py) accepted. */
+export interface Accept {
+  event: 'accept';
+  dir: 'outbound' | 'inbound';
+  peer: [string, number];
+  orig: [string, number];
+  local: [string, number];
+  upstream_local: [string, number];
+}
+
+/** The server's "PEER ip port" line: who the server saw connecting. */
+export function peerOf(r: ClientResult): { ip: string; port: number } {
+  const m = /^PEER (\S+) (\d+)$/.exec(r.peer ?? '');
+  if (!m) throw new Error(`no PEER line: ${JSON.stringify(r)}`);
+  return { ip: m[1]!, port: Number(m[2]) };
+}
+
 export class World {
   readonly id = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   readonly addrA = '10.77.0.1';
@@ -195,6 +222,18 @@ export class World {
         res({ code, stdout, stderr });
       });
     });
+  }
+
+  /** One run of helpers/client.py: from A (in the app cgroup) or B, a plain connect() to host:port, size bytes each way. */
+  async client(args: { where?: Where; host: string; port: number; size: number; uid?: number; mark?: number; timeout?: number; blocking?: boolean }): Promise<ClientResult> {
+    const argv = [PYTHON, join(HELPERS, 'client.py'), args.host, String(args.port), String(args.size)];
+    if (args.mark !== undefined) argv.push('--mark', String(args.mark));
+    if (args.timeout !== undefined) argv.push('--timeout', String(args.timeout));
+    if (args.blocking) argv.push('--blocking');
+    const where = args.where ?? 'A';
+    const r = await this.exec(where, where === 'A' ? 'app' : null, argv, { uid: args.uid, timeoutMs: 60_000 });
+    if (r.code !== 0) throw new Error(`client.py exit ${r.code}: ${r.stderr}`);
+    return JSON.parse(r.stdout) as ClientResult;
   }
 
   /** Lists what remains pinned under A's /sys/fs/bpf/xmesh (empty when nothing). */
