@@ -1,7 +1,7 @@
 /** `xmesh redirect install|status|uninstall|listener`: does for a cgroup what istio-iptables does for a pod, with eBPF where the kernel allows and iptables where it does not. */
 import { Command, Option } from 'commander';
 import { LoaderError, registerInboundListener } from '../bpf/loader-cli';
-import { REDIRECT_MODES, RedirectOptionError, validateInstallOptions, type RawInstallOptions } from '../bpf/options';
+import { DEFAULTS, REDIRECT_MODES, RedirectOptionError, validateInstallOptions, type RawInstallOptions } from '../bpf/options';
 import { defaultEnv, installRedirect, redirectStatus, RedirectUnsupportedError, uninstallRedirect, type RedirectEnv, type StatusReport } from '../bpf/redirect';
 import { EXIT, type ExitCode } from './exit-codes';
 import type { CliIo } from './main';
@@ -65,22 +65,22 @@ export function registerRedirectCommand(program: Command, io: CliIo, setCode: (c
     .command('install')
     .description('redirect the cgroup\'s outbound TCP connects to the outbound listener (and, with --inbound-ports, inbound connections to the inbound listener); again to change options in place')
     .requiredOption('--cgroup <dir>', 'cgroup v2 directory of the application (never a hierarchy root)')
-    .option('--instance <name>', 'instance name: pins under /sys/fs/bpf/xmesh/<name>/, state under /run/xmesh/redirect/', 'default')
-    .addOption(new Option('--mode <mode>', 'ebpf (fail when the kernel lacks a feature), iptables (the old-kernel path), auto (eBPF per feature, iptables for the rest)').choices(REDIRECT_MODES).default('auto'))
+    .option('--instance <name>', 'instance name: pins under /sys/fs/bpf/xmesh/<name>/, state under /run/xmesh/redirect/', DEFAULTS.instance)
+    .addOption(new Option('--mode <mode>', 'ebpf (fail when the kernel lacks a feature), iptables (the old-kernel path), auto (eBPF per feature, iptables for the rest)').choices(REDIRECT_MODES).default(DEFAULTS.mode))
     .option('--sidecar-cgroup <dir>', 'cgroup of xmesh itself, where SO_ORIGINAL_DST is answered (default: --cgroup)')
     .option('--sockops-cgroup <dir>', 'cgroup holding both the app and xmesh, for sockmap and original-destination tracking (default: --cgroup)')
     .option('--netns <path>', 'network namespace of the pod (/run/netns/NAME, /proc/PID/ns/net) for sk_lookup, XDP and iptables (default: this process\'s)')
-    .option('--outbound-port <port>', 'outbound listener port', '15001')
-    .option('--outbound-address <ipv4>', 'outbound listener IPv4 address', '127.0.0.1')
-    .option('--outbound-address6 <ipv6>', 'outbound listener IPv6 address (with --redirect-ipv6)', '::1')
-    .option('--inbound-port <port>', 'inbound listener port', '15006')
+    .option('--outbound-port <port>', 'outbound listener port', String(DEFAULTS.outboundPort))
+    .option('--outbound-address <ipv4>', 'outbound listener IPv4 address', DEFAULTS.outboundAddress)
+    .option('--outbound-address6 <ipv6>', 'outbound listener IPv6 address (with --redirect-ipv6)', DEFAULTS.outboundAddress6)
+    .option('--inbound-port <port>', 'inbound listener port', String(DEFAULTS.inboundPort))
     .option('--inbound-ports <list>', 'application ports whose inbound connections go to the inbound listener, or "*" for all but --exclude-inbound-ports')
-    .option('--exclude-inbound-ports <list>', 'with --inbound-ports "*": ports left alone (default: 15000,15001,15006,15020,15021,15053,15090)')
+    .option('--exclude-inbound-ports <list>', `with --inbound-ports "*": ports left alone (default: ${DEFAULTS.excludeInboundPorts.join(',')})`)
     .option('--exclude-ports <list>', 'destination ports never redirected, comma-separated')
     .option('--exclude-cidrs <list>', 'destination CIDRs never redirected, comma-separated')
     .option('--include-cidrs <list>', 'redirect only these destination CIDRs (include-only mode)')
-    .option('--exclude-uid <uid>', 'connects by this uid are never redirected ("none" to turn off)', '1337')
-    .option('--exclude-mark <mark>', 'sockets carrying these mark bits are never redirected (0: none)', '0')
+    .option('--exclude-uid <uid>', 'connects by this uid are never redirected ("none" to turn off)', String(DEFAULTS.excludeUid))
+    .option('--exclude-mark <mark>', 'sockets carrying these mark bits are never redirected (0: none)', String(DEFAULTS.excludeMark))
     .option('--redirect-ipv6', 'also redirect native IPv6 connects (needs a listener on --outbound-address6)')
     .option('--sockmap', 'sk_msg acceleration of the app<->xmesh loopback legs (off by default: a blocking recv() on an app socket in the sockhash can fail with EAGAIN while another thread writes to it)')
     .option('--iface <name>', 'interface the deny list guards (XDP, or the raw table in iptables mode)')
@@ -107,7 +107,7 @@ export function registerRedirectCommand(program: Command, io: CliIo, setCode: (c
   redirect
     .command('status')
     .description('show how the instance redirects: parts and their mode, programs and attach points, map fill levels, counters')
-    .option('--instance <name>', 'instance name', 'default')
+    .option('--instance <name>', 'instance name', DEFAULTS.instance)
     .option('--json', 'print JSON')
     .addHelpText('after', EXIT_HELP)
     .action((o: { instance: string; json?: boolean }) => {
@@ -123,7 +123,7 @@ export function registerRedirectCommand(program: Command, io: CliIo, setCode: (c
   redirect
     .command('uninstall')
     .description('remove every program, link, pin and iptables rule the instance added (nothing else)')
-    .option('--instance <name>', 'instance name', 'default')
+    .option('--instance <name>', 'instance name', DEFAULTS.instance)
     .addHelpText('after', EXIT_HELP)
     .action((o: { instance: string }) => {
       try {
@@ -138,7 +138,7 @@ export function registerRedirectCommand(program: Command, io: CliIo, setCode: (c
   redirect
     .command('listener')
     .description('register a running process\'s listening socket as the inbound listener sk_lookup steers to (the data plane will register its own)')
-    .option('--instance <name>', 'instance name', 'default')
+    .option('--instance <name>', 'instance name', DEFAULTS.instance)
     .requiredOption('--pid <pid>', 'process holding the listener')
     .requiredOption('--fd <fd>', 'its file descriptor number (ls -l /proc/PID/fd)')
     .addHelpText('after', EXIT_HELP)
