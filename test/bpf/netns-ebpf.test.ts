@@ -16,6 +16,14 @@ import { validateInstallOptions } from '../../src/bpf/options';
 import { installRedirect, redirectStatus, uninstallRedirect, type RedirectEnv } from '../../src/bpf/redirect';
 import { HELPERS, missingFeatures, peerOf, PYTHON, World, worldSkipReason, type Accept, type ClientResult, type Proc } from './world';
 
+const bpfProgs = (): string => spawnSync('bpftool', ['prog', 'show'], { encoding: 'utf8' }).stdout;
+
+/** Waits for cond (the kernel frees programs after an RCU grace period), bounded: 5 s. */
+async function eventually(cond: () => boolean, message: string): Promise<void> {
+  for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(cond(), message);
+}
+
 const skip = worldSkipReason(['bpftool']) || missingFeatures(['connect', 'origdst', 'sockmap', 'sklookup', 'xdp']) || false;
 
 describe('eBPF redirection in network namespaces', { skip, timeout: 240_000 }, () => {
@@ -27,6 +35,7 @@ describe('eBPF redirection in network namespaces', { skip, timeout: 240_000 }, (
   let appServer: Proc;
   let ports: { p1: number; p2: number; out: number; inb: number; app: number; denied: number };
   let ready: { pid: number; inbound_fd: number };
+  let p6: number;
   const counters = (): Record<string, number> => (loaderStatus(env.loader, 'e2e').counters as Record<string, number>) ?? {};
 
   const client = (args: Parameters<World['client']>[0]): Promise<ClientResult> => w.client(args);
@@ -40,10 +49,12 @@ describe('eBPF redirection in network namespaces', { skip, timeout: 240_000 }, (
     env = { loader: w.loaderCmd(), stateDir };
     upstream = w.start('B', null, [PYTHON, join(HELPERS, 'echo_server.py'), '0.0.0.0', '0', '0']);
     const up = await upstream.next<{ ports: number[] }>((l) => Array.isArray(l?.ports));
-    proxy = w.start('A', 'sidecar', [PYTHON, join(HELPERS, 'tproxy.py'), '127.0.0.1', '0.0.0.0']);
+    proxy = w.start('A', 'sidecar', [PYTHON, join(HELPERS, 'tproxy.py'), '127.0.0.1', '0.0.0.0', '::1']);
     ready = await proxy.next((l) => l?.ready === true);
     appServer = w.start('A', 'app', [PYTHON, join(HELPERS, 'echo_server.py'), '0.0.0.0', '0', '0']);
     const app = await appServer.next<{ ports: number[] }>((l) => Array.isArray(l?.ports));
+    const upstream6 = w.start('B', null, [PYTHON, join(HELPERS, 'echo_server.py'), '::', '0']);
+    p6 = (await upstream6.next<{ ports: number[] }>((l) => Array.isArray(l?.ports))).ports[0]!;
     ports = { p1: up.ports[0]!, p2: up.ports[1]!, out: (ready as any).outbound, inb: (ready as any).inbound, app: app.ports[0]!, denied: app.ports[1]! };
   });
 
@@ -74,6 +85,7 @@ describe('eBPF redirection in network namespaces', { skip, timeout: 240_000 }, (
       iface: w.ifaceA,
       deny: [`${w.addrB}/32:${ports.denied}`],
       sockmap: true,
+      redirectIpv6: true,
     });
     const r = installRedirect(opts, env);
     assert.deepEqual(r.parts, { outbound: 'ebpf', inbound: 'ebpf', sockmap: 'ebpf', deny: 'ebpf' });
@@ -111,6 +123,27 @@ describe('eBPF redirection in network namespaces', { skip, timeout: 240_000 }, (
       assert.ok(after.skmsg_redirected_bytes! - before.skmsg_redirected_bytes! >= 2 * size, 'sk_msg moved fewer bytes than went both ways');
     });
   }
+
+  test('IPv6: a connect() to B\'s IPv6 address lands on the sidecar\'s [::1] listener and IP6T_SO_ORIGINAL_DST is B\'s address', async () => {
+    const before = counters();
+    const r = await client({ host: w.addrB6, port: p6, size: 65_536 });
+    assert.equal(r.intact, true, JSON.stringify(r));
+    assert.equal(r.local![0], '::1');
+    const a = acceptFrom(r.local![1]);
+    assert.ok(a, 'the sidecar saw no connection from the app socket');
+    assert.deepEqual(a.orig, [w.addrB6, p6]);
+    assert.deepEqual([peerOf(r).ip, peerOf(r).port], a.upstream_local);
+    assert.equal(counters().getsockopt_hit! - before.getsockopt_hit!, 1);
+  });
+
+  test('IPv4-mapped: an IPv6 socket connecting to ::ffff:B lands on the IPv4 listener and SO_ORIGINAL_DST is B\'s IPv4 address', async () => {
+    const r = await client({ host: `::ffff:${w.addrB}`, port: ports.p1, size: 4096 });
+    assert.equal(r.intact, true, JSON.stringify(r));
+    assert.equal(r.local![0], '::ffff:127.0.0.1');
+    const a = acceptFrom(r.local![1]);
+    assert.ok(a, 'the sidecar saw no connection from the app socket');
+    assert.deepEqual(a.orig, [w.addrB, ports.p1], 'the key builder folded the mapped address: both ends built the same key');
+  });
 
   const bypass: Array<{ desc: string; counter: string; run: () => Promise<ClientResult> }> = [
     { desc: 'an excluded port', counter: 'connect_skip_port', run: () => client({ host: w.addrB, port: ports.p2, size: 100 }) },
@@ -197,19 +230,27 @@ describe('eBPF redirection in network namespaces', { skip, timeout: 240_000 }, (
     }
   });
 
-  test('uninstall removes every program, link and pin; connects go straight to B again', async () => {
+  test('uninstall removes every program, link and pin, also with a live sk_msg-carried connection, which keeps working on plain TCP', async () => {
+    installRedirect(validateInstallOptions({ instance: 'e2e', mode: 'ebpf', cgroup: w.cg.app, sidecarCgroup: w.cg.sidecar, sockopsCgroup: w.cg.parent, outboundPort: String(ports.out), inboundPort: String(ports.inb), sockmap: true }), env);
+    const before = counters();
+    const held = w.start('A', 'app', [PYTHON, join(HELPERS, 'client.py'), w.addrB, String(ports.p1), '100000', '--hold']);
+    const phase1 = await held.next<ClientResult & { phase: number }>((l) => l?.phase === 1);
+    assert.equal(phase1.intact, true);
+    assert.ok(counters().skmsg_redirected! > before.skmsg_redirected!, 'the held connection is not on sk_msg');
     const r = uninstallRedirect('e2e', env);
     assert.ok(r.ebpfPins > 0);
     assert.deepEqual(w.pins(), []);
-    // programs are freed after an RCU grace period: wait for the condition, bounded
-    const ours = /name xm_(connect4|connect6|getsockopt|sockops|sk_msg|sk_lookup|xdp_deny)\b/;
-    let progs = '';
-    for (let i = 0; i < 100; i++) {
-      progs = spawnSync('bpftool', ['prog', 'show'], { encoding: 'utf8' }).stdout;
-      if (!ours.test(progs)) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    assert.doesNotMatch(progs, ours);
+    // A thread blocked in recv() on a socket that was in the sockhash holds its psock, and with it
+    // the sk_msg program, until it wakes (kernel tcp_bpf_recvmsg); everything else goes at once.
+    await eventually(() => !/name xm_(connect4|connect6|getsockopt|sockops|sk_lookup|xdp_deny)\b/.test(bpfProgs()), 'a program other than sk_msg outlived uninstall');
+    held.child.stdin!.write('go\n');
+    const phase2 = await held.next<ClientResult & { phase: number }>((l) => l?.phase === 2);
+    assert.equal(phase2.intact, true, 'the live connection broke at uninstall');
+    // data moved once more on the still-open connection: its sockets left the sockhash at uninstall, so nothing holds sk_msg now
+    await eventually(() => !/name xm_/.test(bpfProgs()), 'sk_msg outlived uninstall on a live connection (the sockhash was not emptied)');
+    held.child.stdin!.write('go\n');
+    const done = await held.next<ClientResult>((l) => l?.sent !== undefined);
+    assert.equal(done.intact, true, `the live connection broke after uninstall: ${JSON.stringify(done)}`);
     const direct = await client({ host: w.addrB, port: ports.p1, size: 10 });
     assert.equal(peerOf(direct).port, direct.local![1]);
     assert.equal(redirectStatus('e2e', env).installed, false);

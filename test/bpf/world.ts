@@ -128,6 +128,8 @@ export class World {
   readonly addrB = '10.77.0.2';
   /** a second address of B, for CIDR exclusion cases */
   readonly addrB2 = '10.77.0.3';
+  readonly addrA6 = 'fd77::1';
+  readonly addrB6 = 'fd77::2';
   readonly ifaceA = 'xm0';
   readonly cg: { parent: string; app: string; sidecar: string };
   private holders: Partial<Record<Where, Proc>> = {};
@@ -178,6 +180,9 @@ export class World {
     this.mustRun('B', ['ip', 'addr', 'add', `${this.addrB}/24`, 'dev', 'xm1']);
     this.mustRun('B', ['ip', 'addr', 'add', `${this.addrB2}/24`, 'dev', 'xm1']);
     this.mustRun('B', ['ip', 'link', 'set', 'xm1', 'up']);
+    // nodad: usable at once, no duplicate address detection wait
+    this.mustRun('A', ['ip', '-6', 'addr', 'add', `${this.addrA6}/64`, 'dev', this.ifaceA, 'nodad']);
+    this.mustRun('B', ['ip', '-6', 'addr', 'add', `${this.addrB6}/64`, 'dev', 'xm1', 'nodad']);
   }
 
   /** argv in a namespace (no cgroup move), synchronously, bounded. */

@@ -393,6 +393,20 @@ static unsigned loader__clear_dir(const char *dir)
 	return n;
 }
 
+/* Removes every socket from sock_pairs (each goes back to the plain TCP path). */
+static void loader__flush_sockhash(const char *instance)
+{
+	struct xm_sock_key key;
+	int fd = xm_redirect__map_fd(instance, "sock_pairs");
+
+	if (fd < 0)
+		return;
+	/* bounded: each pass deletes the first key; a socket added meanwhile is deleted too */
+	for (unsigned n = 0; n < 2 * XM_SOCKHASH_MAX && bpf_map_get_next_key(fd, NULL, &key) == 0; n++)
+		bpf_map_delete_elem(fd, &key);
+	close(fd);
+}
+
 int xm_redirect_uninstall(const char *instance, unsigned *removed, char *msg, size_t msglen)
 {
 	static const char *const subs[] = { "links", "progs", "maps" };
@@ -419,6 +433,10 @@ int xm_redirect_uninstall(const char *instance, unsigned *removed, char *msg, si
 			err = xm_redirect__fail(e, msg, msglen, "detach %s: %s", a->pin, strerror(-e));
 		n += e == 0;
 	}
+	/* Sockets in sock_pairs hold the sk_msg program through their psock, and the program holds
+	 * the map: empty it (sockops is detached, nothing adds to it now), or that cycle keeps both
+	 * alive until every one of those connections closes. */
+	loader__flush_sockhash(instance);
 	for (size_t i = 0; i < 3; i++) {
 		xm_redirect__path(path, sizeof(path), instance, subs[i], NULL);
 		n += loader__clear_dir(path);

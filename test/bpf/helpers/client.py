@@ -4,7 +4,9 @@ bytes, half-closes, reads everything back and prints one JSON line: the "PEER" l
 server wrote, its own local address, and whether the echoed bytes are intact.
 Usage: client.py HOST PORT SIZE [--mark N] [--timeout S] [--blocking]
 --blocking: after connect the socket is blocking (no timeout), with a sender thread and the
-reader on it at once; an EAGAIN from recv() is reported as {"error": "EAGAIN"}."""
+reader on it at once; an EAGAIN from recv() is reported as {"error": "EAGAIN"}.
+--hold: two open rounds on one connection (send SIZE bytes, read them back, print
+{"phase": N, ...}, wait for a line on stdin), then the usual round (SIZE bytes, half-close)."""
 import hashlib
 import json
 import os
@@ -28,8 +30,26 @@ def main():
         print(json.dumps({"error": type(e).__name__, "errno": e.errno}), flush=True)
         return
     local = s.getsockname()
-    if "--blocking" in sys.argv:
-        s.settimeout(None)  # a blocking socket: recv() may not report EAGAIN
+    first = b""
+    if "--hold" in sys.argv:
+        # two open rounds (the echo of the first carries the PEER line), each followed by a wait
+        buf = b""
+        for phase in (1, 2):
+            chunk = os.urandom(size)
+            first += chunk
+            s.sendall(chunk)
+            while True:
+                nl = buf.find(b"\n")
+                if nl >= 0 and len(buf) - nl - 1 >= len(first):
+                    break
+                d = s.recv(1 << 16)
+                if not d:
+                    break
+                buf += d
+            nl = buf.find(b"\n")
+            print(json.dumps({"phase": phase, "peer": buf[:nl].decode(), "local": [local[0], local[1]],
+                              "intact": buf[nl + 1 :] == first}), flush=True)
+            sys.stdin.readline()
     payload = os.urandom(size)
 
     def send():
@@ -53,8 +73,11 @@ def main():
         chunks.append(d)
     t.join()
     got = b"".join(chunks)
-    nl = got.find(b"\n")
-    peer_line, echoed = got[:nl].decode(errors="replace"), got[nl + 1 :]
+    if first:
+        peer_line, echoed = "PEER (first round)", got
+    else:
+        nl = got.find(b"\n")
+        peer_line, echoed = got[:nl].decode(errors="replace"), got[nl + 1 :]
     print(json.dumps({
         "peer": peer_line,
         "local": [local[0], local[1]],

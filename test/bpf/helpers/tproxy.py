@@ -4,7 +4,8 @@ SO_ORIGINAL_DST and connects there (its own connect, from its own cgroup), and a
 listener that forwards to 127.0.0.1:<original port>. Pipes both ways with half-close. Prints
 one JSON line per event on stdout: {"ready":..., "pid":..., "outbound": port, "inbound": port,
 "inbound_fd": fd}, then {"event":"accept","dir":..,"peer":..,"orig":..,"upstream_local":..}.
-Usage: tproxy.py OUTBOUND_ADDR INBOUND_ADDR"""
+Usage: tproxy.py OUTBOUND_ADDR INBOUND_ADDR [OUTBOUND6_ADDR]
+With OUTBOUND6_ADDR, the outbound listener also listens there on the same port (IPv6 only)."""
 import json
 import os
 import select
@@ -28,7 +29,7 @@ def original_dst(conn):
         raw = conn.getsockopt(socket.SOL_IP, SO_ORIGINAL_DST, 16)
         port, addr = struct.unpack("!2xH4s8x", raw)
         return socket.inet_ntop(socket.AF_INET, addr), port
-    raw = conn.getsockopt(socket.SOL_IPV6, IP6T_SO_ORIGINAL_DST, 28)
+    raw = conn.getsockopt(socket.IPPROTO_IPV6, IP6T_SO_ORIGINAL_DST, 28)  # SOL_IPV6 == IPPROTO_IPV6
     port, addr = struct.unpack("!2xH4x16s4x", raw)
     return socket.inet_ntop(socket.AF_INET6, addr), port
 
@@ -89,10 +90,12 @@ def accept_loop(ls, direction):
         threading.Thread(target=handle, args=(conn, direction), daemon=True).start()
 
 
-def listen(addr):
+def listen(addr, port=0):
     ls = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind((addr, 0))
+    if ":" in addr:
+        ls.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    ls.bind((addr, port))
     ls.listen(128)
     return ls
 
@@ -101,6 +104,9 @@ def main():
     out, inb = listen(sys.argv[1]), listen(sys.argv[2])
     threading.Thread(target=accept_loop, args=(out, "outbound"), daemon=True).start()
     threading.Thread(target=accept_loop, args=(inb, "inbound"), daemon=True).start()
+    if len(sys.argv) > 3:
+        out6 = listen(sys.argv[3], out.getsockname()[1])
+        threading.Thread(target=accept_loop, args=(out6, "outbound"), daemon=True).start()
     emit({"ready": True, "pid": os.getpid(), "outbound": out.getsockname()[1],
           "inbound": inb.getsockname()[1], "inbound_fd": inb.fileno()})
     sys.stdin.read()
