@@ -67,6 +67,13 @@ describe('eBPF redirection in network namespaces', { skip, timeout: 240_000 }, (
     }
   });
 
+  test('install refuses a directory that is not a cgroup v2 directory and leaves nothing behind', () => {
+    const opts = validateInstallOptions({ instance: 'e2e', mode: 'ebpf', cgroup: '/tmp', sidecarCgroup: w.cg.sidecar, sockopsCgroup: w.cg.parent });
+    assert.throws(() => installRedirect(opts, env), /app cgroup \/tmp: not a cgroup v2 directory/);
+    assert.deepEqual(w.pins(), []);
+    assert.equal(redirectStatus('e2e', env).installed, false);
+  });
+
   test('install attaches every program in eBPF mode and adds no iptables or nft rule', () => {
     const opts = validateInstallOptions({
       instance: 'e2e',
