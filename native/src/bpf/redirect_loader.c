@@ -27,7 +27,7 @@ struct xm_redirect__targets {
 
 /* Opens a cgroup v2 directory for attaching; refuses anything else and a hierarchy's root,
  * which holds every process of the machine. */
-static int loader__open_cgroup(const char *path, const char *what, char *msg, size_t msglen)
+static int redirect_loader__open_cgroup(const char *path, const char *what, char *msg, size_t msglen)
 {
 	char parent[PATH_MAX];
 	struct statfs sfs;
@@ -60,7 +60,7 @@ fail:
 	return err;
 }
 
-static void loader__close_targets(struct xm_redirect__targets *t)
+static void redirect_loader__close_targets(struct xm_redirect__targets *t)
 {
 	int *fds[] = { &t->app_cg, &t->sidecar_cg, &t->sockops_cg, &t->sock_pairs };
 
@@ -73,18 +73,18 @@ static void loader__close_targets(struct xm_redirect__targets *t)
 }
 
 /* Opens what the requested features attach to. */
-static int loader__open_targets(const struct xm_redirect_config *cfg, struct xm_redirect__targets *t,
+static int redirect_loader__open_targets(const struct xm_redirect_config *cfg, struct xm_redirect__targets *t,
 				char *msg, size_t msglen)
 {
 	unsigned f = cfg->features;
 
-	if (f & XM_FEAT_CONNECT && (t->app_cg = loader__open_cgroup(cfg->app_cgroup, "app", msg, msglen)) < 0)
+	if (f & XM_FEAT_CONNECT && (t->app_cg = redirect_loader__open_cgroup(cfg->app_cgroup, "app", msg, msglen)) < 0)
 		return t->app_cg;
 	if (f & XM_FEAT_ORIGDST &&
-	    (t->sidecar_cg = loader__open_cgroup(cfg->sidecar_cgroup, "sidecar", msg, msglen)) < 0)
+	    (t->sidecar_cg = redirect_loader__open_cgroup(cfg->sidecar_cgroup, "sidecar", msg, msglen)) < 0)
 		return t->sidecar_cg;
 	if (f & (XM_FEAT_CONNECT | XM_FEAT_SOCKMAP) &&
-	    (t->sockops_cg = loader__open_cgroup(cfg->sockops_cgroup, "sockops", msg, msglen)) < 0)
+	    (t->sockops_cg = redirect_loader__open_cgroup(cfg->sockops_cgroup, "sockops", msg, msglen)) < 0)
 		return t->sockops_cg;
 	if (f & XM_FEAT_SKLOOKUP) {
 		if (cfg->netns_fd < 0)
@@ -96,7 +96,7 @@ static int loader__open_targets(const struct xm_redirect_config *cfg, struct xm_
 	return 0;
 }
 
-static int loader__mkdirs(const char *instance, char *msg, size_t msglen)
+static int redirect_loader__mkdirs(const char *instance, char *msg, size_t msglen)
 {
 	static const char *const subs[] = { "maps", "links", "progs" };
 	char path[PATH_MAX];
@@ -120,7 +120,7 @@ fail:
 	return xm_redirect__fail(-errno, msg, msglen, "mkdir %s: %s", path, strerror(errno));
 }
 
-static void loader__set_knobs(struct xmesh_redirect_bpf *skel, const struct xm_redirect_config *cfg)
+static void redirect_loader__set_knobs(struct xmesh_redirect_bpf *skel, const struct xm_redirect_config *cfg)
 {
 	skel->rodata->outbound_ip4 = cfg->outbound_ip4;
 	memcpy((void *)skel->rodata->outbound_ip6, cfg->outbound_ip6, sizeof(cfg->outbound_ip6));
@@ -136,7 +136,7 @@ static void loader__set_knobs(struct xmesh_redirect_bpf *skel, const struct xm_r
 
 /* Maps are pinned by name, so a second install (a restart) reuses them and their contents;
  * the rodata map is not (each load carries its own knobs) and is pinned after load. */
-static int loader__pin_maps(struct bpf_object *obj, const char *instance)
+static int redirect_loader__pin_maps(struct bpf_object *obj, const char *instance)
 {
 	char path[PATH_MAX];
 	struct bpf_map *map;
@@ -155,7 +155,7 @@ static int loader__pin_maps(struct bpf_object *obj, const char *instance)
 }
 
 /* Detaches what one pin holds and removes the pin. ENOENT is success: nothing there. */
-static int loader__detach_pin(const char *instance, const struct xm_redirect__att *a)
+static int redirect_loader__detach_pin(const char *instance, const struct xm_redirect__att *a)
 {
 	char path[PATH_MAX];
 	int fd, map_fd, err = 0;
@@ -181,7 +181,7 @@ static int loader__detach_pin(const char *instance, const struct xm_redirect__at
 }
 
 /* The attach point a pinned link holds matches the one asked for (so it can be updated in place). */
-static bool loader__link_matches(int link_fd, const struct xm_redirect__att *a, int target_fd, int ifindex)
+static bool redirect_loader__link_matches(int link_fd, const struct xm_redirect__att *a, int target_fd, int ifindex)
 {
 	struct bpf_link_info info = {};
 	__u32 len = sizeof(info);
@@ -205,7 +205,7 @@ static bool loader__link_matches(int link_fd, const struct xm_redirect__att *a, 
 }
 
 /* Attaches one program, replacing a pinned link in place when it holds the same attach point. */
-static int loader__attach(const char *instance, const struct xm_redirect__att *a, int prog_fd,
+static int redirect_loader__attach(const char *instance, const struct xm_redirect__att *a, int prog_fd,
 			  const struct xm_redirect__targets *t, const struct xm_redirect_config *cfg,
 			  bool *replaced, char *msg, size_t msglen)
 {
@@ -230,7 +230,7 @@ static int loader__attach(const char *instance, const struct xm_redirect__att *a
 
 	link_fd = bpf_obj_get(path);
 	if (link_fd >= 0) {
-		if (loader__link_matches(link_fd, a, target_fd, cfg->ifindex) &&
+		if (redirect_loader__link_matches(link_fd, a, target_fd, cfg->ifindex) &&
 		    bpf_link_update(link_fd, prog_fd, NULL) == 0) {
 			close(link_fd);
 			*replaced = true;
@@ -238,7 +238,7 @@ static int loader__attach(const char *instance, const struct xm_redirect__att *a
 		}
 		close(link_fd);
 		/* a different attach point (or no update support): the old one goes first */
-		err = loader__detach_pin(instance, a);
+		err = redirect_loader__detach_pin(instance, a);
 		if (err)
 			return xm_redirect__fail(err, msg, msglen, "detach old %s: %s", a->pin, strerror(-err));
 	}
@@ -258,7 +258,7 @@ static int loader__attach(const char *instance, const struct xm_redirect__att *a
 	return err;
 }
 
-static const char *loader__xdp_mode(int ifindex)
+static const char *redirect_loader__xdp_mode(int ifindex)
 {
 	LIBBPF_OPTS(bpf_xdp_query_opts, q);
 
@@ -294,11 +294,11 @@ int xm_redirect_install(const struct xm_redirect_config *cfg, struct xm_redirect
 		err = xm_redirect__fail(-EINVAL, msg, msglen, "no or unknown features requested (0x%x)", cfg->features);
 		goto out;
 	}
-	if ((err = xm_redirect__check_bpffs(msg, msglen)) || (err = loader__open_targets(cfg, &t, msg, msglen)))
+	if ((err = xm_redirect__check_bpffs(msg, msglen)) || (err = redirect_loader__open_targets(cfg, &t, msg, msglen)))
 		goto out;
 	xm_redirect__path(path, sizeof(path), cfg->instance, NULL, NULL);
 	fresh = access(path, F_OK) != 0;
-	if ((err = loader__mkdirs(cfg->instance, msg, msglen)))
+	if ((err = redirect_loader__mkdirs(cfg->instance, msg, msglen)))
 		goto out;
 
 	skel = xmesh_redirect_bpf__open();
@@ -306,14 +306,14 @@ int xm_redirect_install(const struct xm_redirect_config *cfg, struct xm_redirect
 		err = xm_redirect__fail(-errno, msg, msglen, "open bpf/xmesh_redirect: %s", strerror(errno));
 		goto undo;
 	}
-	loader__set_knobs(skel, cfg);
+	redirect_loader__set_knobs(skel, cfg);
 	for (size_t i = 0; i < xm_redirect__n_atts; i++) {
 		struct bpf_program *p = bpf_object__find_program_by_name(skel->obj, xm_redirect__atts[i].prog);
 
 		if (p)
 			bpf_program__set_autoload(p, (xm_redirect__atts[i].features & cfg->features) != 0);
 	}
-	if ((err = loader__pin_maps(skel->obj, cfg->instance))) {
+	if ((err = redirect_loader__pin_maps(skel->obj, cfg->instance))) {
 		xm_redirect__fail(err, msg, msglen, "map pin paths: %s", strerror(-err));
 		goto undo;
 	}
@@ -343,14 +343,14 @@ int xm_redirect_install(const struct xm_redirect_config *cfg, struct xm_redirect
 		const struct xm_redirect__att *a = &xm_redirect__atts[i];
 
 		if (!(a->features & cfg->features)) {
-			err = loader__detach_pin(cfg->instance, a);
+			err = redirect_loader__detach_pin(cfg->instance, a);
 			if (err) {
 				xm_redirect__fail(err, msg, msglen, "detach %s: %s", a->pin, strerror(-err));
 				goto undo;
 			}
 			continue;
 		}
-		err = loader__attach(cfg->instance, a, bpf_program__fd(bpf_object__find_program_by_name(skel->obj, a->prog)),
+		err = redirect_loader__attach(cfg->instance, a, bpf_program__fd(bpf_object__find_program_by_name(skel->obj, a->prog)),
 				     &t, cfg, &replaced, msg, msglen);
 		if (err)
 			goto undo;
@@ -358,7 +358,7 @@ int xm_redirect_install(const struct xm_redirect_config *cfg, struct xm_redirect
 		res->replaced += replaced;
 	}
 	if (cfg->features & XM_FEAT_XDP)
-		res->xdp_mode = loader__xdp_mode(cfg->ifindex);
+		res->xdp_mode = redirect_loader__xdp_mode(cfg->ifindex);
 	err = 0;
 	goto out;
 undo:
@@ -367,13 +367,13 @@ undo:
 		xm_redirect_uninstall(cfg->instance, NULL, NULL, 0);
 out:
 	xmesh_redirect_bpf__destroy(skel);
-	loader__close_targets(&t);
+	redirect_loader__close_targets(&t);
 	libbpf_set_print(old_print);
 	return err;
 }
 
 /* Removes every entry of a pin directory (ours alone: anything there was pinned by xmesh). */
-static unsigned loader__clear_dir(const char *dir)
+static unsigned redirect_loader__clear_dir(const char *dir)
 {
 	char path[PATH_MAX];
 	struct dirent *de;
@@ -394,7 +394,7 @@ static unsigned loader__clear_dir(const char *dir)
 }
 
 /* Removes every socket from sock_pairs (each goes back to the plain TCP path). */
-static void loader__flush_sockhash(const char *instance)
+static void redirect_loader__flush_sockhash(const char *instance)
 {
 	struct xm_sock_key key;
 	int fd = xm_redirect__map_fd(instance, "sock_pairs");
@@ -428,7 +428,7 @@ int xm_redirect_uninstall(const char *instance, unsigned *removed, char *msg, si
 		xm_redirect__path(pin, sizeof(pin), instance, a->target == XM_T_SOCKHASH ? "progs" : "links", a->pin);
 		if (access(pin, F_OK))
 			continue;
-		e = loader__detach_pin(instance, a);
+		e = redirect_loader__detach_pin(instance, a);
 		if (e && !err)
 			err = xm_redirect__fail(e, msg, msglen, "detach %s: %s", a->pin, strerror(-e));
 		n += e == 0;
@@ -436,10 +436,10 @@ int xm_redirect_uninstall(const char *instance, unsigned *removed, char *msg, si
 	/* Sockets in sock_pairs hold the sk_msg program through their psock, and the program holds
 	 * the map: empty it (sockops is detached, nothing adds to it now), or that cycle keeps both
 	 * alive until every one of those connections closes. */
-	loader__flush_sockhash(instance);
+	redirect_loader__flush_sockhash(instance);
 	for (size_t i = 0; i < 3; i++) {
 		xm_redirect__path(path, sizeof(path), instance, subs[i], NULL);
-		n += loader__clear_dir(path);
+		n += redirect_loader__clear_dir(path);
 	}
 	xm_redirect__path(path, sizeof(path), instance, NULL, NULL);
 	if (rmdir(path) && errno != ENOENT && !err)

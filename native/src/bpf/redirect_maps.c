@@ -17,7 +17,7 @@
 
 /* Zeroes the host bits of a prefix (a trie key with host bits set would never match a
  * lookup that uses them differently). */
-static void maps__mask(uint32_t ip[4], unsigned bits)
+static void redirect_maps__mask(uint32_t ip[4], unsigned bits)
 {
 	for (unsigned w = 0; w < 4; w++) {
 		unsigned keep = bits > 32 * w ? bits - 32 * w : 0;
@@ -27,7 +27,7 @@ static void maps__mask(uint32_t ip[4], unsigned bits)
 	}
 }
 
-static int maps__cidr_key(const struct xm_redirect_cidr *c, struct xm_cidr_key *k)
+static int redirect_maps__cidr_key(const struct xm_redirect_cidr *c, struct xm_cidr_key *k)
 {
 	unsigned max = c->family == AF_INET ? 32 : 128;
 
@@ -37,12 +37,12 @@ static int maps__cidr_key(const struct xm_redirect_cidr *c, struct xm_cidr_key *
 	k->prefixlen = XM_CIDR_KEY_BITS(c->len);
 	k->family = c->family == AF_INET ? XM_AF_INET : XM_AF_INET6;
 	memcpy(k->ip, c->ip, sizeof(k->ip));
-	maps__mask(k->ip, c->len);
+	redirect_maps__mask(k->ip, c->len);
 	return 0;
 }
 
 /* Replaces a map's whole key set with keys[0..n): stale keys go, new ones are added. */
-static int maps__replace_set(int fd, const void *keys, size_t n, size_t key_size)
+static int redirect_maps__replace_set(int fd, const void *keys, size_t n, size_t key_size)
 {
 	unsigned char cur[sizeof(struct xm_cidr_key)], next[sizeof(struct xm_cidr_key)];
 	unsigned char one = 1;
@@ -74,10 +74,10 @@ int xm_redirect__set_ports_fd(int fd, const uint16_t *ports, size_t n)
 {
 	if (n > XM_PORTS_MAX)
 		return -E2BIG;
-	return maps__replace_set(fd, ports, n, sizeof(uint16_t));
+	return redirect_maps__replace_set(fd, ports, n, sizeof(uint16_t));
 }
 
-static int maps__set_ports(const char *instance, const char *map, const uint16_t *ports, size_t n,
+static int redirect_maps__set_ports(const char *instance, const char *map, const uint16_t *ports, size_t n,
 			   char *msg, size_t msglen)
 {
 	int fd, err;
@@ -103,14 +103,14 @@ int xm_redirect__set_cidrs_fd(int fd, const struct xm_redirect_cidr *c, size_t n
 	if (!keys)
 		return -ENOMEM;
 	for (size_t i = 0; i < n && !err; i++)
-		err = maps__cidr_key(&c[i], &keys[i]);
+		err = redirect_maps__cidr_key(&c[i], &keys[i]);
 	if (!err)
-		err = maps__replace_set(fd, keys, n, sizeof(*keys));
+		err = redirect_maps__replace_set(fd, keys, n, sizeof(*keys));
 	free(keys);
 	return err;
 }
 
-static int maps__set_cidrs(const char *instance, const char *map, const struct xm_redirect_cidr *c,
+static int redirect_maps__set_cidrs(const char *instance, const char *map, const struct xm_redirect_cidr *c,
 			   size_t n, char *msg, size_t msglen)
 {
 	int fd, err;
@@ -120,7 +120,7 @@ static int maps__set_cidrs(const char *instance, const char *map, const struct x
 	for (size_t i = 0; i < n; i++) {
 		struct xm_cidr_key k;
 
-		if (maps__cidr_key(&c[i], &k))
+		if (redirect_maps__cidr_key(&c[i], &k))
 			return xm_redirect__fail(-EINVAL, msg, msglen, "%s[%zu]: bad family or prefix length", map, i);
 	}
 	fd = xm_redirect__map_fd(instance, map);
@@ -138,13 +138,13 @@ int xm_redirect_set_lists(const char *instance, const struct xm_redirect_lists *
 	if (!xm_redirect_instance_valid(instance))
 		return xm_redirect__fail(-EINVAL, msg, msglen, "instance name must match [A-Za-z0-9_.-]{1,64}");
 	if (!err && l->set_exclude_ports)
-		err = maps__set_ports(instance, "exclude_ports", l->exclude_ports, l->n_exclude_ports, msg, msglen);
+		err = redirect_maps__set_ports(instance, "exclude_ports", l->exclude_ports, l->n_exclude_ports, msg, msglen);
 	if (!err && l->set_inbound_ports)
-		err = maps__set_ports(instance, "inbound_ports", l->inbound_ports, l->n_inbound_ports, msg, msglen);
+		err = redirect_maps__set_ports(instance, "inbound_ports", l->inbound_ports, l->n_inbound_ports, msg, msglen);
 	if (!err && l->set_exclude_cidrs)
-		err = maps__set_cidrs(instance, "exclude_cidrs", l->exclude_cidrs, l->n_exclude_cidrs, msg, msglen);
+		err = redirect_maps__set_cidrs(instance, "exclude_cidrs", l->exclude_cidrs, l->n_exclude_cidrs, msg, msglen);
 	if (!err && l->set_include_cidrs)
-		err = maps__set_cidrs(instance, "include_cidrs", l->include_cidrs, l->n_include_cidrs, msg, msglen);
+		err = redirect_maps__set_cidrs(instance, "include_cidrs", l->include_cidrs, l->n_include_cidrs, msg, msglen);
 	return err;
 }
 
@@ -195,11 +195,11 @@ int xm_redirect_read_counters(int fd, unsigned n, uint64_t *out)
 	return err;
 }
 
-static int maps__deny_key(const struct xm_redirect_cidr *c, uint16_t port, struct xm_deny_key *k)
+static int redirect_maps__deny_key(const struct xm_redirect_cidr *c, uint16_t port, struct xm_deny_key *k)
 {
 	struct xm_cidr_key ck;
 
-	if (maps__cidr_key(c, &ck))
+	if (redirect_maps__cidr_key(c, &ck))
 		return -EINVAL;
 	memset(k, 0, sizeof(*k));
 	k->prefixlen = ck.prefixlen;
@@ -217,7 +217,7 @@ int xm_redirect__deny_add_fd(int fd, int cfd, const struct xm_redirect_cidr *c, 
 	struct xm_deny_counters *zero;
 	int ncpu, err = 0;
 
-	if (maps__deny_key(c, port, &k))
+	if (redirect_maps__deny_key(c, port, &k))
 		return -EINVAL;
 	if (bpf_map_lookup_elem(fd, &k, &rule) == 0) {
 		*id = rule.id; /* the same rule again: same id, counters kept */
@@ -277,7 +277,7 @@ int xm_redirect_deny_del(const char *instance, const struct xm_redirect_cidr *c,
 	struct xm_deny_key k;
 	int fd, err = 0;
 
-	if (maps__deny_key(c, port, &k))
+	if (redirect_maps__deny_key(c, port, &k))
 		return xm_redirect__fail(-EINVAL, msg, msglen, "deny rule: bad family or prefix length");
 	fd = xm_redirect__map_fd(instance, "deny_rules");
 	if (fd < 0)

@@ -12,18 +12,18 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-enum probe__kind { PROBE_PROG, PROBE_MAP, PROBE_LINK, PROBE_BTF, PROBE_PIDFD_GETFD };
+enum redirect_probe__kind { PROBE_PROG, PROBE_MAP, PROBE_LINK, PROBE_BTF, PROBE_PIDFD_GETFD };
 
-struct probe__def {
+struct redirect_probe__def {
 	const char *name, *what, *needs;
 	unsigned features;
-	enum probe__kind kind;
+	enum redirect_probe__kind kind;
 	enum bpf_prog_type prog_type;
 	enum bpf_attach_type attach_type;
 	enum bpf_map_type map_type;
 };
 
-static const struct probe__def probe__defs[XM_REDIRECT_N_PROBES] = {
+static const struct redirect_probe__def redirect_probe__defs[XM_REDIRECT_N_PROBES] = {
 	{ "kernel_btf", "CO-RE relocations (/sys/kernel/btf/vmlinux)", "Linux 5.4 with CONFIG_DEBUG_INFO_BTF",
 	  XM_FEAT__ALL, PROBE_BTF },
 	{ "bpf_link", "attachments pinned as bpf_links (kept across restarts, replaced atomically)", "Linux 5.7",
@@ -50,7 +50,7 @@ static const struct probe__def probe__defs[XM_REDIRECT_N_PROBES] = {
 	  0, PROBE_PIDFD_GETFD },
 };
 
-static int probe__prog(enum bpf_prog_type type, enum bpf_attach_type attach)
+static int redirect_probe__prog(enum bpf_prog_type type, enum bpf_attach_type attach)
 {
 	/* r0 = 1; exit: "allow"/SK_PASS/XDP_DROP-free for every type probed */
 	const struct bpf_insn insns[] = {
@@ -66,7 +66,7 @@ static int probe__prog(enum bpf_prog_type type, enum bpf_attach_type attach)
 	return 0;
 }
 
-static int probe__map(enum bpf_map_type type)
+static int redirect_probe__map(enum bpf_map_type type)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, opts);
 	__u32 key_size = 4, value_size = 8, flags = 0;
@@ -85,7 +85,7 @@ static int probe__map(enum bpf_map_type type)
 }
 
 /* BPF_LINK_CREATE with a bad program fd: EBADF where the command exists, EINVAL where not. */
-static int probe__link(void)
+static int redirect_probe__link(void)
 {
 	int fd = bpf_link_create(-1, -1, BPF_CGROUP_INET4_CONNECT, NULL);
 
@@ -97,7 +97,7 @@ static int probe__link(void)
 }
 
 /* pidfd_getfd on a bad pidfd: EBADF where the syscall exists, ENOSYS where not. */
-static int probe__pidfd_getfd(void)
+static int redirect_probe__pidfd_getfd(void)
 {
 #ifdef SYS_pidfd_getfd
 	if (syscall(SYS_pidfd_getfd, -1, 0, 0) < 0 && errno == ENOSYS)
@@ -115,15 +115,15 @@ unsigned xm_redirect_probe_all(struct xm_redirect_probe *out, size_t cap, size_t
 
 	*n = 0;
 	for (size_t i = 0; i < XM_REDIRECT_N_PROBES && i < cap; i++) {
-		const struct probe__def *d = &probe__defs[i];
+		const struct redirect_probe__def *d = &redirect_probe__defs[i];
 		int err;
 
 		switch (d->kind) {
-		case PROBE_PROG: err = probe__prog(d->prog_type, d->attach_type); break;
-		case PROBE_MAP: err = probe__map(d->map_type); break;
-		case PROBE_LINK: err = probe__link(); break;
+		case PROBE_PROG: err = redirect_probe__prog(d->prog_type, d->attach_type); break;
+		case PROBE_MAP: err = redirect_probe__map(d->map_type); break;
+		case PROBE_LINK: err = redirect_probe__link(); break;
 		case PROBE_BTF: err = access("/sys/kernel/btf/vmlinux", R_OK) ? -errno : 0; break;
-		default: err = probe__pidfd_getfd(); break;
+		default: err = redirect_probe__pidfd_getfd(); break;
 		}
 		out[i] = (struct xm_redirect_probe){ d->name, d->what, d->needs, d->features, err };
 		if (err)

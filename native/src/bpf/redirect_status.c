@@ -21,16 +21,16 @@
 #pragma GCC diagnostic pop
 
 #define XM__COUNTER_NAME(name, desc) #name,
-static const char *const status__counter_names[] = { XM_COUNTERS(XM__COUNTER_NAME) };
+static const char *const redirect_status__counter_names[] = { XM_COUNTERS(XM__COUNTER_NAME) };
 #undef XM__COUNTER_NAME
 
 /* Maps whose fill level status reports (the per-CPU arrays are always full). */
-static const char *const status__maps[] = {
+static const char *const redirect_status__maps[] = {
 	"orig_dst_by_cookie", "orig_dst_by_tuple", "sock_pairs", "unpaired", "exclude_ports",
 	"exclude_cidrs", "include_cidrs", "inbound_ports", "inbound_listener", "deny_rules",
 };
 
-static void status__knobs(FILE *f, const char *instance)
+static void redirect_status__knobs(FILE *f, const char *instance)
 {
 	struct xmesh_redirect_bpf__rodata ro;
 	struct bpf_map_info info = {};
@@ -67,7 +67,7 @@ out:
 }
 
 /* One attachment's kernel view: program id and where it is attached. */
-static void status__attachment(FILE *f, const char *instance, const struct xm_redirect__att *a, bool *first)
+static void redirect_status__attachment(FILE *f, const char *instance, const struct xm_redirect__att *a, bool *first)
 {
 	char path[PATH_MAX];
 	struct bpf_link_info li = {};
@@ -102,18 +102,18 @@ static void status__attachment(FILE *f, const char *instance, const struct xm_re
 	close(fd);
 }
 
-static void status__maps_fill(FILE *f, const char *instance)
+static void redirect_status__maps_fill(FILE *f, const char *instance)
 {
 	unsigned char key[64], next[64];
 	bool first = true;
 
 	fprintf(f, "\"maps\":{");
-	for (size_t i = 0; i < sizeof(status__maps) / sizeof(status__maps[0]); i++) {
+	for (size_t i = 0; i < sizeof(redirect_status__maps) / sizeof(redirect_status__maps[0]); i++) {
 		struct bpf_map_info info = {};
 		__u32 len = sizeof(info);
 		unsigned long n = 0;
 		void *prev = NULL;
-		int fd = xm_redirect__map_fd(instance, status__maps[i]);
+		int fd = xm_redirect__map_fd(instance, redirect_status__maps[i]);
 
 		if (fd < 0)
 			continue;
@@ -123,7 +123,7 @@ static void status__maps_fill(FILE *f, const char *instance)
 				prev = key;
 				n++;
 			}
-			fprintf(f, "%s\"%s\":{\"entries\":%lu,\"max\":%u}", first ? "" : ",", status__maps[i], n,
+			fprintf(f, "%s\"%s\":{\"entries\":%lu,\"max\":%u}", first ? "" : ",", redirect_status__maps[i], n,
 				info.max_entries);
 			first = false;
 		}
@@ -132,7 +132,7 @@ static void status__maps_fill(FILE *f, const char *instance)
 	fprintf(f, "},");
 }
 
-static void status__counters(FILE *f, const char *instance)
+static void redirect_status__counters(FILE *f, const char *instance)
 {
 	uint64_t v[XM_C__COUNT];
 	int fd = xm_redirect__map_fd(instance, "counters");
@@ -142,7 +142,7 @@ static void status__counters(FILE *f, const char *instance)
 	} else {
 		fprintf(f, "\"counters\":{");
 		for (unsigned i = 0; i < XM_C__COUNT; i++)
-			fprintf(f, "%s\"%s\":%llu", i ? "," : "", status__counter_names[i], (unsigned long long)v[i]);
+			fprintf(f, "%s\"%s\":%llu", i ? "," : "", redirect_status__counter_names[i], (unsigned long long)v[i]);
 		fputc('}', f);
 	}
 	if (fd >= 0)
@@ -170,13 +170,13 @@ int xm_redirect_status_json(const char *instance, char **json, char *msg, size_t
 		return 0;
 	}
 	fprintf(f, "\"installed\":true,");
-	status__knobs(f, instance);
+	redirect_status__knobs(f, instance);
 	fprintf(f, "\"attachments\":[");
 	for (size_t i = 0; i < xm_redirect__n_atts; i++)
-		status__attachment(f, instance, &xm_redirect__atts[i], &first);
+		redirect_status__attachment(f, instance, &xm_redirect__atts[i], &first);
 	fprintf(f, "],");
-	status__maps_fill(f, instance);
-	status__counters(f, instance);
+	redirect_status__maps_fill(f, instance);
+	redirect_status__counters(f, instance);
 	fprintf(f, ",\"note\":\"connections established before install keep their path; only new connects are redirected\"}");
 	if (fclose(f)) {
 		free(*json);

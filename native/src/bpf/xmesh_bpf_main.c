@@ -24,14 +24,11 @@
 #include "redirect_maps.h"
 #include "redirect_probe.h"
 #include "redirect_status.h"
-#include "redirect_testrun.h"
 #include "xmesh_abi.h"
+#include "xmesh_bpf_cli.h"
 
-#define CLI_MAX_LIST 1024
-#define CLI_EXIT_FAIL 1
-#define CLI_EXIT_USAGE 2
 
-static const char cli__usage[] =
+static const char xmesh_bpf__usage[] =
 	"usage: xmesh-bpf COMMAND [options]   (one JSON document on stdout)\n"
 	"  probe                                  which kernel features redirection can use\n"
 	"  install --instance N --features LIST   attach (connect,origdst,sockmap,sklookup,xdp)\n"
@@ -49,32 +46,23 @@ static const char cli__usage[] =
 	"  test-run sk_lookup [--inbound-port P] [--inbound-ports L] [--inbound-steer-all] [--no-listener]\n"
 	"      --lookup tcp|udp,SRC,SPORT,DST,DPORT ...\n";
 
-struct cli {
-	struct xm_redirect_config cfg;
-	const char *netns, *iface, *cidr, *lists[4];
-	long pid, fd, port;
-	bool no_listener;
-	const char *deny[64], *packets[256], *lookups[256];
-	size_t n_deny, n_packets, n_lookups;
-	uint16_t ports[2][CLI_MAX_LIST];
-	struct xm_redirect_cidr cidrs[2][CLI_MAX_LIST];
-};
 
-static int cli__usage_error(const char *fmt, const char *arg)
+
+int xmesh_bpf__usage_error(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "xmesh-bpf: ");
 	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n%s", cli__usage);
+	fprintf(stderr, "\n%s", xmesh_bpf__usage);
 	return CLI_EXIT_USAGE;
 }
 
-static int cli__fail(const char *what, int err, const char *msg)
+int xmesh_bpf__fail(const char *what, int err, const char *msg)
 {
 	fprintf(stderr, "xmesh-bpf: %s: %s\n", what, msg && msg[0] ? msg : strerror(-err));
 	return CLI_EXIT_FAIL;
 }
 
-static bool cli__num(const char *s, unsigned long max, unsigned long *out)
+bool xmesh_bpf__num(const char *s, unsigned long max, unsigned long *out)
 {
 	char *end;
 
@@ -86,7 +74,7 @@ static bool cli__num(const char *s, unsigned long max, unsigned long *out)
 }
 
 /* "10.0.0.0/8", "fd00::/8", or a bare address (/32, /128). */
-static bool cli__cidr(const char *s, struct xm_redirect_cidr *c)
+bool xmesh_bpf__cidr(const char *s, struct xm_redirect_cidr *c)
 {
 	char buf[INET6_ADDRSTRLEN + 5];
 	char *slash;
@@ -106,14 +94,14 @@ static bool cli__cidr(const char *s, struct xm_redirect_cidr *c)
 	else
 		return false;
 	len = c->family == AF_INET ? 32 : 128;
-	if (slash && !cli__num(slash, len, &len))
+	if (slash && !xmesh_bpf__num(slash, len, &len))
 		return false;
 	c->len = (uint8_t)len;
 	return true;
 }
 
 /* Comma-separated ports; "" is the empty list. */
-static int cli__ports(const char *s, uint16_t *out, size_t *n)
+static int xmesh_bpf__ports(const char *s, uint16_t *out, size_t *n)
 {
 	char buf[8192], *save = NULL, *tok;
 	unsigned long v;
@@ -123,14 +111,14 @@ static int cli__ports(const char *s, uint16_t *out, size_t *n)
 		return -1;
 	strcpy(buf, s);
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (*n == CLI_MAX_LIST || !cli__num(tok, 65535, &v) || v == 0)
+		if (*n == CLI_MAX_LIST || !xmesh_bpf__num(tok, 65535, &v) || v == 0)
 			return -1;
 		out[(*n)++] = (uint16_t)v;
 	}
 	return 0;
 }
 
-static int cli__cidrs(const char *s, struct xm_redirect_cidr *out, size_t *n)
+static int xmesh_bpf__cidrs(const char *s, struct xm_redirect_cidr *out, size_t *n)
 {
 	char buf[16384], *save = NULL, *tok;
 
@@ -139,44 +127,44 @@ static int cli__cidrs(const char *s, struct xm_redirect_cidr *out, size_t *n)
 		return -1;
 	strcpy(buf, s);
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-		if (*n == CLI_MAX_LIST || !cli__cidr(tok, &out[(*n)++]))
+		if (*n == CLI_MAX_LIST || !xmesh_bpf__cidr(tok, &out[(*n)++]))
 			return -1;
 	return 0;
 }
 
 /* Turns the four list options into cfg.lists (only those given are "set"). */
-static int cli__lists(struct cli *c)
+int xmesh_bpf__lists(struct cli *c)
 {
 	struct xm_redirect_lists *l = &c->cfg.lists;
 
 	if (c->lists[0]) {
 		l->set_exclude_ports = true;
 		l->exclude_ports = c->ports[0];
-		if (cli__ports(c->lists[0], c->ports[0], &l->n_exclude_ports))
-			return cli__usage_error("--exclude-ports: expected ports 1-65535, comma-separated: %s", c->lists[0]);
+		if (xmesh_bpf__ports(c->lists[0], c->ports[0], &l->n_exclude_ports))
+			return xmesh_bpf__usage_error("--exclude-ports: expected ports 1-65535, comma-separated: %s", c->lists[0]);
 	}
 	if (c->lists[1]) {
 		l->set_inbound_ports = true;
 		l->inbound_ports = c->ports[1];
-		if (cli__ports(c->lists[1], c->ports[1], &l->n_inbound_ports))
-			return cli__usage_error("--inbound-ports: expected ports 1-65535, comma-separated: %s", c->lists[1]);
+		if (xmesh_bpf__ports(c->lists[1], c->ports[1], &l->n_inbound_ports))
+			return xmesh_bpf__usage_error("--inbound-ports: expected ports 1-65535, comma-separated: %s", c->lists[1]);
 	}
 	if (c->lists[2]) {
 		l->set_exclude_cidrs = true;
 		l->exclude_cidrs = c->cidrs[0];
-		if (cli__cidrs(c->lists[2], c->cidrs[0], &l->n_exclude_cidrs))
-			return cli__usage_error("--exclude-cidrs: expected CIDRs, comma-separated: %s", c->lists[2]);
+		if (xmesh_bpf__cidrs(c->lists[2], c->cidrs[0], &l->n_exclude_cidrs))
+			return xmesh_bpf__usage_error("--exclude-cidrs: expected CIDRs, comma-separated: %s", c->lists[2]);
 	}
 	if (c->lists[3]) {
 		l->set_include_cidrs = true;
 		l->include_cidrs = c->cidrs[1];
-		if (cli__cidrs(c->lists[3], c->cidrs[1], &l->n_include_cidrs))
-			return cli__usage_error("--include-cidrs: expected CIDRs, comma-separated: %s", c->lists[3]);
+		if (xmesh_bpf__cidrs(c->lists[3], c->cidrs[1], &l->n_include_cidrs))
+			return xmesh_bpf__usage_error("--include-cidrs: expected CIDRs, comma-separated: %s", c->lists[3]);
 	}
 	return 0;
 }
 
-static unsigned cli__features(const char *s)
+static unsigned xmesh_bpf__features(const char *s)
 {
 	static const struct { const char *name; unsigned f; } names[] = {
 		{ "connect", XM_FEAT_CONNECT }, { "origdst", XM_FEAT_ORIGDST }, { "sockmap", XM_FEAT_SOCKMAP },
@@ -200,7 +188,7 @@ static unsigned cli__features(const char *s)
 	return f;
 }
 
-static void cli__print_features(unsigned f)
+static void xmesh_bpf__print_features(unsigned f)
 {
 	static const char *const names[] = { "connect", "origdst", "sockmap", "sklookup", "xdp" };
 	bool first = true;
@@ -214,7 +202,7 @@ static void cli__print_features(unsigned f)
 	putchar(']');
 }
 
-static int cli__probe(void)
+static int xmesh_bpf__probe(void)
 {
 	struct xm_redirect_probe p[XM_REDIRECT_N_PROBES];
 	size_t n;
@@ -225,12 +213,12 @@ static int cli__probe(void)
 		snprintf(uts.release, sizeof(uts.release), "unknown");
 
 	printf("{\"available\":");
-	cli__print_features(avail);
+	xmesh_bpf__print_features(avail);
 	printf(",\"probes\":[");
 	for (size_t i = 0; i < n; i++) {
 		printf("%s{\"name\":\"%s\",\"ok\":%s,\"what\":\"%s\",\"needs\":\"%s\",\"features\":", i ? "," : "",
 		       p[i].name, p[i].err ? "false" : "true", p[i].what, p[i].needs);
-		cli__print_features(p[i].features);
+		xmesh_bpf__print_features(p[i].features);
 		printf(",\"error\":%s%s%s}", p[i].err ? "\"" : "", p[i].err ? strerror(-p[i].err) : "null", p[i].err ? "\"" : "");
 	}
 	printf("],\"kernel\":\"%s\"}\n", uts.release);
@@ -238,7 +226,7 @@ static int cli__probe(void)
 }
 
 /* Enters the network namespace at path (for XDP's ifindex); returns its fd for sk_lookup. */
-static int cli__netns(const char *path, bool enter)
+static int xmesh_bpf__netns(const char *path, bool enter)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
@@ -253,38 +241,38 @@ static int cli__netns(const char *path, bool enter)
 	return fd;
 }
 
-static int cli__install(struct cli *c)
+static int xmesh_bpf__install(struct cli *c)
 {
 	struct xm_redirect_result res;
 	char msg[512];
 	int err, rc;
 
 	if (!c->cfg.features)
-		return cli__usage_error("install: --features is required (%s)", "connect,origdst,sockmap,sklookup,xdp");
-	if ((rc = cli__lists(c)))
+		return xmesh_bpf__usage_error("install: --features is required (%s)", "connect,origdst,sockmap,sklookup,xdp");
+	if ((rc = xmesh_bpf__lists(c)))
 		return rc;
 	if (c->netns) {
-		c->cfg.netns_fd = cli__netns(c->netns, c->iface != NULL);
+		c->cfg.netns_fd = xmesh_bpf__netns(c->netns, c->iface != NULL);
 		if (c->cfg.netns_fd < 0)
-			return cli__fail(c->netns, c->cfg.netns_fd, NULL);
+			return xmesh_bpf__fail(c->netns, c->cfg.netns_fd, NULL);
 	}
 	if (c->iface) {
 		c->cfg.ifindex = (int)if_nametoindex(c->iface);
 		if (!c->cfg.ifindex)
-			return cli__fail(c->iface, -errno, NULL);
+			return xmesh_bpf__fail(c->iface, -errno, NULL);
 	}
 	err = xm_redirect_install(&c->cfg, &res, msg, sizeof(msg));
 	if (err)
-		return cli__fail("install", err, msg);
+		return xmesh_bpf__fail("install", err, msg);
 	printf("{\"instance\":\"%s\",\"attached\":", c->cfg.instance);
-	cli__print_features(res.attached);
+	xmesh_bpf__print_features(res.attached);
 	printf(",\"replaced\":%u,\"reused_maps\":%s,\"xdp_mode\":%s%s%s}\n", res.replaced,
 	       res.reused_maps ? "true" : "false", res.xdp_mode ? "\"" : "", res.xdp_mode ? res.xdp_mode : "null",
 	       res.xdp_mode ? "\"" : "");
 	return 0;
 }
 
-static int cli__deny(struct cli *c, const char *op)
+static int xmesh_bpf__deny(struct cli *c, const char *op)
 {
 	struct xm_redirect_deny_entry e[XM_DENY_RULES_MAX];
 	struct xm_redirect_cidr cidr;
@@ -296,7 +284,7 @@ static int cli__deny(struct cli *c, const char *op)
 	if (!strcmp(op, "list")) {
 		err = xm_redirect_deny_list(c->cfg.instance, e, XM_DENY_RULES_MAX, &n, msg, sizeof(msg));
 		if (err)
-			return cli__fail("deny list", err, msg);
+			return xmesh_bpf__fail("deny list", err, msg);
 		printf("{\"rules\":[");
 		for (size_t i = 0; i < n; i++) {
 			inet_ntop(e[i].cidr.family, e[i].cidr.ip, addr, sizeof(addr));
@@ -307,209 +295,47 @@ static int cli__deny(struct cli *c, const char *op)
 		printf("]}\n");
 		return 0;
 	}
-	if (!c->cidr || !cli__cidr(c->cidr, &cidr))
-		return cli__usage_error("deny %s: --cidr ADDR[/LEN] is required", op);
+	if (!c->cidr || !xmesh_bpf__cidr(c->cidr, &cidr))
+		return xmesh_bpf__usage_error("deny %s: --cidr ADDR[/LEN] is required", op);
 	if (!strcmp(op, "add")) {
 		err = xm_redirect_deny_add(c->cfg.instance, &cidr, (uint16_t)c->port, &id, msg, sizeof(msg));
 		if (err)
-			return cli__fail("deny add", err, msg);
+			return xmesh_bpf__fail("deny add", err, msg);
 		printf("{\"id\":%u}\n", id);
 		return 0;
 	}
 	if (!strcmp(op, "del")) {
 		err = xm_redirect_deny_del(c->cfg.instance, &cidr, (uint16_t)c->port, msg, sizeof(msg));
 		if (err)
-			return cli__fail("deny del", err, msg);
+			return xmesh_bpf__fail("deny del", err, msg);
 		printf("{\"deleted\":true}\n");
 		return 0;
 	}
-	return cli__usage_error("deny: unknown operation %s (add, del, list)", op);
+	return xmesh_bpf__usage_error("deny: unknown operation %s (add, del, list)", op);
 }
 
 /* Borrows another process's listening socket (pidfd_getfd, 5.6+) and registers it. */
-static int cli__inbound_listener(struct cli *c)
+static int xmesh_bpf__inbound_listener(struct cli *c)
 {
 	char msg[512];
 	int pidfd, fd, err;
 
 	if (c->pid <= 0 || c->fd < 0)
-		return cli__usage_error("inbound-listener: --pid and --fd are required%s", "");
+		return xmesh_bpf__usage_error("inbound-listener: --pid and --fd are required%s", "");
 	pidfd = (int)syscall(SYS_pidfd_open, (pid_t)c->pid, 0);
 	if (pidfd < 0)
-		return cli__fail("pidfd_open", -errno, NULL);
+		return xmesh_bpf__fail("pidfd_open", -errno, NULL);
 	fd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)c->fd, 0);
 	err = fd < 0 ? -errno : 0;
 	close(pidfd);
 	if (err)
-		return cli__fail("pidfd_getfd (needs Linux 5.6 and ptrace rights over the process)", err, NULL);
+		return xmesh_bpf__fail("pidfd_getfd (needs Linux 5.6 and ptrace rights over the process)", err, NULL);
 	err = xm_redirect_set_inbound_listener(c->cfg.instance, fd, msg, sizeof(msg));
 	close(fd);
 	if (err)
-		return cli__fail("inbound-listener", err, msg);
+		return xmesh_bpf__fail("inbound-listener", err, msg);
 	printf("{\"registered\":true}\n");
 	return 0;
-}
-
-static int cli__hex(const char *s, unsigned char *out, size_t cap, size_t *n)
-{
-	size_t len = strlen(s);
-
-	if (len % 2 || len / 2 > cap)
-		return -1;
-	for (*n = 0; *n < len / 2; (*n)++) {
-		unsigned v;
-
-		if (sscanf(s + 2 * *n, "%2x", &v) != 1)
-			return -1;
-		out[*n] = (unsigned char)v;
-	}
-	return 0;
-}
-
-static int cli__test_run_xdp(struct cli *c, struct xm_redirect_testrun *tr)
-{
-	unsigned char frame[2048];
-	uint32_t ids[64], action;
-	size_t len;
-	char msg[64];
-	int err;
-
-	for (size_t i = 0; i < c->n_deny; i++) {
-		char buf[128], *at;
-		struct xm_redirect_cidr cidr;
-		unsigned long port = 0;
-
-		snprintf(buf, sizeof(buf), "%s", c->deny[i]);
-		at = strchr(buf, '@');
-		if (at)
-			*at++ = '\0';
-		if (!cli__cidr(buf, &cidr) || (at && !cli__num(at, 65535, &port)))
-			return cli__usage_error("--deny: expected CIDR[@PORT]: %s", c->deny[i]);
-		err = xm_redirect_testrun_deny_add(tr, &cidr, (uint16_t)port, &ids[i]);
-		if (err)
-			return cli__fail("deny add", err, NULL);
-	}
-	printf("{\"results\":[");
-	for (size_t i = 0; i < c->n_packets; i++) {
-		if (cli__hex(c->packets[i], frame, sizeof(frame), &len))
-			return cli__usage_error("--packet: expected hex bytes: %s", c->packets[i]);
-		err = xm_redirect_testrun_xdp(tr, frame, len, &action);
-		if (err) {
-			snprintf(msg, sizeof(msg), "packet %zu", i);
-			return cli__fail(msg, err, NULL);
-		}
-		printf("%s{\"action\":%u}", i ? "," : "", action);
-	}
-	printf("],\"rules\":[");
-	for (size_t i = 0; i < c->n_deny; i++) {
-		uint64_t p, b;
-
-		xm_redirect_testrun_deny_counters(tr, ids[i], &p, &b);
-		printf("%s{\"id\":%u,\"packets\":%llu,\"bytes\":%llu}", i ? "," : "", ids[i], (unsigned long long)p,
-		       (unsigned long long)b);
-	}
-	printf("]}\n");
-	return 0;
-}
-
-/* "tcp,SRC,SPORT,DST,DPORT" */
-static bool cli__lookup(const char *s, struct xm_redirect_lookup *l)
-{
-	char buf[256], *f[5], *save = NULL;
-	struct xm_redirect_cidr a, b;
-	unsigned long sp, dp;
-	size_t n = 0;
-
-	snprintf(buf, sizeof(buf), "%s", s);
-	for (char *t = strtok_r(buf, ",", &save); t && n < 5; t = strtok_r(NULL, ",", &save))
-		f[n++] = t;
-	if (n != 5 || !cli__cidr(f[1], &a) || !cli__cidr(f[3], &b) || a.family != b.family ||
-	    !cli__num(f[2], 65535, &sp) || !cli__num(f[4], 65535, &dp))
-		return false;
-	memset(l, 0, sizeof(*l));
-	l->protocol = !strcmp(f[0], "tcp") ? IPPROTO_TCP : !strcmp(f[0], "udp") ? IPPROTO_UDP : -1;
-	l->family = a.family;
-	memcpy(l->remote_ip, a.ip, sizeof(l->remote_ip));
-	memcpy(l->local_ip, b.ip, sizeof(l->local_ip));
-	l->remote_port = (uint16_t)sp;
-	l->local_port = (uint16_t)dp;
-	return l->protocol > 0;
-}
-
-static int cli__listener(int family, uint64_t *cookie)
-{
-	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
-	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(*cookie);
-	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -errno;
-	if ((family == AF_INET ? bind(fd, (struct sockaddr *)&a4, sizeof(a4)) : bind(fd, (struct sockaddr *)&a6, sizeof(a6))) ||
-	    listen(fd, 1) || getsockopt(fd, SOL_SOCKET, SO_COOKIE, cookie, &len)) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	return fd;
-}
-
-static int cli__test_run_sk_lookup(struct cli *c, struct xm_redirect_testrun *tr)
-{
-	uint64_t cookies[2] = { 0, 0 }, cookie;
-	int fds[2] = { -1, -1 }, rc = 0, err;
-	struct xm_redirect_lookup l;
-	uint32_t verdict;
-
-	for (int i = 0; i < 2 && !c->no_listener; i++) {
-		fds[i] = cli__listener(i ? AF_INET6 : AF_INET, &cookies[i]);
-		if (fds[i] < 0 || (err = xm_redirect_testrun_set_listener(tr, fds[i]))) {
-			rc = cli__fail("test listener", fds[i] < 0 ? fds[i] : err, NULL);
-			goto out;
-		}
-	}
-	printf("{\"results\":[");
-	for (size_t i = 0; i < c->n_lookups; i++) {
-		if (!cli__lookup(c->lookups[i], &l)) {
-			rc = cli__usage_error("--lookup: expected tcp|udp,SRC,SPORT,DST,DPORT: %s", c->lookups[i]);
-			goto out;
-		}
-		err = xm_redirect_testrun_sk_lookup(tr, &l, &verdict, &cookie);
-		if (err) {
-			rc = cli__fail("sk_lookup test run", err, NULL);
-			goto out;
-		}
-		printf("%s{\"verdict\":%u,\"steered\":%s}", i ? "," : "", verdict,
-		       cookie && (cookie == cookies[0] || cookie == cookies[1]) ? "true" : "false");
-	}
-	printf("]}\n");
-out:
-	for (int i = 0; i < 2; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	return rc;
-}
-
-static int cli__test_run(struct cli *c, const char *prog)
-{
-	struct xm_redirect_testrun *tr;
-	char msg[512];
-	int err, rc;
-
-	if ((rc = cli__lists(c)))
-		return rc;
-	err = xm_redirect_testrun_open(&c->cfg, &tr, msg, sizeof(msg));
-	if (err)
-		return cli__fail("test-run", err, msg);
-	if (!strcmp(prog, "xdp"))
-		rc = cli__test_run_xdp(c, tr);
-	else if (!strcmp(prog, "sk_lookup"))
-		rc = cli__test_run_sk_lookup(c, tr);
-	else
-		rc = cli__usage_error("test-run: unknown program %s (xdp, sk_lookup)", prog);
-	xm_redirect_testrun_close(tr);
-	return rc;
 }
 
 enum {
@@ -518,7 +344,7 @@ enum {
 	O_EXCIDRS, O_INCCIDRS, O_CIDR, O_PORT, O_PID, O_FD, O_DENY, O_PACKET, O_LOOKUP, O_NOLISTENER, O_HELP,
 };
 
-static const struct option cli__options[] = {
+static const struct option xmesh_bpf__options[] = {
 	{ "instance", required_argument, 0, O_INSTANCE }, { "features", required_argument, 0, O_FEATURES },
 	{ "app-cgroup", required_argument, 0, O_APP_CG }, { "sidecar-cgroup", required_argument, 0, O_SIDECAR_CG },
 	{ "sockops-cgroup", required_argument, 0, O_SOCKOPS_CG }, { "netns", required_argument, 0, O_NETNS },
@@ -537,17 +363,17 @@ static const struct option cli__options[] = {
 	{ 0, 0, 0, 0 },
 };
 
-static int cli__parse(struct cli *c, int argc, char **argv)
+static int xmesh_bpf__parse(struct cli *c, int argc, char **argv)
 {
 	unsigned long v;
 	int o;
 
-	while ((o = getopt_long(argc, argv, "h", cli__options, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "h", xmesh_bpf__options, NULL)) != -1) {
 		switch (o) {
 		case O_INSTANCE: c->cfg.instance = optarg; break;
 		case O_FEATURES:
-			if (!(c->cfg.features = cli__features(optarg)))
-				return cli__usage_error("--features: expected connect,origdst,sockmap,sklookup,xdp: %s", optarg);
+			if (!(c->cfg.features = xmesh_bpf__features(optarg)))
+				return xmesh_bpf__usage_error("--features: expected connect,origdst,sockmap,sklookup,xdp: %s", optarg);
 			break;
 		case O_APP_CG: c->cfg.app_cgroup = optarg; break;
 		case O_SIDECAR_CG: c->cfg.sidecar_cgroup = optarg; break;
@@ -556,18 +382,18 @@ static int cli__parse(struct cli *c, int argc, char **argv)
 		case O_IFACE: c->iface = optarg; break;
 		case O_OUT4:
 			if (inet_pton(AF_INET, optarg, &c->cfg.outbound_ip4) != 1)
-				return cli__usage_error("--outbound-ip4: not an IPv4 address: %s", optarg);
+				return xmesh_bpf__usage_error("--outbound-ip4: not an IPv4 address: %s", optarg);
 			c->cfg.outbound_ip4 = ntohl(c->cfg.outbound_ip4);
 			break;
 		case O_OUT6:
 			if (inet_pton(AF_INET6, optarg, c->cfg.outbound_ip6) != 1)
-				return cli__usage_error("--outbound-ip6: not an IPv6 address: %s", optarg);
+				return xmesh_bpf__usage_error("--outbound-ip6: not an IPv6 address: %s", optarg);
 			break;
 		case O_OUTPORT:
 		case O_INPORT:
 		case O_PORT:
-			if (!cli__num(optarg, 65535, &v) || (v == 0 && o != O_PORT))
-				return cli__usage_error("expected a port 1-65535: %s", optarg);
+			if (!xmesh_bpf__num(optarg, 65535, &v) || (v == 0 && o != O_PORT))
+				return xmesh_bpf__usage_error("expected a port 1-65535: %s", optarg);
 			if (o == O_OUTPORT)
 				c->cfg.outbound_port = (uint16_t)v;
 			else if (o == O_INPORT)
@@ -578,14 +404,14 @@ static int cli__parse(struct cli *c, int argc, char **argv)
 		case O_EXUID:
 			if (!strcmp(optarg, "none"))
 				c->cfg.exclude_uid = 0xffffffff;
-			else if (!cli__num(optarg, 0xfffffffe, &v))
-				return cli__usage_error("--exclude-uid: expected a uid or none: %s", optarg);
+			else if (!xmesh_bpf__num(optarg, 0xfffffffe, &v))
+				return xmesh_bpf__usage_error("--exclude-uid: expected a uid or none: %s", optarg);
 			else
 				c->cfg.exclude_uid = (uint32_t)v;
 			break;
 		case O_EXMARK:
-			if (!cli__num(optarg, 0xffffffff, &v))
-				return cli__usage_error("--exclude-mark: expected a number: %s", optarg);
+			if (!xmesh_bpf__num(optarg, 0xffffffff, &v))
+				return xmesh_bpf__usage_error("--exclude-mark: expected a number: %s", optarg);
 			c->cfg.exclude_mark = (uint32_t)v;
 			break;
 		case O_INCONLY: c->cfg.include_only = true; break;
@@ -599,28 +425,28 @@ static int cli__parse(struct cli *c, int argc, char **argv)
 		case O_CIDR: c->cidr = optarg; break;
 		case O_PID:
 		case O_FD:
-			if (!cli__num(optarg, INT_MAX, &v))
-				return cli__usage_error("expected a number: %s", optarg);
+			if (!xmesh_bpf__num(optarg, INT_MAX, &v))
+				return xmesh_bpf__usage_error("expected a number: %s", optarg);
 			*(o == O_PID ? &c->pid : &c->fd) = (long)v;
 			break;
 		case O_DENY:
 			if (c->n_deny == 64)
-				return cli__usage_error("at most 64 --deny%s", "");
+				return xmesh_bpf__usage_error("at most 64 --deny%s", "");
 			c->deny[c->n_deny++] = optarg;
 			break;
 		case O_PACKET:
 			if (c->n_packets == 256)
-				return cli__usage_error("at most 256 --packet%s", "");
+				return xmesh_bpf__usage_error("at most 256 --packet%s", "");
 			c->packets[c->n_packets++] = optarg;
 			break;
 		case O_LOOKUP:
 			if (c->n_lookups == 256)
-				return cli__usage_error("at most 256 --lookup%s", "");
+				return xmesh_bpf__usage_error("at most 256 --lookup%s", "");
 			c->lookups[c->n_lookups++] = optarg;
 			break;
 		case O_NOLISTENER: c->no_listener = true; break;
 		case O_HELP:
-		case 'h': fputs(cli__usage, stdout); exit(0);
+		case 'h': fputs(xmesh_bpf__usage, stdout); exit(0);
 		default: return CLI_EXIT_USAGE;
 		}
 	}
@@ -636,7 +462,7 @@ int main(int argc, char **argv)
 	int rc, err;
 
 	if (!cmd || !strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
-		fputs(cli__usage, cmd ? stdout : stderr);
+		fputs(xmesh_bpf__usage, cmd ? stdout : stderr);
 		return cmd ? 0 : CLI_EXIT_USAGE;
 	}
 	c.cfg.netns_fd = -1;
@@ -645,46 +471,46 @@ int main(int argc, char **argv)
 	if ((!strcmp(cmd, "deny") || !strcmp(cmd, "test-run")) && argc > 2 && argv[2][0] != '-')
 		sub = argv[2];
 	optind = sub ? 3 : 2;
-	if ((rc = cli__parse(&c, argc, argv)))
+	if ((rc = xmesh_bpf__parse(&c, argc, argv)))
 		return rc;
 	if (optind < argc)
-		return cli__usage_error("unexpected argument %s", argv[optind]);
+		return xmesh_bpf__usage_error("unexpected argument %s", argv[optind]);
 	if (!strcmp(cmd, "probe"))
-		return cli__probe();
+		return xmesh_bpf__probe();
 	if (!strcmp(cmd, "test-run"))
-		return sub ? cli__test_run(&c, sub) : cli__usage_error("test-run: which program? (%s)", "xdp, sk_lookup");
+		return sub ? xmesh_bpf__test_run(&c, sub) : xmesh_bpf__usage_error("test-run: which program? (%s)", "xdp, sk_lookup");
 	if (!c.cfg.instance)
-		return cli__usage_error("%s: --instance is required", cmd);
+		return xmesh_bpf__usage_error("%s: --instance is required", cmd);
 	if (!strcmp(cmd, "install"))
-		return cli__install(&c);
+		return xmesh_bpf__install(&c);
 	if (!strcmp(cmd, "uninstall")) {
 		err = xm_redirect_uninstall(c.cfg.instance, &removed, msg, sizeof(msg));
 		if (err)
-			return cli__fail("uninstall", err, msg);
+			return xmesh_bpf__fail("uninstall", err, msg);
 		printf("{\"instance\":\"%s\",\"removed\":%u}\n", c.cfg.instance, removed);
 		return 0;
 	}
 	if (!strcmp(cmd, "status")) {
 		err = xm_redirect_status_json(c.cfg.instance, &json, msg, sizeof(msg));
 		if (err)
-			return cli__fail("status", err, msg);
+			return xmesh_bpf__fail("status", err, msg);
 		printf("%s\n", json);
 		free(json);
 		return 0;
 	}
 	if (!strcmp(cmd, "set")) {
-		if ((rc = cli__lists(&c)))
+		if ((rc = xmesh_bpf__lists(&c)))
 			return rc;
 		err = xm_redirect_set_lists(c.cfg.instance, &c.cfg.lists, msg, sizeof(msg));
 		if (err)
-			return cli__fail("set", err, msg);
+			return xmesh_bpf__fail("set", err, msg);
 		printf("{\"updated\":true}\n");
 		return 0;
 	}
 	if (!strcmp(cmd, "deny"))
-		return sub ? cli__deny(&c, sub) : cli__usage_error("deny: which operation? (%s)", "add, del, list");
+		return sub ? xmesh_bpf__deny(&c, sub) : xmesh_bpf__usage_error("deny: which operation? (%s)", "add, del, list");
 	if (!strcmp(cmd, "inbound-listener"))
-		return cli__inbound_listener(&c);
-	return cli__usage_error("unknown command %s", cmd);
+		return xmesh_bpf__inbound_listener(&c);
+	return xmesh_bpf__usage_error("unknown command %s", cmd);
 }
 #endif /* XM_BPF_CLI */
