@@ -9,7 +9,7 @@
 #endif
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
-#include "maps.h"
+#include "xmesh_abi.h"
 
 #define XM_ETH_P_IP 0x0800
 #define XM_ETH_P_IPV6 0x86DD

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want=(clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make g++ python3
-      libprotobuf-c-dev protobuf-c-compiler libpcre2-dev liburing-dev iproute2)
+      libprotobuf-c-dev protobuf-c-compiler libpcre2-dev liburing-dev iproute2 iptables)
 bench=(haproxy nginx-light libnginx-mod-stream wrk)
 npm_install=1
 for a in "$@"; do
