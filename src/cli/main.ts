@@ -4,6 +4,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { IO_BACKENDS, type IoBackend } from '../dataplane/types';
 import { LOG_LEVELS, type LogLevel } from '../util/log';
 import { EXIT, EXIT_CODES_HELP, type ExitCode } from './exit-codes';
+import { registerRedirectCommand } from './redirect';
 import { runCommand } from './run';
 import { validateFiles } from './validate';
 import { versionText, xmeshVersion } from './version';
@@ -79,6 +80,7 @@ ${EXIT_CODES_HELP}`,
       setCode(EXIT.OK);
     });
 
+  registerRedirectCommand(program, io, setCode);
   program.version(xmeshVersion(), '-V, --version', 'print the xmesh version');
   return program;
 }
