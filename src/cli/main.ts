@@ -4,6 +4,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { IO_BACKENDS, type IoBackend } from '../dataplane/types';
 import { LOG_LEVELS, type LogLevel } from '../util/log';
 import { EXIT, EXIT_CODES_HELP, type ExitCode } from './exit-codes';
+import type { RedirectEnv } from '../bpf/redirect';
 import { registerRedirectCommand } from './redirect';
 import { runCommand } from './run';
 import { validateFiles } from './validate';
@@ -26,7 +27,8 @@ function positiveInt(v: string): number {
 }
 
 /** Build the commander program; `setCode` receives the exit code of the command that ran. */
-export function buildProgram(io: CliIo, setCode: (c: ExitCode) => void): Command {
+/** The CLI; redirectEnv replaces `xmesh redirect`'s loader and state (tests). */
+export function buildProgram(io: CliIo, setCode: (c: ExitCode) => void, redirectEnv?: () => RedirectEnv): Command {
   const program = new Command('xmesh');
   program
     .description('xmesh: a service-mesh sidecar proxy with a native data plane (epoll or io_uring workers) and an Envoy v3 compatible configuration')
@@ -80,7 +82,7 @@ ${EXIT_CODES_HELP}`,
       setCode(EXIT.OK);
     });
 
-  registerRedirectCommand(program, io, setCode);
+  registerRedirectCommand(program, io, setCode, redirectEnv);
   program.version(xmeshVersion(), '-V, --version', 'print the xmesh version');
   return program;
 }

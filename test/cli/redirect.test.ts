@@ -1,12 +1,12 @@
 // `xmesh redirect`: --help on every subcommand, usage errors that name the option (exit 2), and status/uninstall of
-// an instance that is not installed. The command is registered on the real program as main.ts will do it.
+// an instance that is not installed, on the real program (main.ts registers the command).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { CommanderError } from 'commander';
-import { formatStatus, registerRedirectCommand } from '../../src/cli/redirect';
+import { formatStatus } from '../../src/cli/redirect';
 import { buildProgram } from '../../src/cli/main';
 import { EXIT, type ExitCode } from '../../src/cli/exit-codes';
 
@@ -19,8 +19,7 @@ async function run(args: string[]): Promise<{ code: ExitCode; out: string; err: 
   let err = '';
   let code: ExitCode = EXIT.OK;
   const io = { out: (s: string) => (out += s), err: (s: string) => (err += s) };
-  const program = buildProgram(io, (c) => (code = c));
-  registerRedirectCommand(program, io, (c) => (code = c), env);
+  const program = buildProgram(io, (c) => (code = c), env);
   try {
     await program.parseAsync(args, { from: 'user' });
   } catch (e) {
