@@ -12,5 +12,5 @@ for t in "$@"; do
   pass=$((pass+p)); fail=$((fail+f))
   [ "$code" -ne 0 ] && rc=1
 done
-echo "native (${XMESH_IO_BACKEND:-epoll}): $pass passed, $fail failed"
+echo "native (${XMESH_IO_BACKEND:-epoll}${XMESH_URING_NO_INCREMENTAL:+, no incremental buffers}): $pass passed, $fail failed"
 exit $rc

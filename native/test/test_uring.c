@@ -90,7 +90,7 @@ static void test_slots(void)
 	struct xm_uring_user ua = { 0 }, ub = { 0 }, *a = &ua, *b = &ub;
 
 	xm_pool_init(&pool, 4);
-	T_CHECK_EQ(xm_uring_new(&ur, &pool, NULL), 0);
+	T_CHECK_EQ(xm_uring_new(&ur, &pool, NULL, 0), 0);
 	if (!ur)
 		return;
 	T_CHECK_EQ(xm_uring_ring_chunks(ur), 128);

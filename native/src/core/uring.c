@@ -18,6 +18,17 @@
 #define UR__NBUFS 128     /* receive buffers (whole chunks) in flight at most */
 #define UR__BATCH 64
 
+/* Incremental buffer consumption (kernel 6.12): a receive takes only the bytes it needs
+ * from the head buffer, the next one continues after them, and the CQE says (BUF_MORE)
+ * whether the kernel goes on filling that buffer. Defined here: the distribution's
+ * headers predate it. */
+#ifndef IOU_PBUF_RING_INC
+#define IOU_PBUF_RING_INC 2
+#endif
+#ifndef IORING_CQE_F_BUF_MORE
+#define IORING_CQE_F_BUF_MORE (1U << 4)
+#endif
+
 struct ur__slot {
 	struct xm_uring_user *u;
 	uint32_t gen;
@@ -29,6 +40,8 @@ struct xm_uring {
 	struct xm_pool *pool;
 	struct io_uring_buf_ring *br;
 	struct xm_chunk *bufs[UR__NBUFS];
+	uint32_t boff[UR__NBUFS];    /* incremental mode: bytes of each buffer the kernel filled so far */
+	int inc;                     /* buffers consumed incrementally (IOU_PBUF_RING_INC) */
 	unsigned br_mask, br_pending;
 	uint16_t missing[UR__NBUFS]; /* buffer ids the pool could not refill */
 	unsigned nmissing;
@@ -110,7 +123,7 @@ static void ur__buf_add(struct xm_uring *ur, unsigned bid)
 	ur->br_pending++;
 }
 
-int xm_uring_new(struct xm_uring **out, struct xm_pool *pool, const struct xm_uring_report *report)
+int xm_uring_new(struct xm_uring **out, struct xm_pool *pool, const struct xm_uring_report *report, unsigned flags)
 {
 	struct xm_uring *ur = calloc(1, sizeof(*ur));
 	int rc;
@@ -133,9 +146,23 @@ int xm_uring_new(struct xm_uring **out, struct xm_pool *pool, const struct xm_ur
 		goto fail;
 	}
 	io_uring_buf_ring_init(ur->br);
+	/* Incremental consumption where the kernel has it (6.12): a connection sending a byte
+	 * at a time then fills one buffer instead of pinning one per byte. The flags share the
+	 * place of the pad field in the headers we build with. */
 	struct io_uring_buf_reg reg = { .ring_addr = (uint64_t)(uintptr_t)ur->br, .ring_entries = UR__NBUFS,
 					.bgid = XM_URING_BGID };
-	rc = io_uring_register_buf_ring(&ur->ring, &reg, 0);
+	rc = -EINVAL;
+	if (!(flags & XM_URING_NO_INCREMENTAL)) {
+		memcpy((char *)&reg + offsetof(struct io_uring_buf_reg, bgid) + sizeof(reg.bgid),
+		       &(uint16_t){ IOU_PBUF_RING_INC }, sizeof(uint16_t));
+		rc = io_uring_register_buf_ring(&ur->ring, &reg, 0);
+	}
+	ur->inc = rc == 0;
+	if (rc == -EINVAL) {
+		reg = (struct io_uring_buf_reg){ .ring_addr = (uint64_t)(uintptr_t)ur->br, .ring_entries = UR__NBUFS,
+						 .bgid = XM_URING_BGID };
+		rc = io_uring_register_buf_ring(&ur->ring, &reg, 0);
+	}
 	if (rc < 0)
 		goto fail;
 	ur->br_mask = (unsigned)io_uring_buf_ring_mask(UR__NBUFS);
@@ -266,14 +293,9 @@ struct iovec *xm_uring_iov(struct xm_uring *ur, unsigned idx)
 	return &ur->iovs[idx * XM_URING_SEND_IOV];
 }
 
-struct xm_chunk *xm_uring_buf(struct xm_uring *ur, unsigned bid)
+int xm_uring_incremental(const struct xm_uring *ur)
 {
-	return ur->bufs[bid];
-}
-
-void xm_uring_buf_recycle(struct xm_uring *ur, unsigned bid)
-{
-	ur__buf_add(ur, bid);
+	return ur->inc;
 }
 
 static void ur__refill(struct xm_uring *ur, unsigned bid)
@@ -285,11 +307,36 @@ static void ur__refill(struct xm_uring *ur, unsigned bid)
 		ur->missing[ur->nmissing++] = (uint16_t)bid;
 }
 
-struct xm_chunk *xm_uring_buf_take(struct xm_uring *ur, unsigned bid)
+struct xm_chunk *xm_uring_recv_buf(struct xm_uring *ur, uint32_t cqe_flags, int res, uint32_t *off)
 {
+	unsigned bid = cqe_flags >> IORING_CQE_BUFFER_SHIFT;
 	struct xm_chunk *ch = ur->bufs[bid];
-	ur__refill(ur, bid);
+
+	*off = ur->inc ? ur->boff[bid] : 0;
+	if (res > 0) {
+		ur->boff[bid] = *off + (uint32_t)res;
+		ch->len = ur->boff[bid];
+	}
 	return ch;
+}
+
+void xm_uring_recv_done(struct xm_uring *ur, uint32_t cqe_flags)
+{
+	unsigned bid = cqe_flags >> IORING_CQE_BUFFER_SHIFT;
+	struct xm_chunk *ch = ur->bufs[bid];
+
+	if (!(cqe_flags & IORING_CQE_F_BUFFER) || (ur->inc && (cqe_flags & IORING_CQE_F_BUF_MORE)))
+		return; /* the kernel goes on filling it */
+	ur->boff[bid] = 0;
+	if (ch->refcnt == 1) {
+		ch->len = 0; /* nobody kept a byte of it: back to the ring as it is */
+		ur__buf_add(ur, bid);
+		return;
+	}
+	/* Slices keep it (a connection's unfinished frame, output queued elsewhere): the ring
+	 * gets a fresh chunk and lets go of this one. */
+	ur__refill(ur, bid);
+	xm_chunk_unref(ch);
 }
 
 void xm_uring_starved(struct xm_uring *ur, uint32_t slot)
@@ -357,8 +404,11 @@ static void ur__dispatch(struct xm_uring *ur, const struct io_uring_cqe *cqe, in
 	struct ur__slot *s = slot < ur->nslots ? &ur->slots[slot] : NULL;
 	if (!s || !s->u || s->gen != gen) {
 		/* The connection is gone: only a buffer needs to go back. */
-		if (cqe->flags & IORING_CQE_F_BUFFER)
-			xm_uring_buf_recycle(ur, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+		if (cqe->flags & IORING_CQE_F_BUFFER) {
+			uint32_t off;
+			xm_uring_recv_buf(ur, cqe->flags, cqe->res, &off);
+			xm_uring_recv_done(ur, cqe->flags);
+		}
 		return;
 	}
 	s->u->cb(s->u, op, cqe->res, cqe->flags);

@@ -77,8 +77,10 @@ struct xm_uring_report {
 	int64_t *connections;         /* gauge: connections on the ring (slots in use) */
 };
 /* Create the ring in the calling (worker) thread; it becomes the only thread that may
- * submit. Buffers come from pool. */
-int xm_uring_new(struct xm_uring **out, struct xm_pool *pool, const struct xm_uring_report *report);
+ * submit. Buffers come from pool. XM_URING_NO_INCREMENTAL: whole-chunk receives even where
+ * the kernel offers incremental ones (the older kernels' path, for tests). */
+#define XM_URING_NO_INCREMENTAL 0x1u
+int xm_uring_new(struct xm_uring **out, struct xm_pool *pool, const struct xm_uring_report *report, unsigned flags);
 /* Tear down after every connection was closed: waits for cancellations, returns buffers. */
 void xm_uring_free(struct xm_uring *ur);
 
@@ -95,12 +97,15 @@ struct iovec *xm_uring_iov(struct xm_uring *ur, unsigned idx);
 /* Submit now (a close must make its cancellation take effect before close()). */
 void xm_uring_submit(struct xm_uring *ur);
 
-/* Received buffer bid: the chunk it is (still the ring's). */
-struct xm_chunk *xm_uring_buf(struct xm_uring *ur, unsigned bid);
-/* Give bid back to the ring as is (its bytes were copied). */
-void xm_uring_buf_recycle(struct xm_uring *ur, unsigned bid);
-/* Take bid's chunk for the caller (one reference); the ring gets a fresh chunk. */
-struct xm_chunk *xm_uring_buf_take(struct xm_uring *ur, unsigned bid);
+/* A receive's bytes (res > 0): the chunk and offset they start at. The ring keeps its
+ * reference through the receive's owner's on_read (push slices to keep bytes). With
+ * incremental buffers one chunk holds several receives, of several connections. */
+struct xm_chunk *xm_uring_recv_buf(struct xm_uring *ur, uint32_t cqe_flags, int res, uint32_t *off);
+/* After the owner had its bytes: a buffer the kernel has finished with goes back to the
+ * ring as it is (nobody kept a slice), or is replaced by a fresh chunk (slices keep it). */
+void xm_uring_recv_done(struct xm_uring *ur, uint32_t cqe_flags);
+/* Are buffers consumed incrementally (kernel 6.12+)? Else each receive takes a whole chunk. */
+int xm_uring_incremental(const struct xm_uring *ur);
 /* Chunks the receive ring holds (memory accounting: they are the worker's, not a
  * connection's). */
 unsigned xm_uring_ring_chunks(const struct xm_uring *ur);

@@ -52,6 +52,7 @@ static void conn__init(struct xm_conn *c, struct xm_loop *loop, int fd, const st
 	c->ops = ops;
 	xm_iovq_init(&c->outq);
 	c->rchunk = NULL;
+	c->rxc = NULL;
 	c->splice_to = NULL;
 	c->pipe_r = c->pipe_w = -1;
 	c->piped = 0;
@@ -329,6 +330,10 @@ void xm_conn_close(struct xm_conn *c, enum xm_close_mode mode)
 	if (c->rchunk) {
 		xm_chunk_unref(c->rchunk);
 		c->rchunk = NULL;
+	}
+	if (c->rxc) {
+		xm_chunk_unref(c->rxc);
+		c->rxc = NULL;
 	}
 }
 

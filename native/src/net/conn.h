@@ -55,6 +55,7 @@ struct xm_conn_ops {
 #define XM_CONN_F_ULEAVE 0x2000u   /* io_uring: moving to epoll once its operations are done */
 #define XM_CONN_F_UONESHOT 0x4000u /* io_uring: flow-controlled once: one buffer per receive */
 #define XM_CONN_F_UENTER 0x8000u   /* epoll: moving onto the ring at the turn's end */
+#define XM_CONN_F_RXCOPY 0x10000u  /* io_uring: the bytes on_read gets were copied (see xm_conn_rx_copied) */
 
 /* Named results of a write, so callers branch on intent, not on magic numbers. */
 enum xm_write_status {
@@ -75,6 +76,7 @@ struct xm_conn {
 	int pipe_r, pipe_w;
 	uint32_t piped;            /* bytes sitting in this connection's output pipe */
 	struct xm_chunk *rchunk;   /* partly filled read chunk, or NULL when idle */
+	struct xm_chunk *rxc;      /* io_uring without incremental buffers: small receives copied here */
 	uint32_t flags;
 	uint32_t high_wm;
 	struct xm_uring_user ru;   /* io_uring: where the ring delivers our completions */
@@ -151,6 +153,10 @@ void xm_conn_uring_leave(struct xm_conn *c);
  * already, or once the connection saw EOF or was closed; stays on epoll if no slot can be
  * had. */
 void xm_conn_uring_enter(struct xm_conn *c, const struct xm_conn_ops *ops);
+/* Were the bytes this on_read delivers copied on the way in (for the owner's bytes_copied)?
+ * Only io_uring on kernels without incremental buffers copies, small receives only: each
+ * would otherwise pin a whole chunk (a client sending a byte at a time). */
+static inline int xm_conn_rx_copied(const struct xm_conn *c) { return (c->flags & XM_CONN_F_RXCOPY) != 0; }
 /* Will xm_conn_write copy these bytes (for the owner's bytes_copied)? */
 static inline int xm_conn_copies(const struct xm_conn *c, uint32_t len) { return c->uslot && len <= XM_CONN_URING_COPY_MAX; }
 

@@ -218,6 +218,25 @@ static void conn__uring_sent(struct xm_conn *c, int res)
 	xm__conn_after_flush(c);
 }
 
+/* Without incremental buffers every receive takes a whole chunk: copy a small one into the
+ * connection's own receive chunk (appending, as an epoll read does), so a trickle of bytes
+ * costs about its size. ch and off become that chunk and offset. 0 when out of memory. */
+static int conn__rx_copy(struct xm_conn *c, struct xm_chunk **ch, uint32_t *off, int res)
+{
+	struct xm_chunk *t = c->rxc;
+	if (!t || XM_CHUNK_SIZE - t->len < (uint32_t)res) {
+		if (t)
+			xm_chunk_unref(t);
+		if (!(t = c->rxc = xm_chunk_get(&c->loop->pool)))
+			return 0;
+	}
+	memcpy(t->data + t->len, (*ch)->data + *off, (size_t)res);
+	*off = t->len;
+	t->len += (uint32_t)res;
+	*ch = t;
+	return 1;
+}
+
 static void conn__uring_recv(struct xm_conn *c, int res, uint32_t flags)
 {
 	struct xm_uring *ur = c->loop->ur;
@@ -227,24 +246,32 @@ static void conn__uring_recv(struct xm_conn *c, int res, uint32_t flags)
 	if (res > 0 && !(flags & IORING_CQE_F_BUFFER))
 		res = -EIO; /* bytes without a buffer: cannot happen with BUFFER_SELECT; end this connection only */
 	if (res > 0) {
-		unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
-		struct xm_chunk *ch = xm_uring_buf(ur, bid);
-		ch->len = (uint32_t)res;
+		uint32_t off;
+		struct xm_chunk *ch = xm_uring_recv_buf(ur, flags, res, &off);
 		c->rx_bytes += (uint64_t)res;
-		/* The ring's reference keeps ch alive through on_read, even if c is closed in it. */
-		c->ops->on_read(c, ch, 0, (uint32_t)res);
-		if (ch->refcnt == 1) {
-			xm_uring_buf_recycle(ur, bid);
-		} else {
-			xm_uring_buf_take(ur, bid); /* the slices keep it; the ring gets a fresh chunk */
+		if (!xm_uring_incremental(ur) && (uint32_t)res <= XM_CONN_URING_COPY_MAX && conn__rx_copy(c, &ch, &off, res)) {
+			xm_uring_recv_done(ur, flags); /* its bytes were copied: the buffer goes back at once */
+			c->flags |= XM_CONN_F_RXCOPY;
+			xm_chunk_ref(ch);       /* through on_read, even if c is closed in it */
+			c->ops->on_read(c, ch, off, (uint32_t)res);
+			c->flags &= ~XM_CONN_F_RXCOPY;
+			if (c->rxc == ch && ch->refcnt == 2) { /* nobody kept a byte: no idle buffer */
+				xm_chunk_unref(c->rxc);
+				c->rxc = NULL;
+			}
 			xm_chunk_unref(ch);
+			if (!(flags & IORING_CQE_F_MORE) && !(c->flags & XM_CONN_F_CLOSED))
+				xm__conn_update(c);
+			return;
 		}
+		/* The ring's reference keeps ch alive through on_read, even if c is closed in it. */
+		c->ops->on_read(c, ch, off, (uint32_t)res);
+		xm_uring_recv_done(ur, flags);
 		if (!(flags & IORING_CQE_F_MORE) && !(c->flags & XM_CONN_F_CLOSED))
 			xm__conn_update(c);
 		return;
 	}
-	if (flags & IORING_CQE_F_BUFFER)
-		xm_uring_buf_recycle(ur, flags >> IORING_CQE_BUFFER_SHIFT);
+	xm_uring_recv_done(ur, flags);
 	if (res == 0) {
 		c->flags |= XM_CONN_F_EOF;
 		c->ops->on_eof(c);

@@ -27,6 +27,8 @@ int xm_dp_new(struct xm_dp **out, const struct xm_dp_opts *o)
 	dp->nworkers = o->nworkers ? o->nworkers : 1;
 	const char *ns = getenv("XMESH_DISABLE_SPLICE");
 	dp->splice_disabled = ns && ns[0] == '1';
+	const char *ni = getenv("XMESH_URING_NO_INCREMENTAL");
+	dp->uring_no_inc = ni && ni[0] == '1';
 	const char *nice = getenv("XMESH_WORKER_NICE");
 	dp->worker_nice = nice ? atoi(nice) : 0;
 	/* I/O backend: the option, else XMESH_IO_BACKEND, else epoll. "auto" takes io_uring

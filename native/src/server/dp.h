@@ -45,6 +45,7 @@ struct xm_dp {
 	struct xm_hist *swap_duration;  /* us, build + publish */
 	int stopped;
 	int splice_disabled;          /* XMESH_DISABLE_SPLICE=1: bulk stays in copy mode (diagnostics) */
+	int uring_no_inc;             /* XMESH_URING_NO_INCREMENTAL=1: whole-buffer receives, as before 6.12 (tests) */
 	int worker_nice;              /* XMESH_WORKER_NICE: nice value for worker threads (default 0 = unchanged) */
 	int io_backend;               /* enum xm_io_backend, resolved: XM_IO_EPOLL or XM_IO_URING */
 	int64_t *io_uring_workers;    /* gauge: workers running the io_uring backend */

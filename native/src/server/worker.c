@@ -114,7 +114,7 @@ static void *worker__main(void *arg)
 						     .recv_nobufs_total = w->dp->io_uring_recv_nobufs,
 						     .enter_errors_total = w->dp->io_uring_enter_errors,
 						     .connections = w->dp->io_uring_connections };
-		int rc = xm_uring_new(&w->loop.ur, &w->loop.pool, &rep);
+		int rc = xm_uring_new(&w->loop.ur, &w->loop.pool, &rep, w->dp->uring_no_inc ? XM_URING_NO_INCREMENTAL : 0);
 		if (rc < 0) {
 			w->loop.ur = NULL;
 			char why[96];

@@ -368,6 +368,8 @@ static void tp__forward(struct tp_session *s, struct xm_conn *from, struct xm_co
 
 	if (xm_conn_copies(to, len))
 		xm_stat_add(s->st->bytes_copied, len);
+	if (xm_unlikely(xm_conn_rx_copied(from)))
+		xm_stat_add(s->st->bytes_copied, len);
 
 	/* A read that filled a whole chunk means a bulk transfer: from now on this direction
 	 * moves through a pipe with splice(), never entering user space. Small

@@ -331,6 +331,8 @@ static void xp__down_read(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, 
 {
 	struct xp_down *d = xm_container_of(c, struct xp_down, conn);
 
+	if (xm_unlikely(xm_conn_rx_copied(c)))
+		xm_stat_add(d->st->bytes_copied, len);
 	if (xm_iovq_push(&d->in, ch, off, len) < 0) {
 		xp_down_close(d, XM_CLOSE_RESET);
 		return;

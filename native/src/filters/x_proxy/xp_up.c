@@ -201,6 +201,8 @@ static void xp__up_read(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, ui
 	struct xm_iview v;
 	struct xm_frame f;
 
+	if (xm_unlikely(xm_conn_rx_copied(c)))
+		xm_stat_add(up->st->bytes_copied, len);
 	if (xm_iovq_push(&up->in, ch, off, len) < 0) {
 		xp__up_close(up, 1);
 		return;
