@@ -1,7 +1,7 @@
 /** Builders for the admin endpoints' bodies that need more than a formatter: /clusters and /listeners. */
 import type { DataPlaneInfo, NativeStat, SnapshotMsg } from '../dataplane/types';
 import { hostPort } from '../config/addresses';
-import { parseStatKey } from '../stats/names';
+import { escapeControlChars, parseStatKey } from '../stats/names';
 
 export interface HostView {
   cluster: string;
@@ -48,11 +48,11 @@ export function clusterHosts(snapshot: SnapshotMsg | undefined, stats: readonly 
   return [...rows.values()].sort((a, b) => (a.cluster + a.host < b.cluster + b.host ? -1 : 1));
 }
 
-/** Envoy's /clusters text: `cluster::host::field::value`. */
+/** Envoy's /clusters text: `cluster::host::field::value` (names with control characters escaped). */
 export function formatClustersText(rows: readonly HostView[]): string {
   const lines: string[] = [];
   for (const r of rows) {
-    const base = `${r.cluster}::${r.host}`;
+    const base = `${escapeControlChars(r.cluster)}::${escapeControlChars(r.host)}`;
     for (const [k, v] of Object.entries(r.stats).sort()) if (k !== 'healthy') lines.push(`${base}::${k}::${v}`);
     lines.push(`${base}::weight::${r.weight}`);
     lines.push(`${base}::priority::${r.priority}`);
@@ -62,5 +62,5 @@ export function formatClustersText(rows: readonly HostView[]): string {
 }
 
 export function formatListenersText(info: DataPlaneInfo | undefined): string {
-  return (info?.listeners ?? []).map((l) => `${l.name}::${hostPort(l.address, l.port)}\n`).join('');
+  return (info?.listeners ?? []).map((l) => `${escapeControlChars(l.name)}::${hostPort(l.address, l.port)}\n`).join('');
 }

@@ -1,7 +1,7 @@
 /** Formats stats the way Envoy's /stats does (`name: value`, histograms as quantiles), plus a JSON form. */
 import type { NativeStat } from '../dataplane/types';
 import { QUANTILES, quantileUs } from './histogram';
-import { envoyName } from './names';
+import { envoyName, escapeControlChars } from './names';
 
 function ms(us: number): number {
   return Math.round(us) / 1000;
@@ -16,17 +16,24 @@ function quantilesMs(s: Extract<NativeStat, { type: 'histogram' }>): Record<stri
   return q;
 }
 
-/** Text form: counters and gauges as `name: value`, then histograms as `name: P50(1.024) ... count(n) sum(ms)`; values in ms. */
+/** Envoy's text for a histogram with no samples (instead of quantiles that do not exist). */
+export const NO_RECORDED_VALUES = 'No recorded values';
+
+/**
+ * Text form: counters and gauges as `name: value`, then histograms as
+ * `name: P50(1.024) ... count(n) sum(ms)` (values in ms) or `name: No recorded values`.
+ * Names are printed with control characters escaped; `filter` sees them as printed.
+ */
 export function formatText(stats: readonly NativeStat[], filter?: RegExp): string {
   const scalars: Array<[string, string]> = [];
   const hists: Array<[string, string]> = [];
   for (const s of stats) {
-    const name = envoyName(s.key);
+    const name = escapeControlChars(envoyName(s.key));
     if (filter && !filter.test(name)) continue;
     if (s.type === 'histogram') {
       const q = quantilesMs(s);
-      const parts = Object.entries(q).map(([k, v]) => `${k}(${v === null ? 'nan' : v})`);
-      hists.push([name, `${parts.join(' ')} count(${s.count}) sum(${ms(s.sum)})`]);
+      const parts = Object.entries(q).map(([k, v]) => `${k}(${v})`);
+      hists.push([name, q.P50 === null ? NO_RECORDED_VALUES : `${parts.join(' ')} count(${s.count}) sum(${ms(s.sum)})`]);
     } else {
       scalars.push([name, String(s.value)]);
     }

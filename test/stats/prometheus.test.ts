@@ -66,6 +66,19 @@ test('escaped label values appear escaped in the raw text', () => {
   assert.match(formatPrometheus(stats), /cluster="we\\"ird\\\\name"/);
 });
 
+test('control characters in label values cannot break a sample onto two lines; the scrape still parses', () => {
+  const text = formatPrometheus([
+    { type: 'counter', key: 'cluster.{cluster=a\nxmesh_fake 1}.upstream_cx_total', value: 1 },
+    { type: 'counter', key: 'cluster.{cluster=b\r\t\u0000}.upstream_cx_total', value: 2 },
+  ]);
+  assert.equal(text.split('\n').length, 4, text); // TYPE + 2 samples + final newline
+  assert.doesNotMatch(text.replace(/\n/g, ''), /[\u0000-\u001f\u007f-\u009f]/);
+  assert.match(text, /cluster="a\\nxmesh_fake 1"/);
+  assert.match(text, /cluster="b\\\\x0d\\\\x09\\\\x00"/);
+  const [f] = parse(text);
+  assert.deepEqual(f.metrics.map((m) => m.labels!.cluster), ['a\nxmesh_fake 1', 'b\\x0d\\x09\\x00']);
+});
+
 test('empty stats produce empty output', () => {
   assert.equal(formatPrometheus([]), '');
 });

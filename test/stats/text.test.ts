@@ -17,12 +17,31 @@ test('text stats: sorted name: value lines, histograms as quantiles in ms', () =
     [
       'cluster.b.upstream_cx_total: 5',
       'server.live: 1',
-      'cluster.b.idle_ms: P50(nan) P90(nan) P99(nan) P99.9(nan) count(0) sum(0)',
+      'cluster.b.idle_ms: No recorded values',
       'cluster.b.upstream_cx_connect_ms: P50(1) P90(2) P99(9) P99.9(9) count(10) sum(12.345)',
       '',
     ].join('\n'),
   );
 });
+
+test('text stats: an empty histogram prints no NaN quantiles', () => {
+  const out = formatText([{ type: 'histogram', key: 'cluster.{cluster=b}.upstream_cx_length_ms', count: 0, sum: 0, buckets: [] }]);
+  assert.equal(out, 'cluster.b.upstream_cx_length_ms: No recorded values\n');
+  assert.doesNotMatch(out, /nan/i);
+});
+
+const controlCases: Array<{ desc: string; cluster: string; printed: string }> = [
+  { desc: 'a newline', cluster: 'evil\nserver.live: 1', printed: 'evil\\nserver.live: 1' },
+  { desc: 'a carriage return and a tab', cluster: 'a\rb\tc', printed: 'a\\rb\\tc' },
+  { desc: 'other C0, DEL and C1 controls (as \\xHH)', cluster: 'a\u0000b\u001bc\u007fd\u0085', printed: 'a\\x00b\\x1bc\\x7fd\\x85' },
+];
+for (const c of controlCases) {
+  test(`text stats: a cluster name with ${c.desc} stays on its own line, escaped`, () => {
+    const out = formatText([{ type: 'counter', key: `cluster.{cluster=${c.cluster}}.upstream_cx_total`, value: 3 }]);
+    assert.equal(out, `cluster.${c.printed}.upstream_cx_total: 3\n`);
+    assert.doesNotMatch(out.slice(0, -1), /[\u0000-\u001f\u007f-\u009f]/);
+  });
+}
 
 test('text stats: filter regex', () => {
   assert.equal(formatText(stats, /^server\./), 'server.live: 1\n');
