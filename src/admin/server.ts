@@ -7,6 +7,7 @@ import { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from '../stats/prometheus';
 import { formatJson, formatText } from '../stats/text';
 import { isLogLevel, LOG_LEVELS, type Logging } from '../util/log';
 import { clusterHosts, formatClustersText, formatListenersText } from './endpoints';
+import { compileFilterRegex } from './filter-regex';
 
 /** Bumped whenever the hot-restart protocol or the stats block layout changes incompatibly. */
 export const HOT_RESTART_VERSION = 'xmesh.hr1.stats1';
@@ -59,7 +60,7 @@ export class AdminServer {
     this.routes = new Map<string, Route>([
       ['/', { methods: get, help: 'this list', handler: (_q, _u, r) => send(r, 200, TEXT, this.index()) }],
       ['/ready', { methods: get, help: '200 LIVE once the data plane is configured, 503 before or while /healthcheck/fail is set', handler: (_q, _u, r) => this.ready(r) }],
-      ['/stats', { methods: get, help: 'stats as "name: value" (?format=json|prometheus, ?filter=REGEX)', handler: (_q, u, r) => this.stats(u, r) }],
+      ['/stats', { methods: get, help: 'stats as "name: value" (?format=json|prometheus, ?filter=REGEX: linear-time, no backreferences or lookaround)', handler: (_q, u, r) => this.stats(u, r) }],
       ['/stats/prometheus', { methods: get, help: 'stats in Prometheus text format 0.0.4 (histograms in ms)', handler: (_q, _u, r) => send(r, 200, PROMETHEUS_CONTENT_TYPE, formatPrometheus(this.opts.source.stats())) }],
       ['/config_dump', { methods: get, help: 'the effective configuration and snapshot (JSON)', handler: (_q, _u, r) => sendJson(r, 200, this.opts.source.configDump()) }],
       ['/listeners', { methods: get, help: 'listeners and their bound addresses (?format=json)', handler: (_q, u, r) => this.listeners(u, r) }],
@@ -138,12 +139,12 @@ export class AdminServer {
     let filter: RegExp | undefined;
     const f = url.searchParams.get('filter');
     if (f) {
-      try {
-        filter = new RegExp(f);
-      } catch (e) {
-        send(res, 400, TEXT, `invalid filter regex: ${(e as Error).message}\n`);
+      const c = compileFilterRegex(f);
+      if (c.status === 'refused') {
+        send(res, 400, TEXT, `${c.message}\n`);
         return;
       }
+      filter = c.regex;
     }
     const stats = this.opts.source.stats();
     const format = url.searchParams.get('format') ?? 'text';
