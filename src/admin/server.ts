@@ -1,13 +1,20 @@
-/** The admin HTTP server (Envoy-compatible paths): readiness, stats in three formats, config dump, listeners, clusters, logging, health-check override. */
+/**
+ * The admin HTTP server (Envoy-compatible paths): readiness, stats in three formats, config
+ * dump, listeners, clusters, logging, health-check override. Big pages are streamed in
+ * chunks produced under a TimeSlice, so /ready answers while half a million stats are sent.
+ */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DataPlaneInfo, NativeStat, SnapshotMsg } from '../dataplane/types';
 import { hostPort } from '../config/addresses';
-import { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from '../stats/prometheus';
-import { formatJson, formatText } from '../stats/text';
+import { PROMETHEUS_CONTENT_TYPE, prometheusChunks } from '../stats/prometheus';
+import { jsonStatsChunks, textChunks } from '../stats/text';
+import { jsonChunks } from '../util/json-stream';
 import { isLogLevel, LOG_LEVELS, type Logging } from '../util/log';
-import { clusterHosts, formatClustersText, formatListenersText } from './endpoints';
+import { TimeSlice } from '../util/time-slice';
+import { clusterHosts, clustersTextChunks, formatListenersText } from './endpoints';
 import { compileFilterRegex } from './filter-regex';
+import { streamBody } from './stream';
 
 /** Bumped whenever the hot-restart protocol or the stats block layout changes incompatibly. */
 export const HOT_RESTART_VERSION = 'xmesh.hr1.stats1';
@@ -30,7 +37,7 @@ export interface AdminOptions {
   logging: Logging;
 }
 
-type Handler = (req: IncomingMessage, url: URL, res: ServerResponse) => void;
+type Handler = (req: IncomingMessage, url: URL, res: ServerResponse) => void | Promise<unknown>;
 interface Route {
   methods: readonly string[];
   help: string;
@@ -40,12 +47,19 @@ interface Route {
 const TEXT = 'text/plain; charset=utf-8';
 const JSON_TYPE = 'application/json';
 
+function headers(type: string): Record<string, string> {
+  return { 'content-type': type, 'cache-control': 'no-cache, max-age=0', 'x-content-type-options': 'nosniff' };
+}
 function send(res: ServerResponse, status: number, type: string, body: string): void {
-  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-cache, max-age=0', 'x-content-type-options': 'nosniff' });
+  res.writeHead(status, headers(type));
   res.end(body);
 }
 function sendJson(res: ServerResponse, status: number, v: unknown): void {
   send(res, status, JSON_TYPE, `${JSON.stringify(v, null, 2)}\n`);
+}
+/** A page that can be big: produced and sent in chunks. */
+function stream(res: ServerResponse, type: string, body: AsyncIterable<string>): Promise<unknown> {
+  return streamBody(res, 200, headers(type), body);
 }
 
 export class AdminServer {
@@ -61,8 +75,8 @@ export class AdminServer {
       ['/', { methods: get, help: 'this list', handler: (_q, _u, r) => send(r, 200, TEXT, this.index()) }],
       ['/ready', { methods: get, help: '200 LIVE once the data plane is configured, 503 before or while /healthcheck/fail is set', handler: (_q, _u, r) => this.ready(r) }],
       ['/stats', { methods: get, help: 'stats as "name: value" (?format=json|prometheus, ?filter=REGEX: linear-time, no backreferences or lookaround)', handler: (_q, u, r) => this.stats(u, r) }],
-      ['/stats/prometheus', { methods: get, help: 'stats in Prometheus text format 0.0.4 (histograms in ms)', handler: (_q, _u, r) => send(r, 200, PROMETHEUS_CONTENT_TYPE, formatPrometheus(this.opts.source.stats())) }],
-      ['/config_dump', { methods: get, help: 'the effective configuration and snapshot (JSON)', handler: (_q, _u, r) => sendJson(r, 200, this.opts.source.configDump()) }],
+      ['/stats/prometheus', { methods: get, help: 'stats in Prometheus text format 0.0.4 (histograms in ms)', handler: (_q, _u, r) => stream(r, PROMETHEUS_CONTENT_TYPE, prometheusChunks(this.opts.source.stats())) }],
+      ['/config_dump', { methods: get, help: 'the effective configuration and snapshot (JSON)', handler: (_q, _u, r) => stream(r, JSON_TYPE, jsonChunks(this.opts.source.configDump(), new TimeSlice())) }],
       ['/listeners', { methods: get, help: 'listeners and their bound addresses (?format=json)', handler: (_q, u, r) => this.listeners(u, r) }],
       ['/clusters', { methods: get, help: 'upstream hosts, health and per-host stats (?format=json)', handler: (_q, u, r) => this.clusters(u, r) }],
       ['/logging', { methods: ['GET', 'HEAD', 'POST'], help: `GET: current log level; POST ?level=${LOG_LEVELS.join('|')}: change it`, handler: (q, u, r) => this.logging(q, u, r) }],
@@ -116,12 +130,16 @@ export class AdminServer {
       send(res, 405, TEXT, `${url.pathname} accepts ${route.methods.join(', ')}, not ${method}\n`);
       return;
     }
-    try {
-      route.handler(req, url, res);
-    } catch (err) {
+    const failed = (err: unknown): void => {
       this.log.error({ err, path: url.pathname }, 'admin handler failed');
       if (!res.headersSent) send(res, 500, TEXT, `internal error: ${(err as Error).message}\n`);
       else res.destroy();
+    };
+    try {
+      const p = route.handler(req, url, res);
+      if (p) p.catch(failed);
+    } catch (err) {
+      failed(err);
     }
   }
 
@@ -135,7 +153,7 @@ export class AdminServer {
     else send(res, 200, TEXT, 'LIVE\n');
   }
 
-  private stats(url: URL, res: ServerResponse): void {
+  private stats(url: URL, res: ServerResponse): Promise<unknown> | void {
     let filter: RegExp | undefined;
     const f = url.searchParams.get('filter');
     if (f) {
@@ -146,12 +164,11 @@ export class AdminServer {
       }
       filter = c.regex;
     }
-    const stats = this.opts.source.stats();
     const format = url.searchParams.get('format') ?? 'text';
-    if (format === 'json') sendJson(res, 200, formatJson(stats, filter));
-    else if (format === 'prometheus') send(res, 200, PROMETHEUS_CONTENT_TYPE, formatPrometheus(stats));
-    else if (format === 'text') send(res, 200, TEXT, formatText(stats, filter));
-    else send(res, 400, TEXT, `unknown format "${format}" (expected text, json or prometheus)\n`);
+    if (format === 'json') return stream(res, JSON_TYPE, jsonStatsChunks(this.opts.source.stats(), filter));
+    if (format === 'prometheus') return stream(res, PROMETHEUS_CONTENT_TYPE, prometheusChunks(this.opts.source.stats()));
+    if (format === 'text') return stream(res, TEXT, textChunks(this.opts.source.stats(), filter));
+    send(res, 400, TEXT, `unknown format "${format}" (expected text, json or prometheus)\n`);
   }
 
   private listeners(url: URL, res: ServerResponse): void {
@@ -161,10 +178,11 @@ export class AdminServer {
     } else send(res, 200, TEXT, formatListenersText(info));
   }
 
-  private clusters(url: URL, res: ServerResponse): void {
-    const rows = clusterHosts(this.opts.source.snapshot(), this.opts.source.stats());
-    if (url.searchParams.get('format') === 'json') sendJson(res, 200, { hosts: rows });
-    else send(res, 200, TEXT, formatClustersText(rows));
+  private async clusters(url: URL, res: ServerResponse): Promise<void> {
+    const slice = new TimeSlice();
+    const rows = await clusterHosts(this.opts.source.snapshot(), this.opts.source.stats(), slice);
+    if (url.searchParams.get('format') === 'json') await stream(res, JSON_TYPE, jsonChunks({ hosts: rows }, slice));
+    else await stream(res, TEXT, clustersTextChunks(rows, slice));
   }
 
   private logging(req: IncomingMessage, url: URL, res: ServerResponse): void {
