@@ -196,3 +196,14 @@ test('run: a shutdown that hangs is forced after the deadline (exit 4); so is a 
   assert.equal(await twice.exit, EXIT.SHUTDOWN_FORCED);
   await FakeDataPlane.prototype.close.call(twice.dps[0]);
 });
+
+test('run: an empty or whitespace-only config file is an error (exit 1), never a proxy with nothing configured', async () => {
+  for (const [name, text] of [['empty.yaml', ''], ['blank.yaml', '  \n\n# to be written\n'], ['empty.json', '\n']] as const) {
+    const p = join(dir, name);
+    writeFileSync(p, text);
+    const h = start(p);
+    assert.equal(await h.exit, EXIT.BAD_CONFIG, name);
+    assert.equal(h.dps.length, 0);
+    assert.deepEqual(h.errors, [`${p}: the file is empty (only whitespace or comments): no configuration to load`]);
+  }
+});
