@@ -4,6 +4,7 @@ import { DnsResolver, type LookupFn } from './cluster/dns';
 import { dnsTargets, type ResolvedAddresses } from './cluster/dns-targets';
 import { hostPort } from './config/addresses';
 import { loadDefaultConfig } from './config/default';
+import { describeDiff, diffConfig } from './config/diff';
 import { ConfigError, formatIssue, type ConfigIssue } from './config/errors';
 import { loadConfigFile, type LoadedConfig } from './config/load';
 import { translate } from './config/translate';
@@ -25,6 +26,12 @@ export interface ServerOptions {
   createDataPlane: (opts: DataPlaneOptions) => DataPlane;
   /** DNS lookup override (tests). */
   lookup?: LookupFn;
+  /**
+   * Let a reload remove every listener (--allow-empty-listeners). Off: such a reload is
+   * refused and the running configuration kept, since it is far more often a truncated or
+   * half-written file than an intent to stop serving.
+   */
+  allowEmptyListeners?: boolean;
 }
 
 /** Why startServer failed after the config was accepted (port in use, addon error ...): exit code 3. */
@@ -229,6 +236,15 @@ class Server implements ServerHandle {
       return { status: 'rejected', errors };
     }
     logIssues(this.log, 'warn', source, next.warnings);
+    const diff = diffConfig(this.loaded.config, next.config);
+    const running = this.loaded.config.static_resources?.listeners?.length ?? 0;
+    if (running > 0 && (next.config.static_resources?.listeners?.length ?? 0) === 0 && !this.opts.allowEmptyListeners) {
+      const errors = [{ path: 'static_resources.listeners', message: `the new configuration has no listeners: the reload would remove every running listener (${diff.listeners.removed.join(', ')}); start xmesh with --allow-empty-listeners to allow that` }];
+      this.controlStats.inc('config_reload_failed');
+      logIssues(this.log, 'error', source, errors);
+      this.log.error({ source, removed: diff.listeners.removed }, 'config reload refused: it would remove every listener; keeping the running configuration');
+      return { status: 'rejected', errors };
+    }
     const oldAdmin = this.loaded.config.admin?.address?.socket_address;
     const newAdmin = next.config.admin?.address?.socket_address;
     if (JSON.stringify(oldAdmin) !== JSON.stringify(newAdmin)) {
@@ -240,7 +256,7 @@ class Server implements ServerHandle {
       this.loaded = next;
       this.dns.startRefresh();
       this.controlStats.inc('config_reload_ok');
-      this.log.info({ source, version: info.version }, 'config reloaded');
+      this.log.info({ source, version: info.version, listeners: diff.listeners, clusters: diff.clusters }, `config reloaded: ${describeDiff(diff)}`);
       return { status: 'applied', version: info.version, warnings: next.warnings };
     } catch (err) {
       this.controlStats.inc('config_reload_failed');

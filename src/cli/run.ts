@@ -17,6 +17,8 @@ export interface RunOptions {
   ioBackend?: IoBackend;
   instance?: string;
   demo?: boolean;
+  /** A SIGHUP reload may remove every listener (refused otherwise). */
+  allowEmptyListeners?: boolean;
 }
 
 export interface RunEnv {
@@ -76,6 +78,7 @@ export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<Ex
       instance: opts.instance,
       logging,
       createDataPlane,
+      allowEmptyListeners: opts.allowEmptyListeners,
     });
   } catch (err) {
     releaseEarly();
@@ -102,11 +105,17 @@ export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<Ex
     else log.warn('--demo: no listener to send the demo request through');
   }
 
+  if (!handle.adminAddress()) log.warn('running without the admin server (no admin block): /ready, /stats and /quitquitquit are unavailable; stop with SIGTERM');
+
   return new Promise<ExitCode>((resolve) => {
     let stopping = false;
     let reloading: Promise<unknown> = Promise.resolve();
     let deadline: NodeJS.Timeout | undefined;
+    // The proxy runs until a signal, whatever else holds the event loop: without an admin
+    // server nothing on the JS side does (native workers do not), and node would exit 0.
+    const keepAlive = setInterval(() => undefined, 1 << 30);
     const finish = (code: ExitCode): void => {
+      clearInterval(keepAlive);
       clearTimeout(deadline);
       signals.off('SIGINT', onStop);
       signals.off('SIGTERM', onStop);
