@@ -11,6 +11,7 @@ import { translate } from './config/translate';
 import type { BootstrapCfg } from './config/types';
 import type { DataPlane, DataPlaneInfo, DataPlaneOptions, IoBackend, NativeStat, SnapshotMsg } from './dataplane/types';
 import { ControlStats } from './stats/control-stats';
+import { statsPathProblem } from './stats/stats-path';
 import type { Logger, Logging } from './util/log';
 
 export interface ServerOptions {
@@ -113,10 +114,17 @@ class Server implements ServerHandle {
 
   async start(): Promise<void> {
     const { opts } = this;
+    if (opts.statsPath !== undefined) {
+      const problem = statsPathProblem(opts.statsPath);
+      if (problem) throw new StartupError(`--stats-path ${opts.statsPath}: ${problem}`);
+    }
     try {
       this.dp = opts.createDataPlane({ workers: opts.workers, statsPath: opts.statsPath, ioBackend: opts.ioBackend });
     } catch (err) {
-      throw startupError(`cannot start the data plane: ${(err as Error).message}`, err);
+      // The addon says "data plane start failed: <errno text>": do not say it twice.
+      const why = (err as Error).message.replace(/^data plane start failed: /, '');
+      const file = opts.statsPath !== undefined && !/io_uring/.test(why) ? ` (stats block file --stats-path ${opts.statsPath})` : '';
+      throw startupError(`cannot start the data plane: ${why}${file}`, err);
     }
     const dpLog = opts.logging.child('dataplane');
     this.dp.onEvent((ev) => {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { EXIT } from '../../src/cli/exit-codes';
-import { runCommand, type RunEnv } from '../../src/cli/run';
+import { runCommand, type RunEnv, type RunOptions } from '../../src/cli/run';
 import type { DataPlaneOptions } from '../../src/dataplane/types';
 import type { ServerHandle } from '../../src/server';
 import { silentLogging } from '../../src/util/log';
@@ -64,14 +64,14 @@ interface Harness {
   exit: Promise<number>;
 }
 
-function start(config: string | undefined, extra: Partial<RunEnv> = {}, factory?: (o: DataPlaneOptions) => FakeDataPlane): Harness {
+function start(config: string | undefined, extra: Partial<RunEnv> = {}, factory?: (o: DataPlaneOptions) => FakeDataPlane, opts: Partial<RunOptions> = {}): Harness {
   const signals = new EventEmitter();
   const errors: string[] = [];
   const dps: FakeDataPlane[] = [];
   let onReady!: (h: ServerHandle) => void;
   const ready = new Promise<ServerHandle>((r) => (onReady = r));
   const exit = runCommand(
-    { config, concurrency: 3, logLevel: 'silent' },
+    { config, concurrency: 3, logLevel: 'silent', ...opts },
     {
       signals,
       logging: silentLogging(),
@@ -175,6 +175,19 @@ test('run: a data plane that cannot be created is exit 3', async () => {
   });
   assert.equal(await h.exit, EXIT.STARTUP_FAILED);
   assert.match(h.errors.join('\n'), /cannot start the data plane: addon missing/);
+});
+
+test('run: a data plane failure names the --stats-path file, and the addon\'s own prefix is not repeated', async () => {
+  const refuse = (): FakeDataPlane => {
+    throw new Error('data plane start failed: Operation not permitted');
+  };
+  const plain = start(configFile('dpfail.json'), {}, refuse);
+  assert.equal(await plain.exit, EXIT.STARTUP_FAILED);
+  assert.deepEqual(plain.errors, ['xmesh: cannot start the data plane: Operation not permitted']);
+  const stats = join(dir, 'stats.block');
+  const withPath = start(configFile('dpfail2.json'), {}, refuse, { statsPath: stats });
+  assert.equal(await withPath.exit, EXIT.STARTUP_FAILED);
+  assert.deepEqual(withPath.errors, [`xmesh: cannot start the data plane: Operation not permitted (stats block file --stats-path ${stats})`]);
 });
 
 test('run: a shutdown that hangs is forced after the deadline (exit 4); so is a second signal', async () => {
