@@ -13,6 +13,7 @@ import { jsonChunks } from '../util/json-stream';
 import { isLogLevel, LOG_LEVELS, type Logging } from '../util/log';
 import { TimeSlice } from '../util/time-slice';
 import { clusterHosts, clustersTextChunks, formatListenersText } from './endpoints';
+import { crossSiteRefusal, SAFE_METHODS } from './csrf';
 import { compileFilterRegex } from './filter-regex';
 import { streamBody } from './stream';
 
@@ -129,6 +130,14 @@ export class AdminServer {
       res.setHeader('allow', route.methods.join(', '));
       send(res, 405, TEXT, `${url.pathname} accepts ${route.methods.join(', ')}, not ${method}\n`);
       return;
+    }
+    if (!SAFE_METHODS.has(method)) {
+      const refusal = crossSiteRefusal(req);
+      if (refusal) {
+        this.log.warn({ path: url.pathname, method, origin: req.headers.origin, reason: refusal }, 'admin request refused');
+        send(res, 403, TEXT, `${method} ${url.pathname}: ${refusal}\n`);
+        return;
+      }
     }
     const failed = (err: unknown): void => {
       this.log.error({ err, path: url.pathname }, 'admin handler failed');
