@@ -33,6 +33,11 @@ export interface ServerOptions {
    * half-written file than an intent to stop serving.
    */
   allowEmptyListeners?: boolean;
+  /** Admin POST /quitquitquit: begin a clean shutdown, as SIGTERM does. */
+  onQuit?: () => void;
+  /** Admin /server_info: version string and the command-line options in force. */
+  version?: string;
+  commandLine?: Record<string, unknown>;
 }
 
 /** Why startServer failed after the config was accepted (port in use, addon error ...): exit code 3. */
@@ -166,8 +171,12 @@ class Server implements ServerHandle {
       address: sa.address,
       port: sa.port_value ?? 0,
       logging: this.opts.logging,
+      onQuit: this.opts.onQuit,
+      version: this.opts.version,
+      commandLine: this.opts.commandLine,
       source: {
         isLive: () => this.live,
+        shuttingDown: () => this.closing !== undefined,
         stats: () => this.stats(),
         info: () => (this.live ? this.dp.info() : undefined),
         snapshot: () => this.snapshot,

@@ -14,6 +14,7 @@ import { isLogLevel, LOG_LEVELS, type Logging } from '../util/log';
 import { TimeSlice } from '../util/time-slice';
 import { clusterHosts, clustersTextChunks, formatListenersText } from './endpoints';
 import { crossSiteRefusal, SAFE_METHODS } from './csrf';
+import { memoryInfo, serverInfo, type ServerState } from './server-info';
 import { compileFilterRegex } from './filter-regex';
 import { streamBody } from './stream';
 
@@ -24,6 +25,8 @@ export const HOT_RESTART_VERSION = 'xmesh.hr1.stats1';
 export interface AdminSource {
   /** True once a snapshot has been applied to the data plane. */
   isLive(): boolean;
+  /** True once shutdown has begun (/server_info says DRAINING). */
+  shuttingDown?(): boolean;
   /** Native stats plus control-core stats. */
   stats(): NativeStat[];
   info(): DataPlaneInfo | undefined;
@@ -36,6 +39,11 @@ export interface AdminOptions {
   port: number;
   source: AdminSource;
   logging: Logging;
+  /** POST /quitquitquit: begin a clean shutdown (called once the answer is sent). Absent: 501. */
+  onQuit?: () => void;
+  /** For /server_info: the version string and the command-line options in force. */
+  version?: string;
+  commandLine?: Record<string, unknown>;
 }
 
 type Handler = (req: IncomingMessage, url: URL, res: ServerResponse) => void | Promise<unknown>;
@@ -66,6 +74,8 @@ function stream(res: ServerResponse, type: string, body: AsyncIterable<string>):
 export class AdminServer {
   private server: Server | undefined;
   private healthFailed = false;
+  /** POST /reset_counters: counter values at the reset, subtracted from what the pages show. */
+  private counterBase = new Map<string, number>();
   private readonly routes: Map<string, Route>;
   private readonly log;
 
@@ -76,7 +86,7 @@ export class AdminServer {
       ['/', { methods: get, help: 'this list', handler: (_q, _u, r) => send(r, 200, TEXT, this.index()) }],
       ['/ready', { methods: get, help: '200 LIVE once the data plane is configured, 503 before or while /healthcheck/fail is set', handler: (_q, _u, r) => this.ready(r) }],
       ['/stats', { methods: get, help: 'stats as "name: value" (?format=json|prometheus, ?filter=REGEX: linear-time, no backreferences or lookaround)', handler: (_q, u, r) => this.stats(u, r) }],
-      ['/stats/prometheus', { methods: get, help: 'stats in Prometheus text format 0.0.4 (histograms in ms)', handler: (_q, _u, r) => stream(r, PROMETHEUS_CONTENT_TYPE, prometheusChunks(this.opts.source.stats())) }],
+      ['/stats/prometheus', { methods: get, help: 'stats in Prometheus text format 0.0.4 (histograms in ms)', handler: (_q, _u, r) => this.prometheus(r) }],
       ['/config_dump', { methods: get, help: 'the effective configuration and snapshot (JSON)', handler: (_q, _u, r) => stream(r, JSON_TYPE, jsonChunks(this.opts.source.configDump(), new TimeSlice())) }],
       ['/listeners', { methods: get, help: 'listeners and their bound addresses (?format=json)', handler: (_q, u, r) => this.listeners(u, r) }],
       ['/clusters', { methods: get, help: 'upstream hosts, health and per-host stats (?format=json)', handler: (_q, u, r) => this.clusters(u, r) }],
@@ -84,6 +94,10 @@ export class AdminServer {
       ['/healthcheck/fail', { methods: ['POST'], help: 'POST: make /ready answer 503 (drain from load balancers)', handler: (_q, _u, r) => this.setHealth(true, r) }],
       ['/healthcheck/ok', { methods: ['POST'], help: 'POST: undo /healthcheck/fail', handler: (_q, _u, r) => this.setHealth(false, r) }],
       ['/hot_restart_version', { methods: get, help: 'hot-restart compatibility string', handler: (_q, _u, r) => send(r, 200, TEXT, `${HOT_RESTART_VERSION}\n`) }],
+      ['/server_info', { methods: get, help: 'version, state (PRE_INITIALIZING, LIVE, DRAINING), uptime, command-line options (JSON)', handler: (_q, _u, r) => sendJson(r, 200, this.serverInfo()) }],
+      ['/memory', { methods: get, help: 'process RSS (/proc/self/statm) and V8 heap figures in bytes (JSON)', handler: (_q, _u, r) => sendJson(r, 200, memoryInfo()) }],
+      ['/reset_counters', { methods: ['POST'], help: 'POST: show every counter from zero in /stats, /stats/prometheus and /clusters (the stats block itself is not reset)', handler: (_q, _u, r) => this.resetCounters(r) }],
+      ['/quitquitquit', { methods: ['POST'], help: 'POST: shut down cleanly (as SIGTERM)', handler: (_q, _u, r) => this.quit(r) }],
     ]);
   }
 
@@ -162,7 +176,28 @@ export class AdminServer {
     else send(res, 200, TEXT, 'LIVE\n');
   }
 
-  private stats(url: URL, res: ServerResponse): Promise<unknown> | void {
+  /** Stats with counters shown from their last /reset_counters (none: the source's array as is). */
+  private async readStats(slice: TimeSlice): Promise<NativeStat[]> {
+    const raw = this.opts.source.stats();
+    if (this.counterBase.size === 0) return raw;
+    const out = new Array<NativeStat>(raw.length);
+    for (let i = 0; i < raw.length; i++) {
+      const s = raw[i];
+      const base = s.type === 'counter' ? this.counterBase.get(s.key) : undefined;
+      // A counter below its base was reset underneath (a new stats block): show it as it is.
+      out[i] = s.type !== 'counter' || base === undefined || base > s.value ? s : { ...s, value: s.value - base };
+      const t = slice.tick();
+      if (t) await t;
+    }
+    return out;
+  }
+
+  private async prometheus(res: ServerResponse): Promise<void> {
+    const slice = new TimeSlice();
+    await stream(res, PROMETHEUS_CONTENT_TYPE, prometheusChunks(await this.readStats(slice), slice));
+  }
+
+  private async stats(url: URL, res: ServerResponse): Promise<void> {
     let filter: RegExp | undefined;
     const f = url.searchParams.get('filter');
     if (f) {
@@ -174,10 +209,15 @@ export class AdminServer {
       filter = c.regex;
     }
     const format = url.searchParams.get('format') ?? 'text';
-    if (format === 'json') return stream(res, JSON_TYPE, jsonStatsChunks(this.opts.source.stats(), filter));
-    if (format === 'prometheus') return stream(res, PROMETHEUS_CONTENT_TYPE, prometheusChunks(this.opts.source.stats()));
-    if (format === 'text') return stream(res, TEXT, textChunks(this.opts.source.stats(), filter));
-    send(res, 400, TEXT, `unknown format "${format}" (expected text, json or prometheus)\n`);
+    if (format !== 'json' && format !== 'prometheus' && format !== 'text') {
+      send(res, 400, TEXT, `unknown format "${format}" (expected text, json or prometheus)\n`);
+      return;
+    }
+    const slice = new TimeSlice();
+    const stats = await this.readStats(slice);
+    if (format === 'json') await stream(res, JSON_TYPE, jsonStatsChunks(stats, filter, slice));
+    else if (format === 'prometheus') await stream(res, PROMETHEUS_CONTENT_TYPE, prometheusChunks(stats, slice));
+    else await stream(res, TEXT, textChunks(stats, filter, slice));
   }
 
   private listeners(url: URL, res: ServerResponse): void {
@@ -189,7 +229,7 @@ export class AdminServer {
 
   private async clusters(url: URL, res: ServerResponse): Promise<void> {
     const slice = new TimeSlice();
-    const rows = await clusterHosts(this.opts.source.snapshot(), this.opts.source.stats(), slice);
+    const rows = await clusterHosts(this.opts.source.snapshot(), await this.readStats(slice), slice);
     if (url.searchParams.get('format') === 'json') await stream(res, JSON_TYPE, jsonChunks({ hosts: rows }, slice));
     else await stream(res, TEXT, clustersTextChunks(rows, slice));
   }
@@ -210,6 +250,40 @@ export class AdminServer {
       return;
     }
     send(res, 200, TEXT, `level: ${this.opts.logging.level}\n`);
+  }
+
+  private state(): ServerState {
+    if (!this.opts.source.isLive()) return 'PRE_INITIALIZING';
+    return this.healthFailed || this.opts.source.shuttingDown?.() ? 'DRAINING' : 'LIVE';
+  }
+
+  private serverInfo(): ReturnType<typeof serverInfo> {
+    return serverInfo({ version: this.opts.version ?? 'xmesh', state: this.state(), hotRestartVersion: HOT_RESTART_VERSION, commandLine: this.opts.commandLine ?? {} });
+  }
+
+  private async resetCounters(res: ServerResponse): Promise<void> {
+    const slice = new TimeSlice();
+    const base = new Map<string, number>();
+    for (const s of this.opts.source.stats()) {
+      if (s.type === 'counter') base.set(s.key, s.value);
+      const t = slice.tick();
+      if (t) await t;
+    }
+    this.counterBase = base;
+    this.log.info({ counters: base.size }, 'counters reset (admin view)');
+    send(res, 200, TEXT, 'OK\n');
+  }
+
+  private quit(res: ServerResponse): void {
+    const onQuit = this.opts.onQuit;
+    if (!onQuit) {
+      send(res, 501, TEXT, 'this admin server cannot stop the process\n');
+      return;
+    }
+    this.log.warn('POST /quitquitquit: shutting down');
+    // The answer goes out first: shutdown closes this server and its connections.
+    res.once('finish', () => setImmediate(onQuit));
+    send(res, 200, TEXT, 'OK\n');
   }
 
   private setHealth(failed: boolean, res: ServerResponse): void {

@@ -8,6 +8,7 @@ import { loadDataPlaneModule } from './dataplane-loader';
 import { runDemoRequest, startDemoUpstream } from './demo';
 import { EXIT, type ExitCode } from './exit-codes';
 import { missingNodeFlags } from './node-flags';
+import { xmeshVersion } from './version';
 
 export interface RunOptions {
   config?: string;
@@ -55,6 +56,8 @@ export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<Ex
     for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) signals.off(s, hold);
   };
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) signals.on(s, hold);
+  // POST /quitquitquit: held like a signal until the stop handler below takes over.
+  let requestStop = (why: string): void => hold(why);
 
   let demoServer: Awaited<ReturnType<typeof startDemoUpstream>> | undefined;
   if (opts.demo) {
@@ -79,6 +82,9 @@ export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<Ex
       logging,
       createDataPlane,
       allowEmptyListeners: opts.allowEmptyListeners,
+      onQuit: () => requestStop('POST /quitquitquit'),
+      version: `xmesh/${xmeshVersion()}`,
+      commandLine: { ...opts, execArgv: process.execArgv },
     });
   } catch (err) {
     releaseEarly();
@@ -155,6 +161,7 @@ export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<Ex
     signals.on('SIGINT', onStop);
     signals.on('SIGTERM', onStop);
     signals.on('SIGHUP', onHup);
+    requestStop = onStop;
     releaseEarly();
     for (const sig of early) {
       if (sig === 'SIGHUP') onHup();
