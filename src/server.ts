@@ -38,6 +38,8 @@ export interface ServerOptions {
   /** Admin /server_info: version string and the command-line options in force. */
   version?: string;
   commandLine?: Record<string, unknown>;
+  /** Aborted when the caller gives up on a startup that hangs: what was started is closed. */
+  abort?: AbortSignal;
 }
 
 /** Why startServer failed after the config was accepted (port in use, addon error ...): exit code 3. */
@@ -141,7 +143,9 @@ class Server implements ServerHandle {
     try {
       // Admin first, so /ready can answer 503 while the first snapshot is being built.
       await this.startAdmin(this.loaded.config);
+      this.throwIfClosed();
       const resolved = await this.dns.resolveAll(dnsTargets(this.loaded.config));
+      this.throwIfClosed();
       await this.push(this.loaded.config, resolved);
     } catch (err) {
       this.startFailed = true;
@@ -162,6 +166,13 @@ class Server implements ServerHandle {
       },
       'xmesh ready',
     );
+  }
+
+  /** close() ran while start() was waiting (an abandoned startup): undo what started since. */
+  private throwIfClosed(): void {
+    if (this.closing === undefined) return;
+    void this.admin?.close();
+    throw new StartupError('startup abandoned');
   }
 
   private async startAdmin(cfg: BootstrapCfg): Promise<void> {
@@ -304,6 +315,7 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
   const loaded = loadConfig(opts.configFile);
   logIssues(log, 'warn', loaded.source, loaded.warnings);
   const server = new Server(opts, loaded);
+  opts.abort?.addEventListener('abort', () => void server.close(), { once: true });
   await server.start();
   return server;
 }

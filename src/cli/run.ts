@@ -48,11 +48,32 @@ export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<Ex
   // so a bad config reports exit 1 even on a machine without the native build.
   const createDataPlane = env.createDataPlane ?? ((o: DataPlaneOptions) => loadDataPlaneModule().createDataPlane(o));
 
+  const deadlineMs = env.shutdownDeadlineMs ?? SHUTDOWN_DEADLINE_MS;
   // Signals that arrive while starting up are held and acted on once the proxy is up (or dropped
-  // if startup fails), so a SIGTERM right after "xmesh ready" is never the default kill.
+  // if startup fails), so a SIGTERM right after "xmesh ready" is never the default kill. A
+  // startup that hangs (DNS, a data plane that never answers) must not make SIGTERM useless:
+  // the first stop signal arms the shutdown deadline, and the deadline or a second stop signal
+  // abandons the startup (exit 4).
   const early: string[] = [];
-  const hold = (sig: string): void => void early.push(sig);
+  let abandon!: (code: ExitCode) => void;
+  const abandoned = new Promise<ExitCode>((r) => (abandon = r));
+  let startDeadline: NodeJS.Timeout | undefined;
+  const hold = (sig: string): void => {
+    early.push(sig);
+    if (sig === 'SIGHUP') return;
+    if (startDeadline === undefined) {
+      log.info({ signal: sig }, 'stop requested while starting: stopping once started');
+      startDeadline = setTimeout(() => {
+        log.error({ deadlineMs }, 'shutdown deadline passed while starting: forcing exit');
+        abandon(EXIT.SHUTDOWN_FORCED);
+      }, deadlineMs);
+    } else {
+      log.warn({ signal: sig }, 'second signal while starting: forcing exit');
+      abandon(EXIT.SHUTDOWN_FORCED);
+    }
+  };
   const releaseEarly = (): void => {
+    clearTimeout(startDeadline);
     for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) signals.off(s, hold);
   };
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) signals.on(s, hold);
@@ -72,8 +93,9 @@ export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<Ex
   }
 
   let handle: ServerHandle;
+  const abortStart = new AbortController();
   try {
-    handle = await startServer({
+    const started = startServer({
       configFile: opts.config,
       workers: opts.concurrency,
       statsPath: opts.statsPath,
@@ -85,7 +107,19 @@ export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<Ex
       onQuit: () => requestStop('POST /quitquitquit'),
       version: `xmesh/${xmeshVersion()}`,
       commandLine: { ...opts, execArgv: process.execArgv },
+      abort: abortStart.signal,
     });
+    const outcome = await Promise.race([started, abandoned]);
+    if (typeof outcome === 'number') {
+      // Best effort (the admin server is closed; a hung apply stays hung): the caller exits the process.
+      started.catch(() => undefined);
+      abortStart.abort();
+      releaseEarly();
+      demoServer?.close();
+      logging.flush();
+      return outcome;
+    }
+    handle = outcome;
   } catch (err) {
     releaseEarly();
     demoServer?.close();
@@ -138,9 +172,9 @@ export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<Ex
       stopping = true;
       log.info({ signal: sig }, 'shutting down');
       deadline = setTimeout(() => {
-        log.error({ deadlineMs: env.shutdownDeadlineMs ?? SHUTDOWN_DEADLINE_MS }, 'shutdown deadline passed: forcing exit');
+        log.error({ deadlineMs }, 'shutdown deadline passed: forcing exit');
         finish(EXIT.SHUTDOWN_FORCED);
-      }, env.shutdownDeadlineMs ?? SHUTDOWN_DEADLINE_MS);
+      }, deadlineMs);
       void (async () => {
         try {
           await reloading;

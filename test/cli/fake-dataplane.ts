@@ -3,7 +3,8 @@
  * connection to the first healthy endpoint of its cluster, so behaviour can be checked end to end
  * without the native addon. Also loadable as XMESH_DATAPLANE_MODULE (exports createDataPlane);
  * there XMESH_FAKE_STATS=N adds N per-host counters with long names, for admin pages as big
- * as a data plane with that many stats would serve.
+ * as a data plane with that many stats would serve, and XMESH_FAKE_APPLY_HANG=1 makes apply()
+ * never answer (a startup that hangs).
  */
 import { createConnection, createServer, type Server, type AddressInfo } from 'node:net';
 import type { DataPlane, DataPlaneEvent, DataPlaneInfo, DataPlaneOptions, NativeStat, SnapshotMsg } from '../../src/dataplane/types';
@@ -17,12 +18,15 @@ export class FakeDataPlane implements DataPlane {
   closed = false;
   /** Make the next apply() reject with this message. */
   failNextApply: string | undefined;
+  /** apply() never settles. */
+  hangApply = false;
   /** Extra stats returned by stats() (built once: a native stats() call returns such an array). */
   extraStats: NativeStat[] = [];
 
   constructor(readonly opts: DataPlaneOptions) {}
 
   async apply(s: SnapshotMsg): Promise<DataPlaneInfo> {
+    if (this.hangApply) return new Promise<DataPlaneInfo>(() => undefined);
     if (this.failNextApply) {
       const m = this.failNextApply;
       this.failNextApply = undefined;
@@ -120,6 +124,7 @@ export function createDataPlane(opts: DataPlaneOptions): DataPlane {
   const dp = new FakeDataPlane(opts);
   const n = Number(process.env.XMESH_FAKE_STATS ?? 0);
   if (Number.isInteger(n) && n > 0) dp.extraStats = manyStats(Math.min(n, 2_000_000));
+  dp.hangApply = process.env.XMESH_FAKE_APPLY_HANG === '1';
   return dp;
 }
 

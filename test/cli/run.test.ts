@@ -190,6 +190,40 @@ test('run: a data plane failure names the --stats-path file, and the addon\'s ow
   assert.deepEqual(withPath.errors, [`xmesh: cannot start the data plane: Operation not permitted (stats block file --stats-path ${stats})`]);
 });
 
+test('run: a startup that hangs still obeys signals: the deadline after one, at once after a second (exit 4)', async () => {
+  class HangingStart extends FakeDataPlane {
+    override hangApply = true;
+  }
+  const one = start(configFile('hangstart.json'), { shutdownDeadlineMs: 50 }, (o) => new HangingStart(o));
+  await until(() => one.dps.length === 1, 'the data plane is created');
+  one.signals.emit('SIGTERM', 'SIGTERM');
+  assert.equal(await one.exit, EXIT.SHUTDOWN_FORCED);
+  assert.equal(one.signals.listenerCount('SIGTERM'), 0, 'signal handlers are removed');
+
+  const two = start(configFile('hangstart2.json'), { shutdownDeadlineMs: 60_000 }, (o) => new HangingStart(o));
+  await until(() => two.dps.length === 1, 'the data plane is created');
+  const t0 = Date.now();
+  two.signals.emit('SIGINT', 'SIGINT');
+  two.signals.emit('SIGTERM', 'SIGTERM');
+  assert.equal(await two.exit, EXIT.SHUTDOWN_FORCED);
+  assert.ok(Date.now() - t0 < 1000, 'not after the 60 s deadline');
+});
+
+test('run: a stop signal during a startup that completes stops gracefully once started (exit 0)', async () => {
+  class SlowStart extends FakeDataPlane {
+    override async apply(s: Parameters<FakeDataPlane['apply']>[0]) {
+      await new Promise((r) => setTimeout(r, 100));
+      return super.apply(s);
+    }
+  }
+  const h = start(configFile('slowstart.json'), { shutdownDeadlineMs: 5000 }, (o) => new SlowStart(o));
+  await until(() => h.dps.length === 1, 'the data plane is created');
+  h.signals.emit('SIGTERM', 'SIGTERM');
+  assert.equal(await h.exit, EXIT.OK);
+  assert.equal(h.dps[0].applied.length, 1, 'it had started');
+  assert.equal(h.dps[0].closed, true);
+});
+
 test('run: a shutdown that hangs is forced after the deadline (exit 4); so is a second signal', async () => {
   class Hanging extends FakeDataPlane {
     override close(): Promise<void> {

@@ -27,11 +27,13 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** Extra `xmesh run` arguments. */
   args?: string[];
+  /** Extension of the config file (default json; a .yaml file may later be rewritten as YAML). */
+  ext?: 'json' | 'yaml';
 }
 
 /** Write cfg as JSON into dir and start xmesh on it with `--concurrency workers`. */
 export async function startXmesh(dir: string, cfg: unknown, workers = 2, opts: StartOptions = {}): Promise<XmeshProcess> {
-  const file = join(dir, `xmesh-${process.pid}-${Date.now()}.json`);
+  const file = join(dir, `xmesh-${process.pid}-${Date.now()}.${opts.ext ?? 'json'}`);
   writeFileSync(file, JSON.stringify(cfg));
   const child = spawn(process.execPath, [...NODE_FLAGS, bin, 'run', '--config', file, '--concurrency', String(workers), ...(opts.args ?? [])], {
     stdio: ['ignore', 'ignore', 'pipe'],
