@@ -54,7 +54,8 @@ export function buildProgram(io: CliIo, setCode: (c: ExitCode) => void): Command
       'after',
       `
 Signals:
-  SIGINT, SIGTERM  graceful shutdown (admin stops, workers are joined), exit 0; a second signal or 2 s forces exit 4
+  SIGINT, SIGTERM  graceful shutdown (admin stops, workers are joined), exit 0; a second signal or 2 s forces exit 4,
+                   also while still starting; admin POST /quitquitquit does the same as one signal
   SIGHUP           reload --config; an invalid file, or one that would remove every listener
                    (without --allow-empty-listeners), is logged and the running configuration
                    kept; a reload logs the listeners and clusters it added, changed and removed
