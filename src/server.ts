@@ -6,7 +6,8 @@ import { hostPort } from './config/addresses';
 import { loadDefaultConfig } from './config/default';
 import { describeDiff, diffConfig } from './config/diff';
 import { ConfigError, formatIssue, type ConfigIssue } from './config/errors';
-import { loadConfigFile, type LoadedConfig } from './config/load';
+import type { LoadedConfig } from './config/load';
+import { LoadAbortedError, loadConfigFileAsync } from './config/load-async';
 import { translate } from './config/translate';
 import type { BootstrapCfg } from './config/types';
 import type { DataPlane, DataPlaneInfo, DataPlaneOptions, IoBackend, NativeStat, SnapshotMsg } from './dataplane/types';
@@ -78,8 +79,9 @@ export interface ServerHandle {
   close(): Promise<void>;
 }
 
-function loadConfig(file: string | undefined): LoadedConfig {
-  return file === undefined ? loadDefaultConfig() : loadConfigFile(file);
+/** The embedded default, or the file (a big one parsed on a worker thread: the loop stays free). */
+function loadConfig(file: string | undefined, abort?: AbortSignal): Promise<LoadedConfig> {
+  return file === undefined ? Promise.resolve(loadDefaultConfig()) : loadConfigFileAsync(file, abort);
 }
 
 function logIssues(log: Logger, level: 'warn' | 'error', source: string, issues: readonly ConfigIssue[]): void {
@@ -97,6 +99,8 @@ class Server implements ServerHandle {
   private version = 0;
   private live = false;
   private closing: Promise<void> | undefined;
+  /** Aborted by close(): ends a reload's config load that is still on its worker thread. */
+  private readonly closeAbort = new AbortController();
   /** set when start() fails, so the stop line says why */
   private startFailed = false;
   /** Applies are serialized so a DNS-triggered push and a reload never race. */
@@ -255,8 +259,13 @@ class Server implements ServerHandle {
     const source = this.opts.configFile ?? '<embedded default>';
     let next: LoadedConfig;
     try {
-      next = loadConfig(this.opts.configFile);
+      next = await loadConfig(this.opts.configFile, this.closeAbort.signal);
+      if (this.closing) throw new LoadAbortedError();
     } catch (err) {
+      if (err instanceof LoadAbortedError) {
+        this.log.info({ source }, 'config reload abandoned: shutting down');
+        return { status: 'rejected', errors: [{ path: '', message: 'shutting down' }] };
+      }
       const errors = err instanceof ConfigError ? err.errors : [{ path: '', message: (err as Error).message }];
       this.controlStats.inc('config_reload_failed');
       logIssues(this.log, 'error', source, errors);
@@ -280,17 +289,23 @@ class Server implements ServerHandle {
     }
     try {
       const resolved = await this.dns.resolveAll(dnsTargets(next.config));
+      if (this.closing) {
+        this.log.info({ source }, 'config reload abandoned: shutting down');
+        return { status: 'rejected', errors: [{ path: '', message: 'shutting down' }] };
+      }
       const info = await this.push(next.config, resolved);
       this.loaded = next;
-      this.dns.startRefresh();
+      if (!this.closing) this.dns.startRefresh();
       this.controlStats.inc('config_reload_ok');
       this.log.info({ source, version: info.version, listeners: diff.listeners, clusters: diff.clusters }, `config reloaded: ${describeDiff(diff)}`);
       return { status: 'applied', version: info.version, warnings: next.warnings };
     } catch (err) {
       this.controlStats.inc('config_reload_failed');
       // DNS targets of the rejected config were resolved; restore the running config's set.
-      await this.dns.resolveAll(dnsTargets(this.loaded.config)).catch(() => undefined);
-      this.dns.startRefresh();
+      if (!this.closing) {
+        await this.dns.resolveAll(dnsTargets(this.loaded.config)).catch(() => undefined);
+        if (!this.closing) this.dns.startRefresh();
+      }
       this.log.error({ err, source }, 'data plane rejected the reloaded config; keeping the running snapshot');
       return { status: 'apply_failed', error: (err as Error).message };
     }
@@ -299,6 +314,7 @@ class Server implements ServerHandle {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.live = false;
+      this.closeAbort.abort();
       this.dns.stop();
       await this.admin?.close();
       await this.chain;
@@ -312,7 +328,7 @@ class Server implements ServerHandle {
 /** Load config and bring everything up. Throws ConfigError (bad config) or StartupError (environment). */
 export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
   const log = opts.logging.child('config');
-  const loaded = loadConfig(opts.configFile);
+  const loaded = await loadConfig(opts.configFile, opts.abort);
   logIssues(log, 'warn', loaded.source, loaded.warnings);
   const server = new Server(opts, loaded);
   opts.abort?.addEventListener('abort', () => void server.close(), { once: true });

@@ -177,8 +177,10 @@ export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<Ex
       }, deadlineMs);
       void (async () => {
         try {
-          await reloading;
+          // Not after the reload in progress: close() ends its config load (a worker thread)
+          // and waits for an apply already under way.
           await handle.close();
+          await reloading;
           demoServer?.close();
           finish(EXIT.OK);
         } catch (err) {
