@@ -273,7 +273,7 @@ class Server implements ServerHandle {
       return { status: 'rejected', errors };
     }
     logIssues(this.log, 'warn', source, next.warnings);
-    const diff = diffConfig(this.loaded.config, next.config);
+    const diff = await diffConfig(this.loaded.config, next.config);
     const running = this.loaded.config.static_resources?.listeners?.length ?? 0;
     if (running > 0 && (next.config.static_resources?.listeners?.length ?? 0) === 0 && !this.opts.allowEmptyListeners) {
       const errors = [{ path: 'static_resources.listeners', message: `the new configuration has no listeners: the reload would remove every running listener (${diff.listeners.removed.join(', ')}); start xmesh with --allow-empty-listeners to allow that` }];

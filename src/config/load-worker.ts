@@ -7,7 +7,7 @@ import { loadConfigFile } from './load';
 const { file } = workerData as { file: string };
 let reply: WorkerReply;
 try {
-  reply = { status: 'loaded', loaded: loadConfigFile(file) };
+  reply = { status: 'loaded', json: JSON.stringify(loadConfigFile(file)) };
 } catch (e) {
   reply = e instanceof ConfigError ? { status: 'invalid', file: e.file, errors: e.errors, warnings: e.warnings } : { status: 'failed', message: (e as Error).message };
 }

@@ -27,18 +27,18 @@ const cases: Array<{ desc: string; after: BootstrapCfg; listeners: [string[], st
   },
 ];
 for (const c of cases) {
-  test(`diffConfig: ${c.desc}`, () => {
-    const d = diffConfig(cfg(), c.after);
+  test(`diffConfig: ${c.desc}`, async () => {
+    const d = await diffConfig(cfg(), c.after);
     assert.deepEqual([d.listeners.added, d.listeners.changed, d.listeners.removed], c.listeners);
     assert.deepEqual([d.clusters.added, d.clusters.changed, d.clusters.removed], c.clusters);
     assert.equal(diffIsEmpty(d), c.desc === 'nothing changed');
   });
 }
 
-test('describeDiff: one line naming each, long lists counted', () => {
+test('describeDiff: one line naming each, long lists counted', async () => {
   const many = cfg((c) => {
     for (let i = 0; i < DIFF_NAMES_LOGGED + 7; i++) c.static_resources.clusters.push(staticCluster(`x${i}`, [['127.0.0.1', 1]]));
   });
-  const line = describeDiff(diffConfig(cfg(), many));
+  const line = describeDiff(await diffConfig(cfg(), many));
   assert.match(line, /^listeners added: -; changed: -; removed: - \| clusters added: x0, x1, .*x49 \.\.\. and 7 more; changed: -; removed: -$/);
 });
