@@ -59,5 +59,5 @@ COPY --from=build /app/proto ./proto
 COPY --from=build /app/examples ./examples
 EXPOSE 15000 15001 15006
 # Node flags as in the bin/xmesh.js shebang (src/cli/node-flags.ts says why).
-ENTRYPOINT ["node", "--no-memory-reducer", "bin/xmesh.js"]
+ENTRYPOINT ["node", "--no-memory-reducer", "--enable-experimental-regexp-engine", "bin/xmesh.js"]
 CMD ["run"]

@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
 # Node flags as in the bin/xmesh.js shebang (src/cli/node-flags.ts says why).
-exec node --no-memory-reducer bin/xmesh.js run --demo "$@"
+exec node --no-memory-reducer --enable-experimental-regexp-engine bin/xmesh.js run --demo "$@"

@@ -4,13 +4,16 @@ import { DnsResolver, type LookupFn } from './cluster/dns';
 import { dnsTargets, type ResolvedAddresses } from './cluster/dns-targets';
 import { hostPort } from './config/addresses';
 import { loadDefaultConfig } from './config/default';
+import { describeDiff, diffConfig } from './config/diff';
 import { ConfigError, formatIssue, type ConfigIssue } from './config/errors';
-import { loadConfigFile, type LoadedConfig } from './config/load';
+import type { LoadedConfig } from './config/load';
+import { LoadAbortedError, loadConfigFileAsync } from './config/load-async';
 import { translate } from './config/translate';
 import type { BootstrapCfg } from './config/types';
 import { snapshotJson } from './dataplane/snapshot';
 import type { DataPlane, DataPlaneInfo, DataPlaneOptions, IoBackend, NativeStat, SnapshotMsg } from './dataplane/types';
 import { ControlStats } from './stats/control-stats';
+import { statsPathProblem } from './stats/stats-path';
 import type { Logger, Logging } from './util/log';
 
 export interface ServerOptions {
@@ -26,6 +29,19 @@ export interface ServerOptions {
   createDataPlane: (opts: DataPlaneOptions) => DataPlane;
   /** DNS lookup override (tests). */
   lookup?: LookupFn;
+  /**
+   * Let a reload remove every listener (--allow-empty-listeners). Off: such a reload is
+   * refused and the running configuration kept, since it is far more often a truncated or
+   * half-written file than an intent to stop serving.
+   */
+  allowEmptyListeners?: boolean;
+  /** Admin POST /quitquitquit: begin a clean shutdown, as SIGTERM does. */
+  onQuit?: () => void;
+  /** Admin /server_info: version string and the command-line options in force. */
+  version?: string;
+  commandLine?: Record<string, unknown>;
+  /** Aborted when the caller gives up on a startup that hangs: what was started is closed. */
+  abort?: AbortSignal;
 }
 
 /** Why startServer failed after the config was accepted (port in use, addon error ...): exit code 3. */
@@ -64,8 +80,9 @@ export interface ServerHandle {
   close(): Promise<void>;
 }
 
-function loadConfig(file: string | undefined): LoadedConfig {
-  return file === undefined ? loadDefaultConfig() : loadConfigFile(file);
+/** The embedded default, or the file (a big one parsed on a worker thread: the loop stays free). */
+function loadConfig(file: string | undefined, abort?: AbortSignal): Promise<LoadedConfig> {
+  return file === undefined ? Promise.resolve(loadDefaultConfig()) : loadConfigFileAsync(file, abort);
 }
 
 function logIssues(log: Logger, level: 'warn' | 'error', source: string, issues: readonly ConfigIssue[]): void {
@@ -83,6 +100,8 @@ class Server implements ServerHandle {
   private version = 0;
   private live = false;
   private closing: Promise<void> | undefined;
+  /** Aborted by close(): ends a reload's config load that is still on its worker thread. */
+  private readonly closeAbort = new AbortController();
   /** set when start() fails, so the stop line says why */
   private startFailed = false;
   /** Applies are serialized so a DNS-triggered push and a reload never race. */
@@ -107,10 +126,17 @@ class Server implements ServerHandle {
 
   async start(): Promise<void> {
     const { opts } = this;
+    if (opts.statsPath !== undefined) {
+      const problem = statsPathProblem(opts.statsPath);
+      if (problem) throw new StartupError(`--stats-path ${opts.statsPath}: ${problem}`);
+    }
     try {
       this.dp = opts.createDataPlane({ workers: opts.workers, statsPath: opts.statsPath, ioBackend: opts.ioBackend });
     } catch (err) {
-      throw startupError(`cannot start the data plane: ${(err as Error).message}`, err);
+      // The addon says "data plane start failed: <errno text>": do not say it twice.
+      const why = (err as Error).message.replace(/^data plane start failed: /, '');
+      const file = opts.statsPath !== undefined && !/io_uring/.test(why) ? ` (stats block file --stats-path ${opts.statsPath})` : '';
+      throw startupError(`cannot start the data plane: ${why}${file}`, err);
     }
     const dpLog = opts.logging.child('dataplane');
     this.dp.onEvent((ev) => {
@@ -122,7 +148,9 @@ class Server implements ServerHandle {
     try {
       // Admin first, so /ready can answer 503 while the first snapshot is being built.
       await this.startAdmin(this.loaded.config);
+      this.throwIfClosed();
       const resolved = await this.dns.resolveAll(dnsTargets(this.loaded.config));
+      this.throwIfClosed();
       await this.push(this.loaded.config, resolved);
     } catch (err) {
       this.startFailed = true;
@@ -145,6 +173,13 @@ class Server implements ServerHandle {
     );
   }
 
+  /** close() ran while start() was waiting (an abandoned startup): undo what started since. */
+  private throwIfClosed(): void {
+    if (this.closing === undefined) return;
+    void this.admin?.close();
+    throw new StartupError('startup abandoned');
+  }
+
   private async startAdmin(cfg: BootstrapCfg): Promise<void> {
     const sa = cfg.admin?.address?.socket_address;
     if (!sa) return;
@@ -152,8 +187,12 @@ class Server implements ServerHandle {
       address: sa.address,
       port: sa.port_value ?? 0,
       logging: this.opts.logging,
+      onQuit: this.opts.onQuit,
+      version: this.opts.version,
+      commandLine: this.opts.commandLine,
       source: {
         isLive: () => this.live,
+        shuttingDown: () => this.closing !== undefined,
         stats: () => this.stats(),
         info: () => (this.live ? this.dp.info() : undefined),
         snapshot: () => this.snapshot,
@@ -221,8 +260,13 @@ class Server implements ServerHandle {
     const source = this.opts.configFile ?? '<embedded default>';
     let next: LoadedConfig;
     try {
-      next = loadConfig(this.opts.configFile);
+      next = await loadConfig(this.opts.configFile, this.closeAbort.signal);
+      if (this.closing) throw new LoadAbortedError();
     } catch (err) {
+      if (err instanceof LoadAbortedError) {
+        this.log.info({ source }, 'config reload abandoned: shutting down');
+        return { status: 'rejected', errors: [{ path: '', message: 'shutting down' }] };
+      }
       const errors = err instanceof ConfigError ? err.errors : [{ path: '', message: (err as Error).message }];
       this.controlStats.inc('config_reload_failed');
       logIssues(this.log, 'error', source, errors);
@@ -230,6 +274,15 @@ class Server implements ServerHandle {
       return { status: 'rejected', errors };
     }
     logIssues(this.log, 'warn', source, next.warnings);
+    const diff = await diffConfig(this.loaded.config, next.config);
+    const running = this.loaded.config.static_resources?.listeners?.length ?? 0;
+    if (running > 0 && (next.config.static_resources?.listeners?.length ?? 0) === 0 && !this.opts.allowEmptyListeners) {
+      const errors = [{ path: 'static_resources.listeners', message: `the new configuration has no listeners: the reload would remove every running listener (${diff.listeners.removed.join(', ')}); start xmesh with --allow-empty-listeners to allow that` }];
+      this.controlStats.inc('config_reload_failed');
+      logIssues(this.log, 'error', source, errors);
+      this.log.error({ source, removed: diff.listeners.removed }, 'config reload refused: it would remove every listener; keeping the running configuration');
+      return { status: 'rejected', errors };
+    }
     const oldAdmin = this.loaded.config.admin?.address?.socket_address;
     const newAdmin = next.config.admin?.address?.socket_address;
     if (JSON.stringify(oldAdmin) !== JSON.stringify(newAdmin)) {
@@ -237,17 +290,23 @@ class Server implements ServerHandle {
     }
     try {
       const resolved = await this.dns.resolveAll(dnsTargets(next.config));
+      if (this.closing) {
+        this.log.info({ source }, 'config reload abandoned: shutting down');
+        return { status: 'rejected', errors: [{ path: '', message: 'shutting down' }] };
+      }
       const info = await this.push(next.config, resolved);
       this.loaded = next;
-      this.dns.startRefresh();
+      if (!this.closing) this.dns.startRefresh();
       this.controlStats.inc('config_reload_ok');
-      this.log.info({ source, version: info.version }, 'config reloaded');
+      this.log.info({ source, version: info.version, listeners: diff.listeners, clusters: diff.clusters }, `config reloaded: ${describeDiff(diff)}`);
       return { status: 'applied', version: info.version, warnings: next.warnings };
     } catch (err) {
       this.controlStats.inc('config_reload_failed');
       // DNS targets of the rejected config were resolved; restore the running config's set.
-      await this.dns.resolveAll(dnsTargets(this.loaded.config)).catch(() => undefined);
-      this.dns.startRefresh();
+      if (!this.closing) {
+        await this.dns.resolveAll(dnsTargets(this.loaded.config)).catch(() => undefined);
+        if (!this.closing) this.dns.startRefresh();
+      }
       this.log.error({ err, source }, 'data plane rejected the reloaded config; keeping the running snapshot');
       return { status: 'apply_failed', error: (err as Error).message };
     }
@@ -256,6 +315,7 @@ class Server implements ServerHandle {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.live = false;
+      this.closeAbort.abort();
       this.dns.stop();
       await this.admin?.close();
       await this.chain;
@@ -269,9 +329,10 @@ class Server implements ServerHandle {
 /** Load config and bring everything up. Throws ConfigError (bad config) or StartupError (environment). */
 export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
   const log = opts.logging.child('config');
-  const loaded = loadConfig(opts.configFile);
+  const loaded = await loadConfig(opts.configFile, opts.abort);
   logIssues(log, 'warn', loaded.source, loaded.warnings);
   const server = new Server(opts, loaded);
+  opts.abort?.addEventListener('abort', () => void server.close(), { once: true });
   await server.start();
   return server;
 }

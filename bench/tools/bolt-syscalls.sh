@@ -86,7 +86,7 @@ static_resources:
       cluster_name: up
       endpoints: [ { lb_endpoints: [ { endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $UP } } } } ] } ]
 EOF
-    taskset -c 1 node --no-memory-reducer "$xbin" run --config "$W/xmesh.yaml" --concurrency 1 --log-level warn >"$W/xmesh.out" 2>&1 &
+    taskset -c 1 node --no-memory-reducer --enable-experimental-regexp-engine "$xbin" run --config "$W/xmesh.yaml" --concurrency 1 --log-level warn >"$W/xmesh.out" 2>&1 &
     pid=$!
     waitfor "curl -sf http://127.0.0.1:$AP/ready >/dev/null"
   else

@@ -167,7 +167,7 @@ EOF
       TARGET=$(freeport); local admin; admin=$(freeport)
       xmesh_tcp_proxy_yaml "$admin" "$TARGET" "$UP" \
         'circuit_breakers: { thresholds: [ { max_connections: 5096, max_pending_requests: 5096, max_requests: 5096 } ] }' >"$WORK/xmesh.yaml"
-      taskset -c 1 node --no-memory-reducer "$ROOT/bin/xmesh.js" run --config "$WORK/xmesh.yaml" \
+      taskset -c 1 node --no-memory-reducer --enable-experimental-regexp-engine "$ROOT/bin/xmesh.js" run --config "$WORK/xmesh.yaml" \
         --concurrency 1 --log-level warn >>"$WORK/xmesh.log" 2>&1 &
       PPID_=$!; PIDS+=("$PPID_")
       local ok=0

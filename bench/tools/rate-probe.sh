@@ -88,7 +88,7 @@ case $path in
       cat "$W/proxy.log"
     else
       be=auto; [ "$path" = xmesh-epoll ] && be=epoll
-      $on1 node --no-memory-reducer "$xbin" run --config "$W/x.yaml" --concurrency 1 --log-level warn --io-backend $be >"$W/proxy.log" 2>&1 &
+      $on1 node --no-memory-reducer --enable-experimental-regexp-engine "$xbin" run --config "$W/x.yaml" --concurrency 1 --log-level warn --io-backend $be >"$W/proxy.log" 2>&1 &
       proxy=$!
       for _ in $(seq 100); do curl -sf "http://127.0.0.1:$admin/ready" >/dev/null && break; sleep 0.1; done
     fi ;;

@@ -1,7 +1,8 @@
 /** Builders for the admin endpoints' bodies that need more than a formatter: /clusters and /listeners. */
 import type { DataPlaneInfo, NativeStat, SnapshotMsg } from '../dataplane/types';
 import { hostPort } from '../config/addresses';
-import { parseStatKey } from '../stats/names';
+import { escapeControlChars, parseStatKey } from '../stats/names';
+import { byString, sliceSort, TimeSlice } from '../util/time-slice';
 
 export interface HostView {
   cluster: string;
@@ -12,11 +13,16 @@ export interface HostView {
   stats: Record<string, number>;
 }
 
-/** One row per configured host, with its per-host native stats (`cluster.{cluster=c}.host.{host=h}.<stat>`). */
-export function clusterHosts(snapshot: SnapshotMsg | undefined, stats: readonly NativeStat[]): HostView[] {
+/**
+ * One row per configured host, with its per-host native stats
+ * (`cluster.{cluster=c}.host.{host=h}.<stat>`), built under `slice`.
+ */
+export async function clusterHosts(snapshot: SnapshotMsg | undefined, stats: readonly NativeStat[], slice = new TimeSlice()): Promise<HostView[]> {
   const rows = new Map<string, HostView>();
   for (const c of snapshot?.clusters ?? []) {
     for (const e of c.endpoints ?? []) {
+      const t = slice.tick();
+      if (t) await t;
       const host = hostPort(e.address?.address ?? '', e.address?.port ?? 0);
       rows.set(`${c.name}\u0000${host}`, {
         cluster: c.name ?? '',
@@ -29,6 +35,8 @@ export function clusterHosts(snapshot: SnapshotMsg | undefined, stats: readonly 
     }
   }
   for (const s of stats) {
+    const t = slice.tick();
+    if (t) await t;
     if (s.type === 'histogram') continue;
     const p = parseStatKey(s.key);
     if (p.segments.length !== 3 || p.segments[0] !== 'cluster' || p.segments[1] !== 'host') continue;
@@ -45,22 +53,26 @@ export function clusterHosts(snapshot: SnapshotMsg | undefined, stats: readonly 
     row.stats[p.segments[2]] = s.value;
     if (p.segments[2] === 'healthy') row.healthy = s.value !== 0;
   }
-  return [...rows.values()].sort((a, b) => (a.cluster + a.host < b.cluster + b.host ? -1 : 1));
+  return sliceSort([...rows.values()], (a, b) => byString(a.cluster + a.host, b.cluster + b.host), slice);
 }
 
-/** Envoy's /clusters text: `cluster::host::field::value`. */
-export function formatClustersText(rows: readonly HostView[]): string {
-  const lines: string[] = [];
+/** Envoy's /clusters text: `cluster::host::field::value` (names with control characters escaped), in chunks. */
+export async function* clustersTextChunks(rows: readonly HostView[], slice = new TimeSlice()): AsyncGenerator<string> {
+  let buf = '';
   for (const r of rows) {
-    const base = `${r.cluster}::${r.host}`;
-    for (const [k, v] of Object.entries(r.stats).sort()) if (k !== 'healthy') lines.push(`${base}::${k}::${v}`);
-    lines.push(`${base}::weight::${r.weight}`);
-    lines.push(`${base}::priority::${r.priority}`);
-    lines.push(`${base}::health_flags::${r.healthy ? 'healthy' : '/failed_active_hc'}`);
+    const base = `${escapeControlChars(r.cluster)}::${escapeControlChars(r.host)}`;
+    for (const [k, v] of Object.entries(r.stats).sort()) if (k !== 'healthy') buf += `${base}::${k}::${v}\n`;
+    buf += `${base}::weight::${r.weight}\n${base}::priority::${r.priority}\n${base}::health_flags::${r.healthy ? 'healthy' : '/failed_active_hc'}\n`;
+    if (buf.length >= 64 * 1024) {
+      yield buf;
+      buf = '';
+    }
+    const t = slice.tick();
+    if (t) await t;
   }
-  return lines.length ? `${lines.join('\n')}\n` : '';
+  if (buf) yield buf;
 }
 
 export function formatListenersText(info: DataPlaneInfo | undefined): string {
-  return (info?.listeners ?? []).map((l) => `${l.name}::${hostPort(l.address, l.port)}\n`).join('');
+  return (info?.listeners ?? []).map((l) => `${escapeControlChars(l.name)}::${hostPort(l.address, l.port)}\n`).join('');
 }

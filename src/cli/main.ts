@@ -52,16 +52,33 @@ export function buildProgram(io: CliIo, setCode: (c: ExitCode) => void, redirect
     )
     .option('--instance <name>', 'instance name, added to every log line')
     .option('--demo', 'also start a demo HTTP upstream on 127.0.0.1:10001 and send one request through the demo listener')
+    .option('--allow-empty-listeners', 'let a SIGHUP reload apply a config with no listeners (refused by default: the running listeners stay, as a truncated file is the likelier cause)')
     .addHelpText(
       'after',
       `
 Signals:
-  SIGINT, SIGTERM  graceful shutdown (admin stops, workers are joined), exit 0; a second signal or 2 s forces exit 4
-  SIGHUP           reload --config; an invalid file is logged and the running configuration kept
+  SIGINT, SIGTERM  graceful shutdown (admin stops, workers are joined), exit 0; a second signal or 2 s forces exit 4,
+                   also while still starting; admin POST /quitquitquit does the same as one signal
+  SIGHUP           reload --config; an invalid file, or one that would remove every listener
+                   (without --allow-empty-listeners), is logged and the running configuration
+                   kept; a reload logs the listeners and clusters it added, changed and removed
+
+Without an admin block xmesh runs without the admin server (a warning says so) until a signal.
 ${EXIT_CODES_HELP}`,
     )
-    .action(async (o: { config?: string; concurrency: number; logLevel: LogLevel; statsPath?: string; ioBackend: IoBackend; instance?: string; demo?: boolean }) => {
-      setCode(await runCommand({ config: o.config, concurrency: o.concurrency, logLevel: o.logLevel, statsPath: o.statsPath, ioBackend: o.ioBackend, instance: o.instance, demo: o.demo }));
+    .action(async (o: { config?: string; concurrency: number; logLevel: LogLevel; statsPath?: string; ioBackend: IoBackend; instance?: string; demo?: boolean; allowEmptyListeners?: boolean }) => {
+      setCode(
+        await runCommand({
+          config: o.config,
+          concurrency: o.concurrency,
+          logLevel: o.logLevel,
+          statsPath: o.statsPath,
+          ioBackend: o.ioBackend,
+          instance: o.instance,
+          demo: o.demo,
+          allowEmptyListeners: o.allowEmptyListeners,
+        }),
+      );
     });
 
   program

@@ -8,6 +8,7 @@ import { loadDataPlaneModule } from './dataplane-loader';
 import { runDemoRequest, startDemoUpstream } from './demo';
 import { EXIT, type ExitCode } from './exit-codes';
 import { missingNodeFlags } from './node-flags';
+import { xmeshVersion } from './version';
 
 export interface RunOptions {
   config?: string;
@@ -17,6 +18,8 @@ export interface RunOptions {
   ioBackend?: IoBackend;
   instance?: string;
   demo?: boolean;
+  /** A SIGHUP reload may remove every listener (refused otherwise). */
+  allowEmptyListeners?: boolean;
 }
 
 export interface RunEnv {
@@ -45,14 +48,37 @@ export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<Ex
   // so a bad config reports exit 1 even on a machine without the native build.
   const createDataPlane = env.createDataPlane ?? ((o: DataPlaneOptions) => loadDataPlaneModule().createDataPlane(o));
 
+  const deadlineMs = env.shutdownDeadlineMs ?? SHUTDOWN_DEADLINE_MS;
   // Signals that arrive while starting up are held and acted on once the proxy is up (or dropped
-  // if startup fails), so a SIGTERM right after "xmesh ready" is never the default kill.
+  // if startup fails), so a SIGTERM right after "xmesh ready" is never the default kill. A
+  // startup that hangs (DNS, a data plane that never answers) must not make SIGTERM useless:
+  // the first stop signal arms the shutdown deadline, and the deadline or a second stop signal
+  // abandons the startup (exit 4).
   const early: string[] = [];
-  const hold = (sig: string): void => void early.push(sig);
+  let abandon!: (code: ExitCode) => void;
+  const abandoned = new Promise<ExitCode>((r) => (abandon = r));
+  let startDeadline: NodeJS.Timeout | undefined;
+  const hold = (sig: string): void => {
+    early.push(sig);
+    if (sig === 'SIGHUP') return;
+    if (startDeadline === undefined) {
+      log.info({ signal: sig }, 'stop requested while starting: stopping once started');
+      startDeadline = setTimeout(() => {
+        log.error({ deadlineMs }, 'shutdown deadline passed while starting: forcing exit');
+        abandon(EXIT.SHUTDOWN_FORCED);
+      }, deadlineMs);
+    } else {
+      log.warn({ signal: sig }, 'second signal while starting: forcing exit');
+      abandon(EXIT.SHUTDOWN_FORCED);
+    }
+  };
   const releaseEarly = (): void => {
+    clearTimeout(startDeadline);
     for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) signals.off(s, hold);
   };
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) signals.on(s, hold);
+  // POST /quitquitquit: held like a signal until the stop handler below takes over.
+  let requestStop = (why: string): void => hold(why);
 
   let demoServer: Awaited<ReturnType<typeof startDemoUpstream>> | undefined;
   if (opts.demo) {
@@ -67,8 +93,9 @@ export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<Ex
   }
 
   let handle: ServerHandle;
+  const abortStart = new AbortController();
   try {
-    handle = await startServer({
+    const started = startServer({
       configFile: opts.config,
       workers: opts.concurrency,
       statsPath: opts.statsPath,
@@ -76,7 +103,23 @@ export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<Ex
       instance: opts.instance,
       logging,
       createDataPlane,
+      allowEmptyListeners: opts.allowEmptyListeners,
+      onQuit: () => requestStop('POST /quitquitquit'),
+      version: `xmesh/${xmeshVersion()}`,
+      commandLine: { ...opts, execArgv: process.execArgv },
+      abort: abortStart.signal,
     });
+    const outcome = await Promise.race([started, abandoned]);
+    if (typeof outcome === 'number') {
+      // Best effort (the admin server is closed; a hung apply stays hung): the caller exits the process.
+      started.catch(() => undefined);
+      abortStart.abort();
+      releaseEarly();
+      demoServer?.close();
+      logging.flush();
+      return outcome;
+    }
+    handle = outcome;
   } catch (err) {
     releaseEarly();
     demoServer?.close();
@@ -102,11 +145,17 @@ export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<Ex
     else log.warn('--demo: no listener to send the demo request through');
   }
 
+  if (!handle.adminAddress()) log.warn('running without the admin server (no admin block): /ready, /stats and /quitquitquit are unavailable; stop with SIGTERM');
+
   return new Promise<ExitCode>((resolve) => {
     let stopping = false;
     let reloading: Promise<unknown> = Promise.resolve();
     let deadline: NodeJS.Timeout | undefined;
+    // The proxy runs until a signal, whatever else holds the event loop: without an admin
+    // server nothing on the JS side does (native workers do not), and node would exit 0.
+    const keepAlive = setInterval(() => undefined, 1 << 30);
     const finish = (code: ExitCode): void => {
+      clearInterval(keepAlive);
       clearTimeout(deadline);
       signals.off('SIGINT', onStop);
       signals.off('SIGTERM', onStop);
@@ -123,13 +172,15 @@ export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<Ex
       stopping = true;
       log.info({ signal: sig }, 'shutting down');
       deadline = setTimeout(() => {
-        log.error({ deadlineMs: env.shutdownDeadlineMs ?? SHUTDOWN_DEADLINE_MS }, 'shutdown deadline passed: forcing exit');
+        log.error({ deadlineMs }, 'shutdown deadline passed: forcing exit');
         finish(EXIT.SHUTDOWN_FORCED);
-      }, env.shutdownDeadlineMs ?? SHUTDOWN_DEADLINE_MS);
+      }, deadlineMs);
       void (async () => {
         try {
-          await reloading;
+          // Not after the reload in progress: close() ends its config load (a worker thread)
+          // and waits for an apply already under way.
           await handle.close();
+          await reloading;
           demoServer?.close();
           finish(EXIT.OK);
         } catch (err) {
@@ -146,6 +197,7 @@ export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<Ex
     signals.on('SIGINT', onStop);
     signals.on('SIGTERM', onStop);
     signals.on('SIGHUP', onHup);
+    requestStop = onStop;
     releaseEarly();
     for (const sig of early) {
       if (sig === 'SIGHUP') onHup();

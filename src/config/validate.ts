@@ -3,7 +3,7 @@ import { addressesOverlap, hostPort } from './addresses';
 import { at, idx, Checker } from './checker';
 import type { ConfigIssue } from './errors';
 import type { BootstrapCfg } from './types';
-import { checkAddress } from './validate-address';
+import { checkAddress, type CheckedAddress } from './validate-address';
 import { checkCluster } from './validate-cluster';
 import { checkListener, type ListenerRefs } from './validate-listener';
 
@@ -18,25 +18,42 @@ export function validateConfig(doc: unknown): ValidationResult {
   const o = c.object(doc, '', { known: ['admin', 'static_resources', 'dynamic_resources'], ignored: IGNORED_TOP_LEVEL });
   const staticClusters = new Set<string>();
   if (o) {
+    let admin: CheckedAddress | undefined;
     if (o.admin === undefined) c.warn('admin', 'no admin block: the admin server (/ready, /stats) is disabled');
-    else checkAdmin(c, o.admin, 'admin');
-    if (o.static_resources !== undefined) checkStaticResources(c, o.static_resources, 'static_resources', staticClusters);
+    else admin = checkAdmin(c, o.admin, 'admin');
+    if (o.static_resources !== undefined) {
+      const listeners = checkStaticResources(c, o.static_resources, 'static_resources', staticClusters);
+      if (admin) checkAdminClash(c, admin, listeners);
+    }
     if (o.dynamic_resources !== undefined) checkDynamicResources(c, o.dynamic_resources, 'dynamic_resources', staticClusters);
   }
   if (c.errors.length > 0) return { status: 'invalid', errors: c.errors, warnings: c.warnings };
   return { status: 'valid', config: doc as BootstrapCfg, errors: [], warnings: c.warnings };
 }
 
-function checkAdmin(c: Checker, v: unknown, path: string): void {
+function checkAdmin(c: Checker, v: unknown, path: string): CheckedAddress | undefined {
   const o = c.object(v, path, { known: ['address'], ignored: ['access_log_path', 'access_log', 'profile_path', 'socket_options', 'ignore_global_conn_limit'] });
-  if (!o) return;
-  if (o.address === undefined) c.error(at(path, 'address'), 'required field is missing');
-  else checkAddress(c, o.address, at(path, 'address'), { host: 'ip', minPort: 0, ipOnlyReason: 'the admin server binds to an IP address' });
+  if (!o) return undefined;
+  if (o.address === undefined) {
+    c.error(at(path, 'address'), 'required field is missing');
+    return undefined;
+  }
+  return checkAddress(c, o.address, at(path, 'address'), { host: 'ip', minPort: 0, ipOnlyReason: 'the admin server binds to an IP address' });
 }
 
-function checkStaticResources(c: Checker, v: unknown, path: string, clusterNames: Set<string>): void {
+/** The admin server and a listener on one address: one of the two would fail to bind at start. */
+function checkAdminClash(c: Checker, admin: CheckedAddress, listeners: ReadonlyArray<ListenerRefs & { path: string }>): void {
+  const clash = listeners.find((l) => l.address && addressesOverlap({ ip: admin.host, port: admin.port }, { ip: l.address.host, port: l.address.port }));
+  if (!clash) return;
+  const who = clash.name !== undefined ? `listener "${clash.name}" (${at(clash.path, 'address')})` : at(clash.path, 'address');
+  c.error('admin.address.socket_address.port_value', `${hostPort(admin.host, admin.port)} is also the address of ${who}: the admin server and a listener cannot share a port`);
+}
+
+/** Checks listeners and clusters; returns the listeners' names and addresses with their paths. */
+function checkStaticResources(c: Checker, v: unknown, path: string, clusterNames: Set<string>): Array<ListenerRefs & { path: string }> {
+  const seen: Array<ListenerRefs & { path: string }> = [];
   const o = c.object(v, path, { known: ['listeners', 'clusters'], ignored: ['secrets'] });
-  if (!o) return;
+  if (!o) return seen;
 
   // Clusters first: listeners reference them.
   if (o.clusters !== undefined) {
@@ -54,7 +71,6 @@ function checkStaticResources(c: Checker, v: unknown, path: string, clusterNames
   if (o.listeners !== undefined) {
     const lp = at(path, 'listeners');
     const list = c.array(o.listeners, lp);
-    const seen: Array<ListenerRefs & { path: string }> = [];
     list?.forEach((l, i) => {
       const p = idx(lp, i);
       const refs = checkListener(c, l, p);
@@ -72,6 +88,7 @@ function checkStaticResources(c: Checker, v: unknown, path: string, clusterNames
       seen.push({ ...refs, path: p });
     });
   }
+  return seen;
 }
 
 /** xDS is not implemented yet: the block is checked for shape so a later release accepts the same file. */

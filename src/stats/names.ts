@@ -70,9 +70,31 @@ export function sanitizeLabelName(s: string): string {
   return out.length === 0 || /^[0-9]/.test(out) ? `_${out}` : out;
 }
 
-/** Label value escaping of the text exposition format: backslash, double quote and newline. */
+/** C0 controls, DEL and C1 controls: never printed raw in a text page (a name may come from a config). */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+
+function hex2(c: string): string {
+  return c.charCodeAt(0).toString(16).padStart(2, '0');
+}
+
+/**
+ * A name as text /stats, /clusters and /listeners print it: `\n`, `\r`, `\t` and `\xHH` for
+ * other control characters, so a cluster named "a\nb: 1" cannot forge a line of its own.
+ */
+export function escapeControlChars(s: string): string {
+  return s.replace(CONTROL, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\x${hex2(c)}`));
+}
+
+/**
+ * Label value escaping of the text exposition format: backslash, double quote and newline as
+ * the format defines; other control characters as the text `\xHH` (its backslash escaped, the
+ * format knows no other escape), so every line of a scrape stays one sample.
+ */
 export function escapeLabelValue(s: string): string {
-  return s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+  return s
+    .replace(/\\/g, '\\\\')
+    .replace(/"/g, '\\"')
+    .replace(CONTROL, (c) => (c === '\n' ? '\\n' : `\\\\x${hex2(c)}`));
 }
 
 export interface PrometheusName {

@@ -1,7 +1,20 @@
-/** Formats stats the way Envoy's /stats does (`name: value`, histograms as quantiles), plus a JSON form. */
+/**
+ * Formats stats the way Envoy's /stats does (`name: value`, histograms as quantiles), plus a
+ * JSON form. Both are produced in chunks under a TimeSlice, so half a million stats never
+ * hold the control thread for more than a slice.
+ */
 import type { NativeStat } from '../dataplane/types';
+import { collect } from '../util/chunks';
+import { jsonChunks } from '../util/json-stream';
+import { byString, sliceSort, TimeSlice } from '../util/time-slice';
 import { QUANTILES, quantileUs } from './histogram';
-import { envoyName } from './names';
+import { envoyName, escapeControlChars } from './names';
+
+/** Text chunks are flushed once they reach this many characters. */
+export const TEXT_CHUNK = 64 * 1024;
+
+/** Envoy's text for a histogram with no samples (instead of quantiles that do not exist). */
+export const NO_RECORDED_VALUES = 'No recorded values';
 
 function ms(us: number): number {
   return Math.round(us) / 1000;
@@ -16,23 +29,46 @@ function quantilesMs(s: Extract<NativeStat, { type: 'histogram' }>): Record<stri
   return q;
 }
 
-/** Text form: counters and gauges as `name: value`, then histograms as `name: P50(1.024) ... count(n) sum(ms)`; values in ms. */
-export function formatText(stats: readonly NativeStat[], filter?: RegExp): string {
-  const scalars: Array<[string, string]> = [];
-  const hists: Array<[string, string]> = [];
+type Line = [name: string, value: string];
+const byLineName = (a: Line, b: Line): number => byString(a[0], b[0]);
+const byName = (a: { name: string }, b: { name: string }): number => byString(a.name, b.name);
+
+/**
+ * Text form: counters and gauges as `name: value`, then histograms as
+ * `name: P50(1.024) ... count(n) sum(ms)` (values in ms) or `name: No recorded values`.
+ * Names are printed with control characters escaped; `filter` sees them as printed.
+ */
+export async function* textChunks(stats: readonly NativeStat[], filter?: RegExp, slice = new TimeSlice()): AsyncGenerator<string> {
+  const scalars: Line[] = [];
+  const hists: Line[] = [];
   for (const s of stats) {
-    const name = envoyName(s.key);
+    const t = slice.tick();
+    if (t) await t;
+    const name = escapeControlChars(envoyName(s.key));
     if (filter && !filter.test(name)) continue;
     if (s.type === 'histogram') {
       const q = quantilesMs(s);
-      const parts = Object.entries(q).map(([k, v]) => `${k}(${v === null ? 'nan' : v})`);
-      hists.push([name, `${parts.join(' ')} count(${s.count}) sum(${ms(s.sum)})`]);
+      const parts = Object.entries(q).map(([k, v]) => `${k}(${v})`);
+      hists.push([name, q.P50 === null ? NO_RECORDED_VALUES : `${parts.join(' ')} count(${s.count}) sum(${ms(s.sum)})`]);
     } else {
       scalars.push([name, String(s.value)]);
     }
   }
-  const byName = (a: [string, string], b: [string, string]): number => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
-  return [...scalars.sort(byName), ...hists.sort(byName)].map(([n, v]) => `${n}: ${v}\n`).join('');
+  await sliceSort(scalars, byLineName, slice);
+  await sliceSort(hists, byLineName, slice);
+  let buf = '';
+  for (const list of [scalars, hists]) {
+    for (const [n, v] of list) {
+      buf += `${n}: ${v}\n`;
+      if (buf.length >= TEXT_CHUNK) {
+        yield buf;
+        buf = '';
+      }
+      const t = slice.tick();
+      if (t) await t;
+    }
+  }
+  if (buf) yield buf;
 }
 
 export interface StatsJson {
@@ -40,15 +76,28 @@ export interface StatsJson {
   histograms: Array<{ name: string; count: number; sum_ms: number; quantiles_ms: Record<string, number | null> }>;
 }
 
-export function formatJson(stats: readonly NativeStat[], filter?: RegExp): StatsJson {
+/** The JSON form as an object (names unescaped: JSON escapes them itself), sorted by name. */
+export async function statsJson(stats: readonly NativeStat[], filter?: RegExp, slice = new TimeSlice()): Promise<StatsJson> {
   const out: StatsJson = { stats: [], histograms: [] };
   for (const s of stats) {
+    const t = slice.tick();
+    if (t) await t;
     const name = envoyName(s.key);
-    if (filter && !filter.test(name)) continue;
+    if (filter && !filter.test(escapeControlChars(name))) continue;
     if (s.type === 'histogram') out.histograms.push({ name, count: s.count, sum_ms: ms(s.sum), quantiles_ms: quantilesMs(s) });
     else out.stats.push({ name, type: s.type, value: s.value });
   }
-  out.stats.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  out.histograms.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  await sliceSort(out.stats, byName, slice);
+  await sliceSort(out.histograms, byName, slice);
   return out;
+}
+
+/** The JSON form as text chunks (`JSON.stringify(statsJson, null, 2)` + newline). */
+export async function* jsonStatsChunks(stats: readonly NativeStat[], filter?: RegExp, slice = new TimeSlice()): AsyncGenerator<string> {
+  yield* jsonChunks(await statsJson(stats, filter, slice), slice);
+}
+
+/** The whole text form as one string. */
+export function formatText(stats: readonly NativeStat[], filter?: RegExp): Promise<string> {
+  return collect(textChunks(stats, filter));
 }

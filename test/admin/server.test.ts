@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import * as http from 'node:http';
 import { after, before, test } from 'node:test';
 import parse from 'parse-prometheus-text-format';
 import { AdminServer, HOT_RESTART_VERSION, type AdminSource } from '../../src/admin/server';
@@ -103,4 +104,51 @@ test('/healthcheck/fail makes /ready 503 until /healthcheck/ok', async () => {
   assert.deepEqual([r.status, r.body], [503, 'HEALTHCHECK_FAILED\n']);
   assert.equal((await req('/healthcheck/ok', 'POST')).status, 200);
   assert.equal((await req('/ready')).status, 200);
+});
+
+function raw(path: string, method: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((res, rej) => {
+    const r = http.request(base + path, { method, headers, agent: false }, (m) => {
+      let b = '';
+      m.setEncoding('utf8');
+      m.on('data', (d) => (b += d));
+      m.on('end', () => res({ status: m.statusCode ?? 0, body: b }));
+    });
+    r.on('error', rej);
+    r.end();
+  });
+}
+
+const csrf: Array<{ desc: string; headers: (host: string) => Record<string, string>; status: number; body?: RegExp }> = [
+  { desc: 'no Origin, no body (curl -X POST)', headers: () => ({}), status: 200 },
+  { desc: 'same-origin Origin', headers: (h) => ({ origin: `http://${h}` }), status: 200 },
+  { desc: 'JSON content type', headers: () => ({ 'content-type': 'application/json' }), status: 200 },
+  { desc: 'Sec-Fetch-Site none (typed by the user)', headers: () => ({ 'sec-fetch-site': 'none' }), status: 200 },
+  { desc: 'a foreign Origin', headers: () => ({ origin: 'http://evil.example' }), status: 403, body: /cross-origin request refused \(Origin http:\/\/evil\.example is not http:\/\/127\.0\.0\.1:\d+\)/ },
+  { desc: 'Origin null (sandboxed page, file:)', headers: () => ({ origin: 'null' }), status: 403, body: /cross-origin/ },
+  { desc: 'a same-host Origin on another port', headers: () => ({ origin: 'http://127.0.0.1:1' }), status: 403, body: /cross-origin/ },
+  { desc: 'Sec-Fetch-Site cross-site', headers: () => ({ 'sec-fetch-site': 'cross-site' }), status: 403, body: /Sec-Fetch-Site: cross-site/ },
+  { desc: 'an HTML form (urlencoded)', headers: () => ({ 'content-type': 'application/x-www-form-urlencoded' }), status: 403, body: /form content type application\/x-www-form-urlencoded refused/ },
+  { desc: 'an HTML form (multipart)', headers: () => ({ 'content-type': 'multipart/form-data; boundary=x' }), status: 403, body: /multipart\/form-data/ },
+  { desc: 'a form with enctype text/plain', headers: () => ({ 'content-type': 'text/plain;charset=UTF-8' }), status: 403, body: /text\/plain/ },
+];
+for (const c of csrf) {
+  test(`admin CSRF: POST /logging?level=debug with ${c.desc} -> ${c.status}`, async () => {
+    await req('/logging?level=silent', 'POST');
+    const host = base.slice('http://'.length);
+    const r = await raw('/logging?level=debug', 'POST', c.headers(host));
+    assert.equal(r.status, c.status, r.body);
+    if (c.body) assert.match(r.body, c.body);
+    assert.equal(logging.level, c.status === 200 ? 'debug' : 'silent', 'the level changed only when accepted');
+    await req('/logging?level=silent', 'POST');
+  });
+}
+
+test('admin CSRF: every state-changing endpoint refuses a cross-origin POST; GET pages do not check', async () => {
+  live = true;
+  for (const path of ['/healthcheck/fail', '/healthcheck/ok', '/logging?level=debug']) {
+    assert.equal((await raw(path, 'POST', { origin: 'http://evil.example' })).status, 403, path);
+  }
+  assert.equal((await req('/ready')).status, 200, 'health check state unchanged');
+  assert.equal((await raw('/stats', 'GET', { origin: 'http://evil.example' })).status, 200);
 });

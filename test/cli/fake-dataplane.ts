@@ -1,7 +1,10 @@
 /**
  * A fake DataPlane for control-core tests: binds each listener with node:net and pipes every
  * connection to the first healthy endpoint of its cluster, so behaviour can be checked end to end
- * without the native addon. Also loadable as XMESH_DATAPLANE_MODULE (exports createDataPlane).
+ * without the native addon. Also loadable as XMESH_DATAPLANE_MODULE (exports createDataPlane);
+ * there XMESH_FAKE_STATS=N adds N per-host counters with long names, for admin pages as big
+ * as a data plane with that many stats would serve, and XMESH_FAKE_APPLY_HANG=1 makes apply()
+ * never answer (a startup that hangs).
  */
 import { createConnection, createServer, type Server, type AddressInfo } from 'node:net';
 import type { DataPlane, DataPlaneEvent, DataPlaneInfo, DataPlaneOptions, NativeStat, SnapshotMsg } from '../../src/dataplane/types';
@@ -16,10 +19,15 @@ export class FakeDataPlane implements DataPlane {
   closed = false;
   /** Make the next apply() reject with this message. */
   failNextApply: string | undefined;
+  /** apply() never settles. */
+  hangApply = false;
+  /** Extra stats returned by stats() (built once: a native stats() call returns such an array). */
+  extraStats: NativeStat[] = [];
 
   constructor(readonly opts: DataPlaneOptions) {}
 
   async apply(s: SnapshotMsg): Promise<DataPlaneInfo> {
+    if (this.hangApply) return new Promise<DataPlaneInfo>(() => undefined);
     if (this.failNextApply) {
       const m = this.failNextApply;
       this.failNextApply = undefined;
@@ -87,6 +95,7 @@ export class FakeDataPlane implements DataPlane {
     return [
       ...[...this.counters].map(([key, value]): NativeStat => ({ type: 'counter', key, value })),
       { type: 'histogram', key: 'cluster.{cluster=demo}.upstream_cx_connect_ms', count: 3, sum: 4500, buckets: [[1000, 2], [2500, 1]] },
+      ...this.extraStats,
     ];
   }
 
@@ -105,8 +114,22 @@ export class FakeDataPlane implements DataPlane {
   }
 }
 
+/** `n` counters named like per-host stats of many services: `cluster.{cluster=...}.host.{host=...}.rq_total`. */
+export function manyStats(n: number): NativeStat[] {
+  const out: NativeStat[] = [];
+  for (let i = 0; i < n; i++) {
+    const c = i % 5000;
+    out.push({ type: 'counter', key: `cluster.{cluster=outbound_8080_reviews_v${c}_default_svc_cluster_local}.host.{host=10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:8080}.rq_total`, value: i });
+  }
+  return out;
+}
+
 export function createDataPlane(opts: DataPlaneOptions): DataPlane {
-  return new FakeDataPlane(opts);
+  const dp = new FakeDataPlane(opts);
+  const n = Number(process.env.XMESH_FAKE_STATS ?? 0);
+  if (Number.isInteger(n) && n > 0) dp.extraStats = manyStats(Math.min(n, 2_000_000));
+  dp.hangApply = process.env.XMESH_FAKE_APPLY_HANG === '1';
+  return dp;
 }
 
 export function nativeVersion(): string {

@@ -49,6 +49,8 @@ const cases: Array<{ desc: string; args: string[]; env?: Record<string, string>;
   { desc: 'bad --log-level is a usage error', args: ['run', '--log-level', 'loud'], code: 2, err: /Allowed choices are trace, debug/ },
   { desc: 'run --help documents flags and exit codes', args: ['run', '--help'], code: 0, out: /--concurrency[\s\S]*SIGHUP[\s\S]*Exit codes:[\s\S]*3  startup failure/ },
   { desc: 'run with a bad config exits 1 with every error', args: ['run', '--config', bad, '--log-level', 'silent'], code: 1, err: /lb_policy: unknown value "FOO"[\s\S]*unknown cluster "missing"/ },
+  { desc: 'run with --stats-path in a missing directory exits 3 naming the path', args: ['run', '--config', good, '--log-level', 'silent', '--stats-path', '/nonexistent-xmesh-dir/stats'], code: 3, err: /^xmesh: --stats-path \/nonexistent-xmesh-dir\/stats: directory \/nonexistent-xmesh-dir does not exist\n$/ },
+  { desc: 'run with --stats-path naming a directory exits 3 naming the path', args: ['run', '--config', good, '--log-level', 'silent', '--stats-path', dir], code: 3, err: new RegExp(`^xmesh: --stats-path ${dir}: it is a directory \\(give a file name\\)\n$`) },
   { desc: 'run without the addon exits 3', args: ['run', '--config', good, '--log-level', 'silent'], env: { XMESH_DATAPLANE_MODULE: '/nonexistent/dp.js' }, code: 3, err: /cannot load the data plane/ },
 ];
 for (const c of cases) {

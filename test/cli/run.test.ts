@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { EXIT } from '../../src/cli/exit-codes';
-import { runCommand, type RunEnv } from '../../src/cli/run';
+import { runCommand, type RunEnv, type RunOptions } from '../../src/cli/run';
 import type { DataPlaneOptions } from '../../src/dataplane/types';
 import type { ServerHandle } from '../../src/server';
 import { silentLogging } from '../../src/util/log';
@@ -64,14 +64,14 @@ interface Harness {
   exit: Promise<number>;
 }
 
-function start(config: string | undefined, extra: Partial<RunEnv> = {}, factory?: (o: DataPlaneOptions) => FakeDataPlane): Harness {
+function start(config: string | undefined, extra: Partial<RunEnv> = {}, factory?: (o: DataPlaneOptions) => FakeDataPlane, opts: Partial<RunOptions> = {}): Harness {
   const signals = new EventEmitter();
   const errors: string[] = [];
   const dps: FakeDataPlane[] = [];
   let onReady!: (h: ServerHandle) => void;
   const ready = new Promise<ServerHandle>((r) => (onReady = r));
   const exit = runCommand(
-    { config, concurrency: 3, logLevel: 'silent' },
+    { config, concurrency: 3, logLevel: 'silent', ...opts },
     {
       signals,
       logging: silentLogging(),
@@ -177,6 +177,53 @@ test('run: a data plane that cannot be created is exit 3', async () => {
   assert.match(h.errors.join('\n'), /cannot start the data plane: addon missing/);
 });
 
+test('run: a data plane failure names the --stats-path file, and the addon\'s own prefix is not repeated', async () => {
+  const refuse = (): FakeDataPlane => {
+    throw new Error('data plane start failed: Operation not permitted');
+  };
+  const plain = start(configFile('dpfail.json'), {}, refuse);
+  assert.equal(await plain.exit, EXIT.STARTUP_FAILED);
+  assert.deepEqual(plain.errors, ['xmesh: cannot start the data plane: Operation not permitted']);
+  const stats = join(dir, 'stats.block');
+  const withPath = start(configFile('dpfail2.json'), {}, refuse, { statsPath: stats });
+  assert.equal(await withPath.exit, EXIT.STARTUP_FAILED);
+  assert.deepEqual(withPath.errors, [`xmesh: cannot start the data plane: Operation not permitted (stats block file --stats-path ${stats})`]);
+});
+
+test('run: a startup that hangs still obeys signals: the deadline after one, at once after a second (exit 4)', async () => {
+  class HangingStart extends FakeDataPlane {
+    override hangApply = true;
+  }
+  const one = start(configFile('hangstart.json'), { shutdownDeadlineMs: 50 }, (o) => new HangingStart(o));
+  await until(() => one.dps.length === 1, 'the data plane is created');
+  one.signals.emit('SIGTERM', 'SIGTERM');
+  assert.equal(await one.exit, EXIT.SHUTDOWN_FORCED);
+  assert.equal(one.signals.listenerCount('SIGTERM'), 0, 'signal handlers are removed');
+
+  const two = start(configFile('hangstart2.json'), { shutdownDeadlineMs: 60_000 }, (o) => new HangingStart(o));
+  await until(() => two.dps.length === 1, 'the data plane is created');
+  const t0 = Date.now();
+  two.signals.emit('SIGINT', 'SIGINT');
+  two.signals.emit('SIGTERM', 'SIGTERM');
+  assert.equal(await two.exit, EXIT.SHUTDOWN_FORCED);
+  assert.ok(Date.now() - t0 < 1000, 'not after the 60 s deadline');
+});
+
+test('run: a stop signal during a startup that completes stops gracefully once started (exit 0)', async () => {
+  class SlowStart extends FakeDataPlane {
+    override async apply(s: Parameters<FakeDataPlane['apply']>[0]) {
+      await new Promise((r) => setTimeout(r, 100));
+      return super.apply(s);
+    }
+  }
+  const h = start(configFile('slowstart.json'), { shutdownDeadlineMs: 5000 }, (o) => new SlowStart(o));
+  await until(() => h.dps.length === 1, 'the data plane is created');
+  h.signals.emit('SIGTERM', 'SIGTERM');
+  assert.equal(await h.exit, EXIT.OK);
+  assert.equal(h.dps[0].applied.length, 1, 'it had started');
+  assert.equal(h.dps[0].closed, true);
+});
+
 test('run: a shutdown that hangs is forced after the deadline (exit 4); so is a second signal', async () => {
   class Hanging extends FakeDataPlane {
     override close(): Promise<void> {
@@ -195,4 +242,15 @@ test('run: a shutdown that hangs is forced after the deadline (exit 4); so is a 
   twice.signals.emit('SIGTERM', 'SIGTERM');
   assert.equal(await twice.exit, EXIT.SHUTDOWN_FORCED);
   await FakeDataPlane.prototype.close.call(twice.dps[0]);
+});
+
+test('run: an empty or whitespace-only config file is an error (exit 1), never a proxy with nothing configured', async () => {
+  for (const [name, text] of [['empty.yaml', ''], ['blank.yaml', '  \n\n# to be written\n'], ['empty.json', '\n']] as const) {
+    const p = join(dir, name);
+    writeFileSync(p, text);
+    const h = start(p);
+    assert.equal(await h.exit, EXIT.BAD_CONFIG, name);
+    assert.equal(h.dps.length, 0);
+    assert.deepEqual(h.errors, [`${p}: the file is empty (only whitespace or comments): no configuration to load`]);
+  }
 });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { ConfigError } from '../../src/config/errors';
 import { loadConfigFile, parseConfigText } from '../../src/config/load';
+import { bigConfigJson, bigConfigYaml } from '../../bench/tools/big-config';
 import { baseConfig } from './helpers';
 
 const dir = mkdtempSync(join(tmpdir(), 'xmesh-load-'));
@@ -22,7 +23,14 @@ const parseCases: Array<{ desc: string; text: string; format?: 'json' | 'yaml' |
   { desc: 'bad YAML indentation reports the line', text: 'a:\n  b: 1\n c: 2\n', line: 3, message: /invalid YAML/ },
   { desc: 'duplicate YAML key reports the line', text: 'a: 1\nb: 2\na: 3\n', line: 3, message: /invalid YAML/ },
   { desc: 'bad JSON reports the line', text: '{\n"a": 1,\n"b": }\n', format: 'json', line: 3, message: /invalid JSON/ },
-  { desc: 'empty file is an empty document', text: '', doc: {} },
+  { desc: 'an empty file is an error', text: '', line: 0, message: /the file is empty/ },
+  { desc: 'a whitespace-only file is an error', text: ' \n\t\r\n\n', format: 'yaml', line: 0, message: /the file is empty/ },
+  { desc: 'a comments-only file is an error', text: '\uFEFF# xmesh\n  # nothing yet\n', line: 0, message: /the file is empty/ },
+  { desc: 'an empty .json file is an error', text: '\n', format: 'json', line: 0, message: /the file is empty/ },
+  { desc: 'a YAML error names line and column', text: 'a: [1, 2\nb: 3\n', line: 2, message: /invalid YAML: / },
+  { desc: 'two YAML documents are refused', text: 'a: 1\n---\nb: 2\n', line: 0, message: /invalid YAML: .*single document/ },
+  { desc: 'YAML 1.2 core schema: yes/no and dates stay strings, 0o/0x are numbers', text: 'y: yes\nd: 2001-12-14\no: 0o17\nh: 0x1f\nn: ~\n', doc: { y: 'yes', d: '2001-12-14', o: 15, h: 31, n: null } },
+  { desc: 'anchors and aliases resolve', text: 'a: &x {p: 1}\nb: *x\n', doc: { a: { p: 1 }, b: { p: 1 } } },
   { desc: 'durations stay strings', text: 'd: 0.1s\n', doc: { d: '0.1s' } },
   { desc: 'JSON content in a .yaml file takes the JSON fast path', text: '{"a": [1, {"b": "c"}]}', format: 'yaml', doc: { a: [1, { b: 'c' }] } },
   { desc: 'a YAML flow mapping that is not JSON still parses as YAML', text: '{a: 1, b: [x]}', format: 'yaml', doc: { a: 1, b: ['x'] } },
@@ -36,7 +44,8 @@ for (const c of parseCases) {
     }
     assert.equal(r.status, 'unparseable');
     if (r.status !== 'unparseable') return;
-    assert.match(r.errors[0].path, new RegExp(`^line ${c.line}, column \\d+$`));
+    if (c.line === 0) assert.equal(r.errors[0].path, '');
+    else assert.match(r.errors[0].path, new RegExp(`^line ${c.line}, column \\d+$`));
     assert.match(r.errors[0].message, c.message!);
   });
 }
@@ -74,4 +83,20 @@ test('loadConfigFile: an invalid file throws ConfigError with every error', () =
 
 test('loadConfigFile: a missing file is a ConfigError', () => {
   assert.throws(() => loadConfigFile(join(dir, 'nope.yaml')), (e: unknown) => e instanceof ConfigError && /cannot read file: ENOENT/.test(e.errors[0].message));
+});
+
+test('a generated big config (bench/tools/big-config.ts, bounded here) loads the same from YAML and JSON; errors keep their field path', () => {
+  const o = { endpoints: 3000, clusters: 30 };
+  const y = loadConfigFile(write('big.yaml', bigConfigYaml(o)));
+  const j = loadConfigFile(write('big.json', bigConfigJson(o)));
+  assert.deepEqual(y.config, j.config);
+  assert.equal(y.config.static_resources?.clusters?.[29].load_assignment?.endpoints?.[0].lb_endpoints?.length, 100);
+  const bad = bigConfigYaml(o).replace('address: 10.0.11.183, port_value: 8999 }', 'address: 10.0.11.183, port_value: 70000 }');
+  assert.throws(
+    () => loadConfigFile(write('big-bad.yaml', bad)),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      e.errors.length === 1 &&
+      e.errors[0].path === 'static_resources.clusters[29].load_assignment.endpoints[0].lb_endpoints[99].endpoint.address.socket_address.port_value',
+  );
 });

@@ -54,6 +54,22 @@ const invalid: Array<{ desc: string; mutate: Mutate; errors: Array<[string, RegE
   { desc: 'x_proxy hash_policy with two entries and both kinds in one', mutate: (c) => xproxy(c, (x) => (x.route_config.virtual_hosts[0].routes[0].route.hash_policy = [{ meta: { name: 'uid' }, connection_properties: { source_ip: true } }, { meta: { name: 'x' } }])), errors: [[`${XR}.route.hash_policy`, /one hash policy per route/], [`${XR}.route.hash_policy[0]`, /set exactly one of meta or connection_properties/]] },
   { desc: 'document is not an object', mutate: (c) => { for (const k of Object.keys(c)) delete c[k]; c.x = 1; }, errors: [['x', /unknown field/]] },
   { desc: 'unknown top-level field', mutate: (c) => (c.static_resourcez = {}), errors: [['static_resourcez', /unknown field \(known fields: admin, static_resources/]] },
+  {
+    desc: 'admin port equal to a listener port',
+    mutate: (c) => {
+      c.admin.address.socket_address.port_value = 15000;
+      c.static_resources.listeners[0].address.socket_address.port_value = 15000;
+    },
+    errors: [['admin.address.socket_address.port_value', /^127\.0\.0\.1:15000 is also the address of listener "l" \(static_resources\.listeners\[0\]\.address\): the admin server and a listener cannot share a port$/]],
+  },
+  {
+    desc: 'admin on a wildcard address and a listener on its port',
+    mutate: (c) => {
+      c.admin.address.socket_address = { address: '0.0.0.0', port_value: 15001 };
+      c.static_resources.listeners[0].address.socket_address.port_value = 15001;
+    },
+    errors: [['admin.address.socket_address.port_value', /0\.0\.0\.0:15001 is also the address of listener "l"/]],
+  },
   { desc: 'unknown lb_policy value', mutate: (c) => (c.static_resources.clusters[0].lb_policy = 'FOO'), errors: [[`${C}.lb_policy`, /unknown value "FOO" \(expected one of ROUND_ROBIN, RANDOM, LEAST_REQUEST/]] },
   { desc: 'tcp_keepalive out of range and unknown keepalive field', mutate: (c) => (c.static_resources.clusters[0].upstream_connection_options = { tcp_keepalive: { keepalive_time: 0, keepalive_idle: 5 } }), errors: [[`${C}.upstream_connection_options.tcp_keepalive.keepalive_time`, /out of range/], [`${C}.upstream_connection_options.tcp_keepalive.keepalive_idle`, /unknown field/]] },
   {
@@ -148,6 +164,7 @@ const valid: Array<{ desc: string; mutate: Mutate; warnings?: string[] }> = [
   { desc: 'dynamic_resources only warns', mutate: (c) => (c.dynamic_resources = { cds_config: { ads: {}, resource_api_version: 'V3' }, ads_config: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'c' } }] } }), warnings: ['dynamic_resources'] },
   { desc: 'EDS cluster warns', mutate: (c) => c.static_resources.clusters.push({ name: 'e', type: 'EDS', eds_cluster_config: { eds_config: { ads: {} } } }), warnings: ['static_resources.clusters[1].type'] },
   { desc: 'no admin block warns', mutate: (c) => delete c.admin, warnings: ['admin'] },
+  { desc: 'admin and a listener on the same port of different addresses', mutate: (c) => { c.admin.address.socket_address = { address: '127.0.0.2', port_value: 15000 }; c.static_resources.listeners[0].address.socket_address.port_value = 15000; } },
   { desc: 'listener socket_options in every state, int64 as a string', mutate: (c) => (c.static_resources.listeners[0].socket_options = [{ level: '1', name: '2', int_value: '1', state: 'STATE_PREBIND' }, { level: 6, name: 13, buf_value: 'Y3ViaWM=', state: 'STATE_LISTENING', description: 'cc' }]) },
   { desc: 'an upstream socket option with a state warns that it is ignored', mutate: (c) => (c.static_resources.clusters[0].upstream_bind_config = { socket_options: [{ level: 6, name: 13, buf_value: 'cmVubw==', state: 'STATE_BOUND' }] }), warnings: ['static_resources.clusters[0].upstream_bind_config.socket_options[0].state'] },
   { desc: 'an x_proxy (bolt) listener', mutate: (c) => xproxy(c) },

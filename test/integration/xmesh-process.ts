@@ -22,11 +22,23 @@ export interface XmeshProcess {
   stop(): Promise<void>;
 }
 
+export interface StartOptions {
+  /** Extra environment (e.g. XMESH_DATAPLANE_MODULE for the fake data plane). */
+  env?: NodeJS.ProcessEnv;
+  /** Extra `xmesh run` arguments. */
+  args?: string[];
+  /** Extension of the config file (default json; a .yaml file may later be rewritten as YAML). */
+  ext?: 'json' | 'yaml';
+}
+
 /** Write cfg as JSON into dir and start xmesh on it with `--concurrency workers`. */
-export async function startXmesh(dir: string, cfg: unknown, workers = 2): Promise<XmeshProcess> {
-  const file = join(dir, `xmesh-${process.pid}-${Date.now()}.json`);
+export async function startXmesh(dir: string, cfg: unknown, workers = 2, opts: StartOptions = {}): Promise<XmeshProcess> {
+  const file = join(dir, `xmesh-${process.pid}-${Date.now()}.${opts.ext ?? 'json'}`);
   writeFileSync(file, JSON.stringify(cfg));
-  const child = spawn(process.execPath, [...NODE_FLAGS, bin, 'run', '--config', file, '--concurrency', String(workers)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, bin, 'run', '--config', file, '--concurrency', String(workers), ...(opts.args ?? [])], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...opts.env },
+  });
   let err = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (d: string) => (err += d));

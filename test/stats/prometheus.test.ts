@@ -13,8 +13,8 @@ const stats: NativeStat[] = [
   { type: 'histogram', key: 'cluster.{cluster=backend}.upstream_cx_connect_ms', count: 4, sum: 7500, buckets: [[450, 1], [1000, 1], [2200, 2]] },
 ];
 
-test('prometheus output parses with a real parser, families grouped with TYPE', () => {
-  const text = formatPrometheus(stats);
+test('prometheus output parses with a real parser, families grouped with TYPE', async () => {
+  const text = await formatPrometheus(stats);
   const fams = parse(text);
   const byName = new Map(fams.map((f) => [f.name, f]));
   assert.deepEqual([...byName.keys()].sort(), [
@@ -36,8 +36,8 @@ test('prometheus output parses with a real parser, families grouped with TYPE', 
   assert.deepEqual(host.metrics[0].labels, { cluster: 'backend', host: '127.0.0.1:8080' });
 });
 
-test('histograms are in ms with cumulative le buckets, _sum and _count', () => {
-  const text = formatPrometheus(stats);
+test('histograms are in ms with cumulative le buckets, _sum and _count', async () => {
+  const text = await formatPrometheus(stats);
   // parse-prometheus-text-format folds a labelled histogram's series into one object and keeps
   // only its buckets, so the labelled case checks buckets via the parser and _sum/_count by line.
   const h = parse(text).find((f) => f.name === 'xmesh_cluster_upstream_cx_connect_ms')!;
@@ -50,8 +50,8 @@ test('histograms are in ms with cumulative le buckets, _sum and _count', () => {
   assert.match(text, /^xmesh_cluster_upstream_cx_connect_ms_count\{cluster="backend"\} 4$/m);
 });
 
-test('an unlabelled histogram: count and sum through the parser; a _us key becomes _ms', () => {
-  const text = formatPrometheus([{ type: 'histogram', key: 'server.apply_time_us', count: 3, sum: 1_500_000, buckets: [[900_000, 2], [40_000_000, 1]] }]);
+test('an unlabelled histogram: count and sum through the parser; a _us key becomes _ms', async () => {
+  const text = await formatPrometheus([{ type: 'histogram', key: 'server.apply_time_us', count: 3, sum: 1_500_000, buckets: [[900_000, 2], [40_000_000, 1]] }]);
   const [h] = parse(text);
   assert.equal(h.name, 'xmesh_server_apply_time_ms');
   assert.equal(h.type, 'HISTOGRAM');
@@ -62,10 +62,23 @@ test('an unlabelled histogram: count and sum through the parser; a _us key becom
   assert.equal(h.metrics[0].buckets!['60000'], '3');
 });
 
-test('escaped label values appear escaped in the raw text', () => {
-  assert.match(formatPrometheus(stats), /cluster="we\\"ird\\\\name"/);
+test('escaped label values appear escaped in the raw text', async () => {
+  assert.match(await formatPrometheus(stats), /cluster="we\\"ird\\\\name"/);
 });
 
-test('empty stats produce empty output', () => {
-  assert.equal(formatPrometheus([]), '');
+test('control characters in label values cannot break a sample onto two lines; the scrape still parses', async () => {
+  const text = await formatPrometheus([
+    { type: 'counter', key: 'cluster.{cluster=a\nxmesh_fake 1}.upstream_cx_total', value: 1 },
+    { type: 'counter', key: 'cluster.{cluster=b\r\t\u0000}.upstream_cx_total', value: 2 },
+  ]);
+  assert.equal(text.split('\n').length, 4, text); // TYPE + 2 samples + final newline
+  assert.doesNotMatch(text.replace(/\n/g, ''), /[\u0000-\u001f\u007f-\u009f]/);
+  assert.match(text, /cluster="a\\nxmesh_fake 1"/);
+  assert.match(text, /cluster="b\\\\x0d\\\\x09\\\\x00"/);
+  const [f] = parse(text);
+  assert.deepEqual(f.metrics.map((m) => m.labels!.cluster), ['a\nxmesh_fake 1', 'b\\x0d\\x09\\x00']);
+});
+
+test('empty stats produce empty output', async () => {
+  assert.equal(await formatPrometheus([]), '');
 });
