@@ -15,7 +15,9 @@
 
 struct h_opts {
 	uint32_t buffer_limit;       /* 0: the default */
-	uint32_t frame_timeout_ms;   /* 0: the default */
+	uint32_t frame_timeout_ms;   /* 0: none */
+	uint32_t idle_timeout_ms;    /* 0: none */
+	uint32_t max_duration_ms;    /* 0: none */
 };
 
 static struct xm_dp *h__dp(uint16_t upstream, const struct h_opts *ho)
@@ -41,6 +43,9 @@ static struct xm_dp *h__dp(uint16_t upstream, const struct h_opts *ho)
 	vh.name = "all", vh.n_domains = 1, vh.domains = domains, vh.n_routes = 1, vh.routes = rts;
 	xp.stat_prefix = "h", xp.n_protocols = 1, xp.protocols = protos;
 	xp.n_virtual_hosts = 1, xp.virtual_hosts = vhs;
+	xp.frame_timeout_ms = ho->frame_timeout_ms;
+	xp.idle_timeout_ms = ho->idle_timeout_ms;
+	xp.max_connection_duration_ms = ho->max_duration_ms;
 
 	la.address = "127.0.0.1";
 	l.name = "h", l.address = &la, l.buffer_limit = ho->buffer_limit;
@@ -137,6 +142,127 @@ static void test_trickle(void)
 	t_rpc_srv_stop(&up);
 }
 
+/* Wait (bounded) until the proxy closes fd: 1 when it did (EOF or reset), 0 on timeout. */
+static int h__closed_within(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char buf[4096];
+	for (int waited = 0; waited < ms; waited += 50) {
+		if (poll(&p, 1, 50) > 0) {
+			ssize_t n = read(fd, buf, sizeof(buf));
+			if (n <= 0)
+				return 1;
+		}
+	}
+	return 0;
+}
+
+static int64_t h__wait_stat(struct xm_dp *dp, const char *key, int64_t want)
+{
+	int64_t v = 0;
+	for (int i = 0; i < 100 && (v = t_stat(dp, key)) != want; i++)
+		h__wait_quiet();
+	return v;
+}
+
+/* A frame announcing more than the listener's buffer limit is refused as soon as its length
+ * is readable: a multiplexed upstream never waits on it, and nothing is held for it. */
+static void test_frame_above_limit(void)
+{
+	struct t_rpc_srv up;
+	struct h_opts ho = { .buffer_limit = 1024 };
+	uint8_t head[32];
+
+	t_rpc_srv_start(&up, 'u');
+	struct xm_dp *dp = h__dp(up.port, &ho);
+	int fd = t_connect(t_listener_port(dp, "h"));
+	size_t n = h__bolt_head(head, 1, 4096);
+	T_CHECK_EQ(write(fd, head, n), (ssize_t)n);
+	T_CHECK(h__closed_within(fd, 2000));
+	T_CHECK_EQ(h__wait_stat(dp, "xproxy.{stat_prefix=h}.decode_error.{reason=too_large}", 1), 1);
+	close(fd);
+	/* One just under the limit still goes through. */
+	struct t_resp r;
+	char body[600];
+	memset(body, 'b', sizeof(body) - 1);
+	body[sizeof(body) - 1] = 0;
+	fd = t_connect(t_listener_port(dp, "h"));
+	T_CHECK_EQ(t_bolt_call(fd, 7, "com.acme.S", "get", body, &r), 0);
+	T_CHECK_EQ(r.status, 0);
+	close(fd);
+	xm_dp_free(dp);
+	t_rpc_srv_stop(&up);
+}
+
+/* A frame that began and stalls is cut at frame_timeout; its bytes are given back. */
+static void test_frame_timeout(void)
+{
+	struct t_rpc_srv up;
+	struct h_opts ho = { .frame_timeout_ms = 300 };
+	uint8_t head[32];
+
+	t_rpc_srv_start(&up, 'u');
+	struct xm_dp *dp = h__dp(up.port, &ho);
+	uint64_t before = h__held(dp);
+	int fd = t_connect(t_listener_port(dp, "h"));
+	size_t n = h__bolt_head(head, 1, 4096);
+	T_CHECK_EQ(write(fd, head, n), (ssize_t)n);
+	T_CHECK_EQ(write(fd, "partial", 7), 7);
+	T_CHECK(h__closed_within(fd, 3000));
+	T_CHECK_EQ(h__wait_stat(dp, "xproxy.{stat_prefix=h}.downstream_cx_frame_timeout", 1), 1);
+	T_CHECK_EQ(h__wait_stat(dp, "xproxy.{stat_prefix=h}.downstream_cx_active", 0), 0);
+	T_CHECK(h__held(dp) <= before + sizeof(struct xm_chunk));
+	close(fd);
+	xm_dp_free(dp);
+	t_rpc_srv_stop(&up);
+}
+
+/* Silent connections are closed at idle_timeout; a busy one is not. */
+static void test_idle_timeout(void)
+{
+	struct t_rpc_srv up;
+	struct h_opts ho = { .idle_timeout_ms = 400 };
+	struct t_resp r;
+
+	t_rpc_srv_start(&up, 'u');
+	struct xm_dp *dp = h__dp(up.port, &ho);
+	int quiet = t_connect(t_listener_port(dp, "h")), busy = t_connect(t_listener_port(dp, "h"));
+	for (int i = 0; i < 8; i++) { /* 8 x 100 ms of traffic: longer than the idle timeout */
+		T_CHECK_EQ(t_bolt_call(busy, (uint32_t)i + 1, "com.acme.S", "get", "x", &r), 0);
+		struct timespec ts = { 0, 100 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	T_CHECK(h__closed_within(quiet, 3000));
+	T_CHECK_EQ(t_bolt_call(busy, 99, "com.acme.S", "get", "x", &r), 0); /* still open */
+	T_CHECK_EQ(h__wait_stat(dp, "xproxy.{stat_prefix=h}.downstream_cx_idle_timeout", 1), 1);
+	close(quiet);
+	close(busy);
+	xm_dp_free(dp);
+	t_rpc_srv_stop(&up);
+}
+
+/* After max_connection_duration a connection stops reading and closes once answered. */
+static void test_max_duration(void)
+{
+	struct t_rpc_srv up;
+	struct h_opts ho = { .max_duration_ms = 300 };
+	struct t_resp r;
+
+	t_rpc_srv_start(&up, 'u');
+	struct xm_dp *dp = h__dp(up.port, &ho);
+	int fd = t_connect(t_listener_port(dp, "h"));
+	T_CHECK_EQ(t_bolt_call(fd, 1, "com.acme.S", "get", "x", &r), 0);
+	T_CHECK(h__closed_within(fd, 3000));
+	T_CHECK_EQ(h__wait_stat(dp, "xproxy.{stat_prefix=h}.downstream_cx_max_duration_reached", 1), 1);
+	close(fd);
+	xm_dp_free(dp);
+	t_rpc_srv_stop(&up);
+}
+
 T_MAIN_BEGIN
 T_RUN("a trickle of single bytes costs about what was sent, not a buffer per read", test_trickle);
+T_RUN("a frame larger than the buffer limit is refused when its length is read", test_frame_above_limit);
+T_RUN("a stalled frame is cut at frame_timeout and its bytes given back", test_frame_timeout);
+T_RUN("a silent connection is closed at idle_timeout, a busy one is not", test_idle_timeout);
+T_RUN("after max_connection_duration a connection closes once answered", test_max_duration);
 T_MAIN_END

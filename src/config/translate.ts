@@ -51,6 +51,11 @@ export const DEFAULTS = {
   xUpstreamConnectionsPerHost: 1,
   /** XProxy.request_timeout_ms, and XRoute.timeout_ms of a route without one: Envoy's route timeout, 15 s. */
   xRequestTimeoutMs: 15_000,
+  /** XProxy.idle_timeout_ms: Envoy's HCM idle_timeout, 1 h (0 disables). */
+  xIdleTimeoutMs: 3_600_000,
+  /** XProxy.frame_timeout_ms: a frame that began must arrive whole within it; Envoy's
+   * request_headers_timeout is off by default, xmesh bounds what a stalled client holds: 30 s. */
+  xFrameTimeoutMs: 30_000,
   /** XProxy.detect_timeout_ms: Envoy's listener_filters_timeout, 15 s. */
   xDetectTimeoutMs: 15_000,
   /** XRetryPolicy.num_retries: Envoy's retry_policy num_retries, 1. */
@@ -242,6 +247,9 @@ function translateXProxy(x: XProxyCfg): pb.IXProxy {
     max_frame_size: x.max_frame_size ?? DEFAULTS.xMaxFrameSize,
     upstream_connections_per_host: x.upstream_connections_per_host ?? DEFAULTS.xUpstreamConnectionsPerHost,
     request_timeout_ms: requestTimeoutMs,
+    idle_timeout_ms: durationMs(x.idle_timeout, DEFAULTS.xIdleTimeoutMs),
+    frame_timeout_ms: durationMs(x.frame_timeout, DEFAULTS.xFrameTimeoutMs),
+    max_connection_duration_ms: x.max_connection_duration === undefined ? undefined : durationMs(x.max_connection_duration, 0),
     virtual_hosts: x.route_config.virtual_hosts.map((vh) => ({
       name: vh.name,
       domains: vh.domains,
@@ -268,6 +276,7 @@ function translateTcpProxy(t: Omit<TcpProxyCfg, '@type'>): pb.ITcpProxy {
     cluster: t.cluster,
     weighted_clusters: t.weighted_clusters?.clusters.map((w) => ({ cluster: w.name, weight: w.weight })),
     idle_timeout_ms: durationMs(t.idle_timeout, DEFAULTS.tcpIdleTimeoutMs),
+    max_connection_duration_ms: t.max_downstream_connection_duration === undefined ? undefined : durationMs(t.max_downstream_connection_duration, 0),
     max_connect_attempts: t.max_connect_attempts ?? DEFAULTS.maxConnectAttempts,
     access_log_path: t.access_log?.[0]?.typed_config.path,
     hash_policy: t.hash_policy && t.hash_policy.length > 0 ? { key: pb.HashPolicy.Key.SOURCE_IP } : undefined,

@@ -40,6 +40,8 @@ export interface TcpProxyCfg {
   max_connect_attempts?: number;
   access_log?: FileAccessLogCfg[];
   hash_policy?: Array<{ source_ip: Record<string, never> }>;
+  /** Envoy's: close the pair after this long (default: none). */
+  max_downstream_connection_duration?: DurationValue;
 }
 
 export interface XStringMatchCfg {
@@ -115,6 +117,12 @@ export interface XProxyCfg {
   max_frame_size?: number;
   upstream_connections_per_host?: number;
   request_timeout?: DurationValue;
+  /** A connection with nothing in flight and no bytes this long is closed (default 1h; 0s disables). */
+  idle_timeout?: DurationValue;
+  /** A frame that began must arrive whole within this (default 30s; 0s disables). */
+  frame_timeout?: DurationValue;
+  /** After this a connection stops reading and closes once answered (default: none). */
+  max_connection_duration?: DurationValue;
   route_config: { name?: string; virtual_hosts: Array<{ name: string; domains: string[]; routes: XRouteCfg[] }> };
 }
 

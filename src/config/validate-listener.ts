@@ -157,14 +157,15 @@ function checkNetworkFilter(c: Checker, v: unknown, path: string, refs: Listener
 export function checkTcpProxy(c: Checker, v: unknown, path: string, refs: ListenerRefs, opts: { typeRequired?: boolean } = {}): void {
   const o = c.object(v, path, {
     required: opts.typeRequired === false ? ['stat_prefix'] : ['@type', 'stat_prefix'],
-    known: ['@type', 'stat_prefix', 'cluster', 'weighted_clusters', 'idle_timeout', 'max_connect_attempts', 'access_log', 'hash_policy'],
-    ignored: ['downstream_idle_timeout', 'upstream_idle_timeout', 'max_downstream_connection_duration', 'access_log_flush_interval', 'flush_access_log_on_connected', 'access_log_options'],
+    known: ['@type', 'stat_prefix', 'cluster', 'weighted_clusters', 'idle_timeout', 'max_connect_attempts', 'access_log', 'hash_policy', 'max_downstream_connection_duration'],
+    ignored: ['downstream_idle_timeout', 'upstream_idle_timeout', 'access_log_flush_interval', 'flush_access_log_on_connected', 'access_log_options'],
   });
   if (!o) return;
   const t = c.optional(o, '@type', (x) => c.string(x, at(path, '@type')));
   if (t !== undefined && t !== TCP_PROXY_TYPE) c.error(at(path, '@type'), `expected "${TCP_PROXY_TYPE}", got "${t}"`);
   c.optional(o, 'stat_prefix', (x) => c.string(x, at(path, 'stat_prefix'), { nonEmpty: true }));
   c.optional(o, 'idle_timeout', (x) => c.duration(x, at(path, 'idle_timeout')));
+  c.optional(o, 'max_downstream_connection_duration', (x) => c.duration(x, at(path, 'max_downstream_connection_duration')));
   c.optional(o, 'max_connect_attempts', (x) => c.uint(x, at(path, 'max_connect_attempts'), { min: 1, max: 100 }));
 
   checkClusterTarget(c, o, path, refs);

@@ -126,7 +126,7 @@ function checkProtocols(c: Checker, o: Record<string, unknown>, path: string, re
 export function checkXProxy(c: Checker, v: unknown, path: string, refs: ListenerRefs): void {
   const o = c.object(v, path, {
     required: ['@type', 'stat_prefix', 'route_config'],
-    known: ['@type', 'stat_prefix', 'protocol', 'protocols', 'descriptors', 'fallback_tcp_proxy', 'detect_timeout', 'max_frame_size', 'upstream_connections_per_host', 'request_timeout', 'route_config'],
+    known: ['@type', 'stat_prefix', 'protocol', 'protocols', 'descriptors', 'fallback_tcp_proxy', 'detect_timeout', 'max_frame_size', 'upstream_connections_per_host', 'request_timeout', 'idle_timeout', 'frame_timeout', 'max_connection_duration', 'route_config'],
   });
   if (!o) return;
   const t = c.optional(o, '@type', (x) => c.string(x, at(path, '@type')));
@@ -138,6 +138,7 @@ export function checkXProxy(c: Checker, v: unknown, path: string, refs: Listener
   checkProtocols(c, o, path, refs, names);
   c.optional(o, 'upstream_connections_per_host', (x) => c.uint(x, at(path, 'upstream_connections_per_host'), { min: 1, max: pb.Limits.MAX_UPSTREAM_CONNECTIONS_PER_HOST }));
   c.optional(o, 'request_timeout', (x) => c.duration(x, at(path, 'request_timeout'), { minMs: 1 }));
+  for (const k of ['idle_timeout', 'frame_timeout', 'max_connection_duration'] as const) c.optional(o, k, (x) => c.duration(x, at(path, k)));
   const rp = at(path, 'route_config');
   const rc = o.route_config === undefined ? undefined : c.object(o.route_config, rp, { required: ['virtual_hosts'], known: ['name', 'virtual_hosts'] });
   if (!rc) return;

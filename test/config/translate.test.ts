@@ -117,6 +117,8 @@ const defaultCases: Array<{ key: keyof typeof DEFAULTS; desc: string; config?: (
   { key: 'xUpstreamConnectionsPerHost', desc: 'x_proxy upstream connections per host', config: () => xProxyConfig(), set: (c) => (tp(c).upstream_connections_per_host = 4), get: (s) => xProxy0(s).upstream_connections_per_host, setValue: 4 },
   { key: 'xRequestTimeoutMs', desc: 'x_proxy request timeout', config: () => xProxyConfig(), set: (c) => (tp(c).request_timeout = '3s'), get: (s) => xProxy0(s).request_timeout_ms, setValue: 3000 },
   { key: 'xRequestTimeoutMs', desc: 'x_proxy route timeout (a route without one gets the filter\'s)', config: () => xProxyConfig(), set: (c) => (tp(c).route_config.virtual_hosts[0].routes[0].route.timeout = '0.5s'), get: (s) => route0(s).timeout_ms, setValue: 500 },
+  { key: 'xIdleTimeoutMs', desc: 'x_proxy idle timeout', config: () => xProxyConfig(), set: (c) => (tp(c).idle_timeout = '5s'), get: (s) => xProxy0(s).idle_timeout_ms, setValue: 5000 },
+  { key: 'xFrameTimeoutMs', desc: 'x_proxy frame timeout', config: () => xProxyConfig(), set: (c) => (tp(c).frame_timeout = '2s'), get: (s) => xProxy0(s).frame_timeout_ms, setValue: 2000 },
   { key: 'xDetectTimeoutMs', desc: 'x_proxy detect timeout', config: () => xProxyConfig({ protocols: ['bolt', 'dubbo'] }), set: (c) => (tp(c).detect_timeout = '1s'), get: (s) => listener0(s).listener_filters![0].protocol_detection!.timeout_ms, setValue: 1000 },
   { key: 'xNumRetries', desc: 'x_proxy route retries', config: () => xProxyConfig({ route_config: { virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ route: { cluster: 'c', retry_policy: { retry_on: 'connect-failure' } } }] }] } }), set: (c) => (tp(c).route_config.virtual_hosts[0].routes[0].route.retry_policy.num_retries = 4), get: (s) => route0(s).retry_policy!.num_retries, setValue: 4 },
 ];
@@ -245,6 +247,8 @@ const cases: Array<{ desc: string; mutate: (c: any) => void; check: (s: Snapshot
         max_frame_size: 16 * MiB,
         upstream_connections_per_host: 2,
         request_timeout_ms: 2000,
+        idle_timeout_ms: 3_600_000,
+        frame_timeout_ms: 30_000,
         virtual_hosts: [
           {
             name: 'svc',
@@ -501,6 +505,8 @@ const ZERO_MEANS: Record<string, string | ((msg: Record<string, any>) => string 
   'Listener.default_filter_chain': 'unset = no default chain: a connection no chain takes is closed (an x_proxy fallback is this chain)',
   'FilterChain.filter_chain_match': 'unset = the chain takes any connection',
   'FilterChainMatch.destination_port': 'port 0 = any destination port',
+  'XProxy.max_connection_duration_ms': '0 = no limit (Envoy\'s default)',
+  'TcpProxy.max_connection_duration_ms': '0 = no limit (Envoy\'s max_downstream_connection_duration default)',
   'XRoute.method': 'unset = any method',
   'XRoute.retry_policy': 'unset = no retries',
   'XRoute.hash_policy': 'unset = a random key per request',

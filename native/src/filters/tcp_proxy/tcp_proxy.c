@@ -40,6 +40,7 @@ struct tp_session {
 	uint64_t last_io_ms;
 	uint64_t hash;
 	uint32_t idle_timeout_ms;
+	uint64_t expires_ms;               /* max_connection_duration: 0 = never */
 	uint8_t attempts, max_attempts;
 	uint8_t state;
 	uint8_t breaker_held;
@@ -65,6 +66,7 @@ static void tp__on_connected(struct xm_conn *c, int err);
 static void tp__on_timer(struct xm_timer *t);
 static void tp__on_spliced(struct xm_conn *c, uint32_t n, int status);
 static void tp__connect_next(struct tp_session *s);
+static void tp__arm(struct tp_session *s);
 
 static const struct xm_conn_ops tp__down_ops = {
 	.on_read = tp__down_read,
@@ -315,10 +317,20 @@ static void tp__on_connected(struct xm_conn *c, int err)
 	if (pre == XM_WRITE_OK)
 		xm_conn_read_start(&s->down);
 	xm_conn_read_start(&s->up);
-	if (s->idle_timeout_ms)
-		xm_timer_start(loop, &s->timer, s->idle_timeout_ms);
+	tp__arm(s);
 	if (s->pre_eof)
 		tp__on_eof(&s->down); /* the client's FIN came with its first bytes: pass it on */
+}
+
+/* An open pair's timer: the idle deadline or the end of its allowed duration, whichever
+ * comes first (none: not armed). */
+static void tp__arm(struct tp_session *s)
+{
+	uint64_t at = s->idle_timeout_ms ? s->last_io_ms + s->idle_timeout_ms : 0, now = s->loop->now_ms;
+	if (s->expires_ms && (!at || s->expires_ms < at))
+		at = s->expires_ms;
+	if (at)
+		xm_timer_start(s->loop, &s->timer, at > now ? at - now : 0);
 }
 
 static void tp__on_timer(struct xm_timer *t)
@@ -330,12 +342,16 @@ static void tp__on_timer(struct xm_timer *t)
 		tp__fail_attempt(s, TP_END_CONNECT_TIMEOUT);
 		return;
 	}
+	if (s->expires_ms && loop->now_ms >= s->expires_ms) {
+		tp__end(s, TP_END_MAX_DURATION, XM_CLOSE_FIN, XM_CLOSE_FIN);
+		return;
+	}
 	/* Idle: the timer is not pushed on every byte; it checks the last activity instead. */
-	uint64_t idle = loop->now_ms - s->last_io_ms;
-	if (idle >= s->idle_timeout_ms)
+	if (s->idle_timeout_ms && loop->now_ms - s->last_io_ms >= s->idle_timeout_ms) {
 		tp__end(s, TP_END_IDLE_TIMEOUT, XM_CLOSE_FIN, XM_CLOSE_FIN);
-	else
-		xm_timer_start(loop, &s->timer, s->idle_timeout_ms - idle);
+		return;
+	}
+	tp__arm(s);
 }
 
 /* What to do after handing bytes to the destination: named by xm_conn_write's status. */
@@ -510,6 +526,7 @@ static void tp__accept(struct xm_fworker *fw, void *cfgp, struct xm_fconn *fc)
 	s->lst = fc->lst;
 	s->alog = cfg->alog;
 	s->idle_timeout_ms = cfg->idle_timeout_ms;
+	s->expires_ms = cfg->max_duration_ms ? s->loop->now_ms + cfg->max_duration_ms : 0;
 	s->max_attempts = (uint8_t)(cfg->max_connect_attempts ? (cfg->max_connect_attempts > 255 ? 255 : cfg->max_connect_attempts) : 1);
 	s->last_fail = TP_END_CONNECT_FAILED;
 	s->start_us = xm_now_us();

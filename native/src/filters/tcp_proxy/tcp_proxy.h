@@ -22,6 +22,7 @@ enum tp_end {
 	TP_END_IDLE_TIMEOUT,
 	TP_END_SHUTDOWN,
 	TP_END_NO_MEMORY,
+	TP_END_MAX_DURATION,          /* max_connection_duration reached */
 	TP_END__COUNT
 };
 const char *tp_end_name(enum tp_end r);
@@ -53,6 +54,7 @@ struct xm_alog;
 struct tp_cfg {
 	struct xm_route_action action;   /* the cluster, or weighted clusters (the shared router's) */
 	uint32_t idle_timeout_ms;
+	uint32_t max_duration_ms;        /* 0 = no limit */
 	uint32_t max_connect_attempts;
 	enum tp_hash_key hash_key;
 	struct tp_stats *st;             /* kept */

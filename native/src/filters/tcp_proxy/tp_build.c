@@ -23,6 +23,7 @@ static const char *const tp__end_names[TP_END__COUNT] = {
 	[TP_END_IDLE_TIMEOUT] = "idle_timeout",
 	[TP_END_SHUTDOWN] = "shutdown",
 	[TP_END_NO_MEMORY] = "no_memory",
+	[TP_END_MAX_DURATION] = "max_duration_reached",
 };
 
 const char *tp_end_name(enum tp_end r)
@@ -132,6 +133,7 @@ int tp_build(const struct xm_filter_build *b, const struct ProtobufCMessage *msg
 			goto out;
 		}
 	c->idle_timeout_ms = tp->idle_timeout_ms; /* 0 = no idle timeout */
+	c->max_duration_ms = tp->max_connection_duration_ms; /* 0 = no limit */
 	c->max_connect_attempts = tp->max_connect_attempts;
 	c->hash_key = tp->hash_policy && tp->hash_policy->key == XMESH__DATAPLANE__V1__HASH_POLICY__KEY__SOURCE_ADDRESS_PORT
 			      ? TP_HASH_SOURCE_ADDRESS_PORT

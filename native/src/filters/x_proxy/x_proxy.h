@@ -62,6 +62,9 @@ struct xp_cfg {
 	uint32_t max_frame;
 	uint32_t conns_per_host;
 	uint32_t timeout_ms;
+	uint32_t idle_timeout_ms;        /* 0 = never */
+	uint32_t frame_timeout_ms;       /* 0 = no limit */
+	uint32_t max_duration_ms;        /* 0 = no limit */
 	struct xm_xproxy_stats *st;      /* kept */
 };
 
@@ -88,7 +91,11 @@ struct xm_xproxy_stats {
 	uint64_t *upstream_rq_retry;          /* requests sent again (retry_policy) */
 	uint64_t *downstream_rs[XM_XSTATUS__COUNT]; /* responses to clients by status (forwarded or generated) */
 	uint64_t *bytes_copied;               /* payload bytes copied: stays 0 */
-	uint64_t *decode_error[XM_CODEC_E__COUNT];
+	uint64_t *decode_error[XM_CODEC_E__COUNT];          /* from clients */
+	uint64_t *upstream_decode_error[XM_CODEC_E__COUNT]; /* from upstream servers */
+	uint64_t *downstream_cx_idle_timeout;   /* closed: nothing in flight and no bytes for idle_timeout */
+	uint64_t *downstream_cx_frame_timeout;  /* closed: a frame began and did not arrive whole in time */
+	uint64_t *downstream_cx_max_duration_reached;
 	int64_t *downstream_cx_active;
 	int64_t *downstream_rq_active;
 	int64_t *upstream_cx_active;

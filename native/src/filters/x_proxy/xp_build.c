@@ -219,6 +219,9 @@ int xp_build(const struct xm_filter_build *b, const struct ProtobufCMessage *msg
 	x->max_frame = px->max_frame_size;
 	x->conns_per_host = px->upstream_connections_per_host;
 	x->timeout_ms = px->request_timeout_ms;
+	x->idle_timeout_ms = px->idle_timeout_ms;
+	x->frame_timeout_ms = px->frame_timeout_ms;
+	x->max_duration_ms = px->max_connection_duration_ms;
 	x->st = xm_xproxy_stats_get(b->keep, b->stats, prefix);
 	x->vhosts = calloc(px->n_virtual_hosts ? px->n_virtual_hosts : 1, sizeof(*x->vhosts));
 	if (!x->st || !x->vhosts)

@@ -10,6 +10,7 @@ static void xp__down_eof(struct xm_conn *c);
 static void xp__down_error(struct xm_conn *c, int err);
 static void xp__down_drained(struct xm_conn *c);
 static void xp__nop_connected(struct xm_conn *c, int err) { (void)c, (void)err; }
+static void xp__down_arm(struct xp_down *d, const struct xp_cfg *cfg);
 
 /* A client's codec is known when x_proxy takes it (a listener filter detected it, or the
  * filter speaks one protocol), it is never handed over nor spliced: it may live on the
@@ -114,6 +115,7 @@ void xp_down_close(struct xp_down *d, enum xm_close_mode mode)
 	}
 	if (xm_link_linked(&d->pause_link))
 		xm_link_del(&d->pause_link);
+	xm_timer_stop(d->loop, &d->timer);
 	xm_conn_close(&d->conn, mode);
 	xm_iovq_clear(&d->in);
 	xm_gauge_add(d->st->downstream_cx_active, -1);
@@ -292,7 +294,7 @@ void xp_down_process(struct xp_down *d)
 			return;
 		}
 		memset(&f, 0, sizeof(f));
-		ssize_t n = d->codec->ops->split(d->codec, &v, cfg->max_frame, &f);
+		ssize_t n = d->codec->ops->split(d->codec, &v, d->max_frame, &f);
 		if (n == 0)
 			return;
 		if (n < 0) {
@@ -333,18 +335,91 @@ static void xp__down_read(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, 
 
 	if (xm_unlikely(xm_conn_rx_copied(c)))
 		xm_stat_add(d->st->bytes_copied, len);
+	d->last_io_ms = d->loop->now_ms;
+	int began = xm_iovq_empty(&d->in);
 	if (xm_iovq_push(&d->in, ch, off, len) < 0) {
 		xp_down_close(d, XM_CLOSE_RESET);
 		return;
 	}
 	xp_down_process(d);
+	/* Bytes left over are an unfinished frame: time how long it takes to arrive whole. */
+	if (!d->closed && !xm_iovq_empty(&d->in) && d->cfg && d->cfg->frame_timeout_ms) {
+		if (began)
+			d->frame_start_ms = d->loop->now_ms;
+		xp__down_arm(d, d->cfg);
+	}
 }
 
 void xp_down_maybe_finish(struct xp_down *d)
 {
-	/* Client sent FIN: answer what is in flight, then close once it is written. */
-	if (d->eof && !d->closed && d->npending == 0 && xm_conn_queued(&d->conn) == 0)
+	/* Client sent FIN, or the connection is draining: answer what is in flight, then close
+	 * once it is written. */
+	if ((d->eof || d->draining) && !d->closed && d->npending == 0 && xm_conn_queued(&d->conn) == 0)
 		xp_down_close(d, XM_CLOSE_FIN);
+}
+
+void xp_down_drain(struct xp_down *d)
+{
+	if (d->closed || d->draining)
+		return;
+	d->draining = 1;
+	xm_conn_read_stop(&d->conn);
+	xp_down_maybe_finish(d);
+}
+
+/* The earliest time the connection's timer must look again (0: nothing to watch). */
+static uint64_t xp__down_deadline(const struct xp_down *d, const struct xp_cfg *cfg)
+{
+	uint64_t at = d->expires_ms && !d->draining ? d->expires_ms : 0;
+	uint64_t t = 0;
+	if (!xm_iovq_empty(&d->in) && cfg->frame_timeout_ms)
+		t = d->frame_start_ms + cfg->frame_timeout_ms;
+	else if (cfg->idle_timeout_ms && d->npending == 0)
+		t = d->last_io_ms + cfg->idle_timeout_ms;
+	else if (cfg->idle_timeout_ms)
+		t = d->loop->now_ms + cfg->idle_timeout_ms; /* busy: look again later */
+	return !at || (t && t < at) ? t : at;
+}
+
+static void xp__down_arm(struct xp_down *d, const struct xp_cfg *cfg)
+{
+	uint64_t at = xp__down_deadline(d, cfg), now = d->loop->now_ms;
+	if (!at)
+		xm_timer_stop(d->loop, &d->timer);
+	else if (!xm_timer_armed(&d->timer) || d->timer.deadline_ms > at)
+		xm_timer_start(d->loop, &d->timer, at > now ? at - now : 0);
+}
+
+/* Idle, frame completion and duration limits, checked when the earliest is due (the timer
+ * is not pushed on every byte). */
+static void xp__down_timer(struct xm_timer *t)
+{
+	struct xp_down *d = xm_container_of(t, struct xp_down, timer);
+	const struct xp_cfg *cfg = xp_down_cfg(d);
+	uint64_t now = d->loop->now_ms;
+
+	if (!cfg) {
+		xp_down_close(d, XM_CLOSE_FIN);
+		return;
+	}
+	if (d->expires_ms && now >= d->expires_ms && !d->draining) {
+		xm_stat_inc(d->st->downstream_cx_max_duration_reached);
+		xp_down_drain(d);
+		if (d->closed)
+			return;
+	}
+	if (!xm_iovq_empty(&d->in) && cfg->frame_timeout_ms && now - d->frame_start_ms >= cfg->frame_timeout_ms) {
+		/* A frame began and stalled: its bytes are all this connection holds for it. */
+		xm_stat_inc(d->st->downstream_cx_frame_timeout);
+		xp_down_close(d, XM_CLOSE_RESET);
+		return;
+	}
+	if (cfg->idle_timeout_ms && d->npending == 0 && xm_iovq_empty(&d->in) && now - d->last_io_ms >= cfg->idle_timeout_ms) {
+		xm_stat_inc(d->st->downstream_cx_idle_timeout);
+		xp_down_close(d, XM_CLOSE_FIN);
+		return;
+	}
+	xp__down_arm(d, cfg);
 }
 
 static void xp__down_eof(struct xm_conn *c)
@@ -409,6 +484,12 @@ static void xp__accept(struct xm_fworker *fw, void *cfgp, struct xm_fconn *fc)
 	d->in = fc->pre;
 	xm_iovq_init(&fc->pre);
 	d->eof = fc->eof;
+	/* Bytes held for an unfinished frame count against the listener's buffer limit: a frame
+	 * that cannot fit is refused as soon as its length is readable (decode_error too_large). */
+	d->max_frame = cfg->max_frame < fc->buffer_limit ? cfg->max_frame : fc->buffer_limit;
+	d->last_io_ms = d->frame_start_ms = d->loop->now_ms;
+	d->expires_ms = cfg->max_duration_ms ? d->loop->now_ms + cfg->max_duration_ms : 0;
+	xm_timer_init(&d->timer, xp__down_timer);
 	xm_link_init(&d->pending);
 	xm_link_init(&d->pause_link);
 	xm_fworker_add(fw, &d->base);
@@ -432,6 +513,8 @@ static void xp__accept(struct xm_fworker *fw, void *cfgp, struct xm_fconn *fc)
 		xp_down_maybe_finish(d);
 	else
 		xm_conn_read_start(&d->conn);
+	if (!d->closed)
+		xp__down_arm(d, cfg);
 }
 
 const struct xm_filter_ops xm_x_proxy_filter = {

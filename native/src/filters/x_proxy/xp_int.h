@@ -75,7 +75,13 @@ struct xp_down {
 	struct xm_link pending;            /* xp_rq.down_link */
 	struct xm_link pause_link;         /* in an up's paused list while backpressured */
 	uint32_t npending;
+	uint32_t max_frame;                /* the filter's, capped by the listener's buffer limit */
+	struct xm_timer timer;             /* idle, frame completion and connection duration */
+	uint64_t last_io_ms;               /* last bytes in or out */
+	uint64_t frame_start_ms;           /* first byte of the frame d->in holds (when not empty) */
+	uint64_t expires_ms;               /* max_connection_duration: 0 = never */
 	uint8_t closed, eof;
+	uint8_t draining;                  /* reads stopped: close once nothing is in flight */
 };
 
 /* Open addressing map: request id on the upstream connection -> request. */
@@ -101,6 +107,7 @@ struct xp_up {
 	struct xp_pmap pending;
 	struct xm_link paused;             /* downs waiting for this connection to drain */
 	struct xm_timer timer;             /* connect timeout */
+	uint64_t start_us, connected_us;   /* upstream_cx_connect_ms / length_ms */
 	uint64_t next_id;
 	uint8_t connected, closed;
 };
@@ -123,6 +130,8 @@ const struct xp_cfg *xp_down_cfg(struct xp_down *d);
 void xp_rq_free(struct xp_down *down, struct xp_rq *rq);
 void xp_down_close(struct xp_down *d, enum xm_close_mode mode);
 void xp_down_maybe_finish(struct xp_down *d);
+/* Stop reading; close once every request in flight is answered. */
+void xp_down_drain(struct xp_down *d);
 void xp_down_process(struct xp_down *d);
 /* Requests (xp_rq.c). attach: a fresh id on up, indexed there; rq takes over the request
  * breaker slot the caller acquired on c (and the retry budget when retry) and references on

@@ -24,6 +24,7 @@ int xp_rq_attach(struct xp_rq *rq, struct xp_up *up, struct xm_cluster *c, const
 void xp_rq_free(struct xp_down *down, struct xp_rq *rq)
 {
 	xm_timer_stop(down->loop, &rq->timer);
+	down->last_io_ms = down->loop->now_ms; /* answered (or given up): the idle clock restarts */
 	xm_link_del(&rq->down_link);
 	down->npending--;
 	if (rq->up)

@@ -45,14 +45,20 @@ static void *xp__stats_make(void *ctx, const char *prefix, size_t klen, char *er
 	XP__C(upstream_cx_total);
 	XP__C(upstream_rq_retry);
 	XP__C(bytes_copied);
+	XP__C(downstream_cx_idle_timeout);
+	XP__C(downstream_cx_frame_timeout);
+	XP__C(downstream_cx_max_duration_reached);
 	XP__G(downstream_cx_active);
 	XP__G(downstream_rq_active);
 	XP__G(upstream_cx_active);
 #undef XP__C
 #undef XP__G
-	for (int e = 0; e < XM_CODEC_E__COUNT; e++)
-		t->decode_error[e] = xm_stats_counterf(s, "xproxy.{stat_prefix=%s}.decode_error.{reason=%s}", prefix,
-						       e == 0 ? "other" : xm_codec_err_name(e));
+	for (int e = 0; e < XM_CODEC_E__COUNT; e++) {
+		const char *why = e == 0 ? "other" : xm_codec_err_name(e);
+		t->decode_error[e] = xm_stats_counterf(s, "xproxy.{stat_prefix=%s}.decode_error.{reason=%s}", prefix, why);
+		t->upstream_decode_error[e] =
+			xm_stats_counterf(s, "xproxy.{stat_prefix=%s}.upstream_decode_error.{reason=%s}", prefix, why);
+	}
 	for (int i = 0; i < XM_XSTATUS__COUNT; i++)
 		t->downstream_rs[i] = xm_stats_counterf(s, "xproxy.{stat_prefix=%s}.downstream_rs.{status=%s}", prefix,
 							 xp__status_name[i]);

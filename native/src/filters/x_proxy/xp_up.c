@@ -74,6 +74,12 @@ static void xp__up_close(struct xp_up *up, int failed)
 			xm_conn_read_start(&d->conn);
 	}
 	xm_iovq_clear(&up->in);
+	if (up->connected)
+		xm_hist_record(up->cs->st.upstream_cx_length_ms, xm_now_us() - up->connected_us);
+	if (failed && up->connected)
+		xm_stat_inc(up->cs->st.upstream_cx_destroy_remote);
+	else
+		xm_stat_inc(up->cs->st.upstream_cx_destroy_local);
 	xm_gauge_add(up->st->upstream_cx_active, -1);
 	xm_gauge_add(up->cs->st.upstream_cx_active, -1);
 	xm_gauge_add(up->hs->st.cx_active, -1);
@@ -116,6 +122,7 @@ static void *xp__up_open(void *ctx, struct xm_hostpool *hp, struct xm_cluster *c
 	up->st = d->st;
 	up->hs = h->st;
 	up->cs = c->st;
+	up->start_us = xm_now_us();
 	xm_host_state_ref(up->hs);
 	xm_cluster_state_ref(up->cs);
 	xm_iovq_init(&up->in);
@@ -155,6 +162,8 @@ static void xp__up_connected(struct xm_conn *c, int err)
 		return;
 	}
 	up->connected = 1;
+	up->connected_us = xm_now_us();
+	xm_hist_record(up->cs->st.upstream_cx_connect_ms, up->connected_us - up->start_us);
 	xm_host_report(up->cs, up->hs, NULL, XM_HOST_CONNECT_OK, up->loop->now_ms);
 	xm_conn_read_start(&up->conn);
 }
@@ -217,7 +226,7 @@ static void xp__up_read(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, ui
 		if (n == 0)
 			return;
 		if (n < 0) {
-			xm_stat_inc(up->st->decode_error[-n < XM_CODEC_E__COUNT ? -n : 0]);
+			xm_stat_inc(up->st->upstream_decode_error[-n < XM_CODEC_E__COUNT ? -n : 0]);
 			xp__up_close(up, 1);
 			return;
 		}
