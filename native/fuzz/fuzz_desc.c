@@ -3,7 +3,7 @@
 
 #include "fuzz_common.h"
 
-/* tinyrpc, as in native/test/test_codec_desc.c: "TR" kind status id(u32 BE) len(u32 BE) +
+/* tinyrpc, as in native/test/protocol/test_codec_desc.c: "TR" kind status id(u32 BE) len(u32 BE) +
  * method[16] + LPSTR(u16) service. */
 static const struct xm_descriptor fz_tinyrpc = {
 	.name = "tinyrpc",

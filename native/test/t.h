@@ -27,6 +27,18 @@ extern const char *t__case;
 		}                                                                            \
 	} while (0)
 
+/* A behaviour we want that native/src does not have yet: a bug, described where the check
+ * stands and tagged id. Reported on every run but not counted as a failure (the suite stays
+ * green while the bug is open); once cond holds it says so, and should become a T_CHECK. */
+#define T_KNOWN_BUG(id, cond, what)                                                          \
+	do {                                                                                 \
+		if (!(cond))                                                                 \
+			fprintf(stderr, "  KNOWN BUG (%s) %s:%d: %s\n", id, __FILE__, __LINE__, what); \
+		else                                                                         \
+			fprintf(stderr, "  KNOWN BUG (%s) %s:%d: no longer seen, make it a T_CHECK\n", id, \
+				__FILE__, __LINE__);                                         \
+	} while (0)
+
 /* Run one named case: T_RUN("round robin visits every host", test_rr); */
 #define T_RUN(desc, fn)                                                                      \
 	do {                                                                                 \

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -339,6 +340,48 @@ long t_roundtrip(uint16_t port, size_t len, int timeout_ms, int *intact)
 	close(fd);
 	*intact = ok && got == len;
 	return (long)got;
+}
+
+int t_tcp_pair(int *srv, int *cli, int small)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	int sz = 16384, rc = 0;
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	*srv = *cli = -1;
+	if (lfd < 0 || c < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (small) {
+		/* Set before listen/connect: the accepted socket inherits them, and the window
+		 * scale is chosen from them in the handshake. */
+		setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+		setsockopt(lfd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+		setsockopt(c, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+		setsockopt(c, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	}
+	if (bind(lfd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(lfd, 1) < 0 ||
+	    getsockname(lfd, (struct sockaddr *)&a, &alen) < 0 || connect(c, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	*srv = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (*srv < 0) {
+		rc = -errno;
+		goto out;
+	}
+	fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK);
+	*cli = c;
+	c = -1;
+out:
+	if (c >= 0)
+		close(c);
+	if (lfd >= 0)
+		close(lfd);
+	return rc;
 }
 
 int t_hold_from(const char *src, uint16_t port, int timeout_ms)

@@ -71,6 +71,11 @@ long t_roundtrip(uint16_t port, size_t len, int timeout_ms, int *intact);
  * proxied upstream connection exists, and return the open fd (or -errno). */
 int t_hold_from(const char *src, uint16_t port, int timeout_ms);
 
+/* A connected loopback TCP pair, both ends non-blocking: *srv accepted, *cli connected.
+ * small: both ends' kernel buffers set to 16 KiB before the handshake (no autotuning), so a
+ * test fills them quickly. 0 or -errno. */
+int t_tcp_pair(int *srv, int *cli, int small);
+
 /* Connect and wait for EOF/RST without sending; returns 0 on EOF, -errno otherwise. */
 int t_connect_expect_close(uint16_t port, int timeout_ms);
 

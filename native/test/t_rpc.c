@@ -82,6 +82,53 @@ size_t t_dubbo_req(uint8_t *out, uint64_t id, const char *service, const char *m
 	return (size_t)(p - out);
 }
 
+static int t__read_full(int fd, uint8_t *buf, size_t n, int timeout_ms);
+
+size_t t_bolt_resp(uint8_t *out, uint32_t id, uint16_t status, const char *content)
+{
+	size_t cl = strlen(content);
+	uint8_t *p = out;
+	*p++ = 1, *p++ = 0, *p++ = 0, *p++ = 2, *p++ = 1; /* proto v1, response, cmdcode 2, ver2 */
+	p += t__put32(p, id);
+	*p++ = 1;                                          /* codec hessian2 */
+	*p++ = (uint8_t)(status >> 8), *p++ = (uint8_t)status;
+	*p++ = 0, *p++ = 0, *p++ = 0, *p++ = 0;            /* no class, no header map */
+	p += t__put32(p, (uint32_t)cl);
+	memcpy(p, content, cl);
+	return (size_t)(p - out) + cl;
+}
+
+size_t t_dubbo_resp(uint8_t *out, uint64_t id, uint8_t status, const char *body)
+{
+	size_t bl = strlen(body);
+	out[0] = 0xda, out[1] = 0xbb, out[2] = 2, out[3] = status; /* response, hessian2 */
+	t__put64(out + 4, id);
+	t__put32(out + 12, (uint32_t)bl);
+	memcpy(out + 16, body, bl);
+	return 16 + bl;
+}
+
+long t_rpc_read_req(int fd, int dubbo, uint8_t *buf, size_t cap, uint64_t *id, int timeout_ms)
+{
+	size_t hl = dubbo ? 16 : 22, rest;
+	if (cap < hl || t__read_full(fd, buf, hl, timeout_ms) < 0)
+		return -1;
+	if (dubbo) {
+		rest = (size_t)buf[12] << 24 | (size_t)buf[13] << 16 | (size_t)buf[14] << 8 | buf[15];
+		*id = 0;
+		for (int i = 0; i < 8; i++)
+			*id = *id << 8 | buf[4 + i];
+	} else {
+		/* v1 request: proto type cmdcode(2) ver2 id(4) codec timeout(4) classLen(2) headerLen(2) contentLen(4) */
+		rest = (size_t)(buf[14] << 8 | buf[15]) + (size_t)(buf[16] << 8 | buf[17]) +
+		       ((size_t)buf[18] << 24 | (size_t)buf[19] << 16 | (size_t)buf[20] << 8 | buf[21]);
+		*id = (uint64_t)buf[5] << 24 | (uint64_t)buf[6] << 16 | (uint64_t)buf[7] << 8 | buf[8];
+	}
+	if (hl + rest > cap || t__read_full(fd, buf + hl, rest, timeout_ms) < 0)
+		return -1;
+	return (long)(hl + rest);
+}
+
 static int t__read_full(int fd, uint8_t *buf, size_t n, int timeout_ms)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };

@@ -14,6 +14,15 @@ size_t t_bolt_req(uint8_t *out, uint32_t id, int heartbeat, const char *service,
  * method, no arguments, empty attachments. service and method: < 32 bytes. */
 size_t t_dubbo_req(uint8_t *out, uint64_t id, const char *service, const char *method);
 
+/* A Bolt v1 response (cmdcode 2) with status and content, no class or header map; a Dubbo
+ * (hessian2) response with status and body as raw bytes. Their lengths. */
+size_t t_bolt_resp(uint8_t *out, uint32_t id, uint16_t status, const char *content);
+size_t t_dubbo_resp(uint8_t *out, uint64_t id, uint8_t status, const char *body);
+/* Read exactly one Bolt v1 (dubbo = 0) or Dubbo (dubbo = 1) request frame (a heartbeat too)
+ * from fd into buf (blocking, bounded by timeout_ms): an upstream's view. Its length with
+ * *id its request id, or -1. */
+long t_rpc_read_req(int fd, int dubbo, uint8_t *buf, size_t cap, uint64_t *id, int timeout_ms);
+
 /* One response as a client sees it. content: the body (NUL-terminated, truncated). */
 struct t_resp {
 	uint64_t id;

@@ -58,6 +58,8 @@ int xp_pmap_put(struct xp_pmap *m, uint64_t id, struct xp_rq *rq)
 /* Remove with backward-shift deletion (no tombstones). */
 void xp_pmap_del(struct xp_pmap *m, uint64_t id)
 {
+	if (!m->cap)
+		return; /* never used (or detached by a closing connection): no table to probe */
 	uint32_t i = xp__slot(m, id);
 	while (m->vals[i] && m->keys[i] != id)
 		i = (i + 1) & (m->cap - 1);
