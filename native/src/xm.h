@@ -58,6 +58,7 @@ enum xm_event_kind {
 	XM_EV_LISTENER_ERROR,  /* a listener stopped accepting: subject = listener name */
 	XM_EV_HOST_EJECTED,    /* outlier detection ejected a host: subject = cluster/host */
 	XM_EV_HOST_UNEJECTED,
+	XM_EV_TABLE_RELEASED,  /* a worker let go of a retired table: the control side may free it (xm_dp_reclaim) */
 };
 struct xm_events;
 void xm_event_post(struct xm_events *q, enum xm_event_kind kind, const char *subject, const char *detail);

@@ -8,6 +8,7 @@
 
 #include "core/buf.h"
 #include "core/epoch.h"
+#include "core/event.h"
 #include "core/list.h"
 #include "core/loop.h"
 #include "net/conn.h"
@@ -119,6 +120,17 @@ static inline void xm_fworker_del(struct xm_fworker *fw, struct xm_session *s)
 {
 	xm_link_del(&s->link);
 	fw->nsessions--;
+}
+
+/* A session lets go of the table it held (see xm_fworker.epoch). When that table is no
+ * longer the worker's current one and the worker holds nothing more of it, the control side
+ * is told it may free it: a table retired under a session is not kept until the next swap. */
+static inline void xm_fworker_release(struct xm_fworker *fw, struct xm_epoch *e)
+{
+	unsigned w = fw->loop->id;
+	xm_epoch_unref(e, w);
+	if (e != fw->epoch && xm_atomic_load(&e->wrefs[w].n) == 0)
+		xm_event_post(fw->events, XM_EV_TABLE_RELEASED, "table", "a retired table is free");
 }
 
 /* ---- build (control side) ---- */

@@ -151,24 +151,35 @@ private:
 		});
 	}
 
+	// Events from the workers: a retired table let go is freed here (the control side's
+	// job, without waiting for the next swap); the rest go to JS.
 	void DrainEvents(Napi::Env env)
 	{
-		if (!dp_ || onEvent_.IsEmpty())
+		if (!dp_)
 			return;
 		xm_event evs[64];
 		unsigned n;
 		Napi::HandleScope scope(env);
 		while ((n = xm_events_drain(dp_->events, evs, 64)) > 0) {
-			Napi::Array arr = Napi::Array::New(env, n);
+			Napi::Array arr = Napi::Array::New(env, 0);
+			uint32_t k = 0;
+			bool reclaim = false;
 			for (unsigned i = 0; i < n; i++) {
+				if (evs[i].kind == XM_EV_TABLE_RELEASED) {
+					reclaim = true;
+					continue;
+				}
 				static const char *kinds[] = {"log", "listener_error", "host_ejected", "host_unejected"};
 				Napi::Object e = Napi::Object::New(env);
 				e.Set("kind", kinds[evs[i].kind < 4 ? evs[i].kind : 0]);
 				e.Set("subject", evs[i].subject);
 				e.Set("detail", evs[i].detail);
-				arr.Set(i, e);
+				arr.Set(k++, e);
 			}
-			onEvent_.Call({arr});
+			if (reclaim)
+				xm_dp_try_reclaim(dp_); // an apply in progress reclaims at its end anyway
+			if (k && !onEvent_.IsEmpty())
+				onEvent_.Call({arr});
 		}
 	}
 

@@ -127,6 +127,15 @@ static unsigned dp__reclaim_locked(struct xm_dp *dp)
 	return left;
 }
 
+int xm_dp_try_reclaim(struct xm_dp *dp)
+{
+	if (pthread_mutex_trylock(&dp->lock) != 0)
+		return -EBUSY;
+	int left = (int)dp__reclaim_locked(dp);
+	pthread_mutex_unlock(&dp->lock);
+	return left;
+}
+
 unsigned xm_dp_reclaim(struct xm_dp *dp)
 {
 	pthread_mutex_lock(&dp->lock);

@@ -60,6 +60,9 @@ int xm_dp_new(struct xm_dp **out, const struct xm_dp_opts *o);
 int xm_dp_apply(struct xm_dp *dp, const void *buf, size_t len, char *err, size_t errlen);
 /* Free retired tables no worker uses any more; returns how many remain. */
 unsigned xm_dp_reclaim(struct xm_dp *dp);
+/* The same when the data plane's lock is free now (the control thread must never wait for a
+ * build in progress, which reclaims at its end); -EBUSY otherwise. */
+int xm_dp_try_reclaim(struct xm_dp *dp);
 /* Stop and join the workers (closing their connections), idempotent. */
 void xm_dp_stop(struct xm_dp *dp);
 void xm_dp_free(struct xm_dp *dp);

@@ -96,7 +96,7 @@ static void tp__drop_table(struct tp_session *s)
 {
 	if (!s->epoch)
 		return;
-	xm_epoch_unref(s->epoch, s->loop->id);
+	xm_fworker_release(s->fw, s->epoch);
 	s->epoch = NULL;
 	s->cfg = NULL;
 	s->cluster = NULL;

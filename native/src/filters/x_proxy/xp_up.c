@@ -98,6 +98,8 @@ static void xp__up_abort(struct xm_session *s)
 static void xp__up_timer(struct xm_timer *t)
 {
 	struct xp_up *up = xm_container_of(t, struct xp_up, timer);
+	/* As tcp_proxy counts it: a timed-out connect is a failed one too. */
+	xm_stat_inc(up->cs->st.upstream_cx_connect_fail);
 	xm_stat_inc(up->cs->st.upstream_cx_connect_timeout);
 	xp__up_close(up, 1);
 }
