@@ -85,9 +85,9 @@ export const scenario: Scenario = {
       rows: paths
         .filter((p) => samples.some((x) => x.path === p && x.shape === shape))
         .map((p) => [
-          p === 'xmesh' || p === 'xmesh-epoll' ? `${p} (L7)` : p === 'haproxy' ? 'haproxy (L4)' : p,
+          p === 'xmesh' || p === 'xmesh-base' || p === 'xmesh-epoll' ? `${p} (L7)` : p === 'haproxy' ? 'haproxy (L4)' : p,
           med(p, shape, (x) => x.lg.rps).toFixed(0),
-          (med(p, shape, (x) => x.lg.rps) / dir(shape)).toFixed(2),
+          dir(shape) > 0 ? (med(p, shape, (x) => x.lg.rps) / dir(shape)).toFixed(2) : '-',
           med(p, shape, (x) => x.lg.p50_us).toFixed(0),
           med(p, shape, (x) => x.lg.p99_us).toFixed(0),
           p === 'direct' ? '-' : med(p, shape, (x) => x.proxyCpuUs / Math.max(1, x.lg.requests)).toFixed(2),
