@@ -64,6 +64,14 @@ function startupError(message: string, err: unknown): StartupError {
   return e;
 }
 
+/** POST /drain_listeners, or the first step of a graceful stop. */
+export interface DrainRequest {
+  /** Only listeners with traffic_direction INBOUND. */
+  inboundOnly?: boolean;
+  /** Also ask their open connections to finish (else only accepting stops). */
+  graceful?: boolean;
+}
+
 export type ReloadOutcome =
   | { status: 'applied'; version: number; warnings: ConfigIssue[] }
   | { status: 'rejected'; errors: ConfigIssue[] }
@@ -76,6 +84,12 @@ export interface ServerHandle {
   info(): DataPlaneInfo;
   /** Re-read the config file; an invalid file or a failed apply leaves the running snapshot in place. */
   reload(): Promise<ReloadOutcome>;
+  /** Stop accepting on listeners for good (/ready answers 503 DRAINING from then on);
+   * resolves with the names this call stopped. */
+  drainListeners(req: DrainRequest): Promise<string[]>;
+  /** Graceful stop: drain every listener, wait up to drainTimeMs for their connections to
+   * finish (x_proxy answers what is in flight first), then close(). */
+  shutdown(drainTimeMs: number): Promise<void>;
   /** Stop DNS refresh and admin, close the data plane (joins native workers). Idempotent. */
   close(): Promise<void>;
 }
@@ -99,6 +113,8 @@ class Server implements ServerHandle {
   private snapshot: SnapshotMsg | undefined;
   private version = 0;
   private live = false;
+  /** A drain ran: /ready answers 503 DRAINING. */
+  private draining = false;
   private closing: Promise<void> | undefined;
   /** Aborted by close(): ends a reload's config load that is still on its worker thread. */
   private readonly closeAbort = new AbortController();
@@ -192,7 +208,8 @@ class Server implements ServerHandle {
       commandLine: this.opts.commandLine,
       source: {
         isLive: () => this.live,
-        shuttingDown: () => this.closing !== undefined,
+        shuttingDown: () => this.draining || this.closing !== undefined,
+        drainListeners: (req) => this.drainListeners(req),
         stats: () => this.stats(),
         info: () => (this.live ? this.dp.info() : undefined),
         snapshot: () => this.snapshot,
@@ -310,6 +327,47 @@ class Server implements ServerHandle {
       this.log.error({ err, source }, 'data plane rejected the reloaded config; keeping the running snapshot');
       return { status: 'apply_failed', error: (err as Error).message };
     }
+  }
+
+  async drainListeners(req: DrainRequest): Promise<string[]> {
+    if (!this.live || this.closing) return [];
+    const configured = this.loaded.config.static_resources?.listeners ?? [];
+    const names = req.inboundOnly ? configured.filter((l) => l.traffic_direction === 'INBOUND').map((l) => l.name) : undefined;
+    this.draining = true;
+    if (names?.length === 0) return [];
+    const before = new Set(this.dp.info().listeners.filter((l) => l.drained).map((l) => l.name));
+    await this.dp.drain(names, req.graceful ?? false);
+    const drained = this.dp.info().listeners.filter((l) => l.drained && !before.has(l.name)).map((l) => l.name);
+    this.log.warn({ listeners: drained, graceful: req.graceful ?? false, inboundOnly: req.inboundOnly ?? false }, 'listeners drained: new connections are refused');
+    return drained;
+  }
+
+  /** Downstream connections still open on the listeners in force. */
+  private openConnections(): number {
+    let n = 0;
+    for (const l of this.dp.info().listeners) n += l.connections ?? 0;
+    return n;
+  }
+
+  async shutdown(drainTimeMs: number): Promise<void> {
+    if (this.live && !this.closing && drainTimeMs > 0) {
+      const started = Date.now();
+      try {
+        await this.drainListeners({ graceful: true });
+        let open = this.openConnections();
+        this.log.info({ connections: open, drainTimeMs }, 'draining: waiting for open connections to finish');
+        while (open > 0 && Date.now() - started < drainTimeMs && !this.closing) {
+          await new Promise((r) => setTimeout(r, Math.min(50, drainTimeMs)));
+          open = this.openConnections();
+        }
+        const ms = Date.now() - started;
+        if (open > 0) this.log.warn({ connections: open, ms }, 'drain time over: closing the connections still open');
+        else this.log.info({ ms }, 'drained: no connection open');
+      } catch (err) {
+        this.log.error({ err }, 'drain failed: closing now');
+      }
+    }
+    await this.close();
   }
 
   close(): Promise<void> {

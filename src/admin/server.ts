@@ -25,8 +25,10 @@ export const HOT_RESTART_VERSION = 'xmesh.hr1.stats1';
 export interface AdminSource {
   /** True once a snapshot has been applied to the data plane. */
   isLive(): boolean;
-  /** True once shutdown has begun (/server_info says DRAINING). */
+  /** True once listeners drain or shutdown has begun (/ready 503, /server_info DRAINING). */
   shuttingDown?(): boolean;
+  /** POST /drain_listeners: the names of the listeners it stopped. Absent: 501. */
+  drainListeners?(req: { inboundOnly: boolean; graceful: boolean }): Promise<string[]>;
   /** Native stats plus control-core stats. */
   stats(): NativeStat[];
   info(): DataPlaneInfo | undefined;
@@ -84,11 +86,11 @@ export class AdminServer {
     const get = ['GET', 'HEAD'] as const;
     this.routes = new Map<string, Route>([
       ['/', { methods: get, help: 'this list', handler: (_q, _u, r) => send(r, 200, TEXT, this.index()) }],
-      ['/ready', { methods: get, help: '200 LIVE once the data plane is configured, 503 before or while /healthcheck/fail is set', handler: (_q, _u, r) => this.ready(r) }],
+      ['/ready', { methods: get, help: '200 LIVE once the data plane is configured; 503 before, while /healthcheck/fail is set, and once listeners drain', handler: (_q, _u, r) => this.ready(r) }],
       ['/stats', { methods: get, help: 'stats as "name: value" (?format=json|prometheus, ?filter=REGEX: linear-time, no backreferences or lookaround)', handler: (_q, u, r) => this.stats(u, r) }],
       ['/stats/prometheus', { methods: get, help: 'stats in Prometheus text format 0.0.4 (histograms in ms)', handler: (_q, _u, r) => this.prometheus(r) }],
       ['/config_dump', { methods: get, help: 'the effective configuration and snapshot (JSON)', handler: (_q, _u, r) => stream(r, JSON_TYPE, jsonChunks(this.opts.source.configDump(), new TimeSlice())) }],
-      ['/listeners', { methods: get, help: 'listeners and their bound addresses (?format=json)', handler: (_q, u, r) => this.listeners(u, r) }],
+      ['/listeners', { methods: get, help: 'listeners and their bound addresses (?format=json: also whether drained and the connections open)', handler: (_q, u, r) => this.listeners(u, r) }],
       ['/clusters', { methods: get, help: 'upstream hosts, health and per-host stats (?format=json)', handler: (_q, u, r) => this.clusters(u, r) }],
       ['/logging', { methods: ['GET', 'HEAD', 'POST'], help: `GET: current log level; POST ?level=${LOG_LEVELS.join('|')}: change it`, handler: (q, u, r) => this.logging(q, u, r) }],
       ['/healthcheck/fail', { methods: ['POST'], help: 'POST: make /ready answer 503 (drain from load balancers)', handler: (_q, _u, r) => this.setHealth(true, r) }],
@@ -97,6 +99,7 @@ export class AdminServer {
       ['/server_info', { methods: get, help: 'version, state (PRE_INITIALIZING, LIVE, DRAINING), uptime, command-line options (JSON)', handler: (_q, _u, r) => sendJson(r, 200, this.serverInfo()) }],
       ['/memory', { methods: get, help: 'process RSS (/proc/self/statm) and V8 heap figures in bytes (JSON)', handler: (_q, _u, r) => sendJson(r, 200, memoryInfo()) }],
       ['/reset_counters', { methods: ['POST'], help: 'POST: show every counter from zero in /stats, /stats/prometheus and /clusters (the stats block itself is not reset)', handler: (_q, _u, r) => this.resetCounters(r) }],
+      ['/drain_listeners', { methods: ['POST'], help: 'POST: stop accepting on every listener for good (?inboundonly: only traffic_direction INBOUND ones; ?graceful: also ask open connections to finish, x_proxy answers what is in flight then closes)', handler: (_q, u, r) => this.drainListeners(u, r) }],
       ['/quitquitquit', { methods: ['POST'], help: 'POST: shut down cleanly (as SIGTERM)', handler: (_q, _u, r) => this.quit(r) }],
     ]);
   }
@@ -173,6 +176,7 @@ export class AdminServer {
   private ready(res: ServerResponse): void {
     if (!this.opts.source.isLive()) send(res, 503, TEXT, 'PRE_INITIALIZING\n');
     else if (this.healthFailed) send(res, 503, TEXT, 'HEALTHCHECK_FAILED\n');
+    else if (this.opts.source.shuttingDown?.()) send(res, 503, TEXT, 'DRAINING\n');
     else send(res, 200, TEXT, 'LIVE\n');
   }
 
@@ -223,7 +227,7 @@ export class AdminServer {
   private listeners(url: URL, res: ServerResponse): void {
     const info = this.opts.source.info();
     if (url.searchParams.get('format') === 'json') {
-      sendJson(res, 200, { version: info?.version ?? 0, listeners: (info?.listeners ?? []).map((l) => ({ name: l.name, address: l.address, port: l.port })) });
+      sendJson(res, 200, { version: info?.version ?? 0, listeners: (info?.listeners ?? []).map((l) => ({ name: l.name, address: l.address, port: l.port, drained: l.drained ?? false, connections: l.connections ?? 0 })) });
     } else send(res, 200, TEXT, formatListenersText(info));
   }
 
@@ -272,6 +276,24 @@ export class AdminServer {
     this.counterBase = base;
     this.log.info({ counters: base.size }, 'counters reset (admin view)');
     send(res, 200, TEXT, 'OK\n');
+  }
+
+  private async drainListeners(url: URL, res: ServerResponse): Promise<void> {
+    const drain = this.opts.source.drainListeners;
+    if (!drain) {
+      send(res, 501, TEXT, 'this admin server cannot drain listeners\n');
+      return;
+    }
+    for (const k of url.searchParams.keys()) {
+      if (k !== 'inboundonly' && k !== 'graceful') {
+        send(res, 400, TEXT, `unknown parameter ${JSON.stringify(k)}: usage POST /drain_listeners[?inboundonly][&graceful]\n`);
+        return;
+      }
+    }
+    const req = { inboundOnly: url.searchParams.has('inboundonly'), graceful: url.searchParams.has('graceful') };
+    this.log.warn(req, 'POST /drain_listeners');
+    const names = await drain.call(this.opts.source, req);
+    send(res, 200, TEXT, names.length ? `OK: drained ${names.join(', ')}\n` : 'OK: no listener left to drain\n');
   }
 
   private quit(res: ServerResponse): void {

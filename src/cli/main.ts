@@ -6,7 +6,7 @@ import { LOG_LEVELS, type LogLevel } from '../util/log';
 import { EXIT, EXIT_CODES_HELP, type ExitCode } from './exit-codes';
 import type { RedirectEnv } from '../bpf/redirect';
 import { registerRedirectCommand } from './redirect';
-import { runCommand } from './run';
+import { DEFAULT_DRAIN_TIME_S, runCommand } from './run';
 import { validateFiles } from './validate';
 import { versionText, xmeshVersion } from './version';
 
@@ -23,6 +23,12 @@ const defaultIo: CliIo = {
 function positiveInt(v: string): number {
   const n = Number(v);
   if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1 || n > 1024) throw new InvalidArgumentError('expected an integer from 1 to 1024');
+  return n;
+}
+
+function drainSeconds(v: string): number {
+  const n = Number(v);
+  if (!/^\d+(\.\d+)?$/.test(v) || !Number.isFinite(n) || n > 3600) throw new InvalidArgumentError('expected seconds from 0 to 3600 (e.g. 5 or 0.5)');
   return n;
 }
 
@@ -53,12 +59,17 @@ export function buildProgram(io: CliIo, setCode: (c: ExitCode) => void, redirect
     .option('--instance <name>', 'instance name, added to every log line')
     .option('--demo', 'also start a demo HTTP upstream on 127.0.0.1:10001 and send one request through the demo listener')
     .option('--allow-empty-listeners', 'let a SIGHUP reload apply a config with no listeners (refused by default: the running listeners stay, as a truncated file is the likelier cause)')
+    .option('--drain-time-s <seconds>', 'on SIGINT/SIGTERM, how long open connections get to finish after the listeners stop accepting (0: close at once)', drainSeconds, DEFAULT_DRAIN_TIME_S)
     .addHelpText(
       'after',
       `
 Signals:
-  SIGINT, SIGTERM  graceful shutdown (admin stops, workers are joined), exit 0; a second signal or 2 s forces exit 4,
-                   also while still starting; admin POST /quitquitquit does the same as one signal
+  SIGINT, SIGTERM  graceful shutdown, exit 0: every listener stops accepting (new connections are
+                   refused, /ready answers 503 DRAINING), open connections get --drain-time-s to
+                   finish (x_proxy ones answer what is in flight, then close; idle ones close at
+                   once), then admin stops and the workers are joined. A second signal, or 2 s past
+                   the drain time, forces exit 4, also while still starting; admin POST
+                   /quitquitquit does the same as one signal
   SIGHUP           reload --config; an invalid file, or one that would remove every listener
                    (without --allow-empty-listeners), is logged and the running configuration
                    kept; a reload logs the listeners and clusters it added, changed and removed
@@ -66,7 +77,7 @@ Signals:
 Without an admin block xmesh runs without the admin server (a warning says so) until a signal.
 ${EXIT_CODES_HELP}`,
     )
-    .action(async (o: { config?: string; concurrency: number; logLevel: LogLevel; statsPath?: string; ioBackend: IoBackend; instance?: string; demo?: boolean; allowEmptyListeners?: boolean }) => {
+    .action(async (o: { config?: string; concurrency: number; logLevel: LogLevel; statsPath?: string; ioBackend: IoBackend; instance?: string; demo?: boolean; allowEmptyListeners?: boolean; drainTimeS: number }) => {
       setCode(
         await runCommand({
           config: o.config,
@@ -77,6 +88,7 @@ ${EXIT_CODES_HELP}`,
           instance: o.instance,
           demo: o.demo,
           allowEmptyListeners: o.allowEmptyListeners,
+          drainTimeMs: Math.round(o.drainTimeS * 1000),
         }),
       );
     });

@@ -20,6 +20,8 @@ export interface RunOptions {
   demo?: boolean;
   /** A SIGHUP reload may remove every listener (refused otherwise). */
   allowEmptyListeners?: boolean;
+  /** On a stop signal: how long open connections get to finish (default DEFAULT_DRAIN_TIME_S). */
+  drainTimeMs?: number;
 }
 
 export interface RunEnv {
@@ -36,7 +38,9 @@ export interface RunEnv {
 
 /** The default config's demo cluster endpoint. */
 export const DEMO_UPSTREAM = { host: '127.0.0.1', port: 10001 } as const;
+/** Past the drain time: how long closing may take before the exit is forced. */
 export const SHUTDOWN_DEADLINE_MS = 2000;
+export const DEFAULT_DRAIN_TIME_S = 5;
 
 export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<ExitCode> {
   const signals = env.signals ?? process;
@@ -49,6 +53,7 @@ export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<Ex
   const createDataPlane = env.createDataPlane ?? ((o: DataPlaneOptions) => loadDataPlaneModule().createDataPlane(o));
 
   const deadlineMs = env.shutdownDeadlineMs ?? SHUTDOWN_DEADLINE_MS;
+  const drainTimeMs = opts.drainTimeMs ?? DEFAULT_DRAIN_TIME_S * 1000;
   // Signals that arrive while starting up are held and acted on once the proxy is up (or dropped
   // if startup fails), so a SIGTERM right after "xmesh ready" is never the default kill. A
   // startup that hangs (DNS, a data plane that never answers) must not make SIGTERM useless:
@@ -170,16 +175,16 @@ export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<Ex
         return;
       }
       stopping = true;
-      log.info({ signal: sig }, 'shutting down');
+      log.info({ signal: sig, drainTimeMs }, 'shutting down');
       deadline = setTimeout(() => {
-        log.error({ deadlineMs }, 'shutdown deadline passed: forcing exit');
+        log.error({ deadlineMs: drainTimeMs + deadlineMs }, 'shutdown deadline passed: forcing exit');
         finish(EXIT.SHUTDOWN_FORCED);
-      }, deadlineMs);
+      }, drainTimeMs + deadlineMs);
       void (async () => {
         try {
           // Not after the reload in progress: close() ends its config load (a worker thread)
           // and waits for an apply already under way.
-          await handle.close();
+          await handle.shutdown(drainTimeMs);
           await reloading;
           demoServer?.close();
           finish(EXIT.OK);

@@ -24,6 +24,7 @@ interface NativeDataPlane {
   stats(): NativeStat[];
   setHostHealth(cluster: string, host: string, healthy: boolean): boolean;
   onEvent(fn: (evs: DataPlaneEvent[]) => void): void;
+  drain(listeners: string[] | undefined, graceful: boolean): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -102,6 +103,16 @@ class NativeBackedDataPlane implements DataPlane {
 
   onEvent(listener: (ev: DataPlaneEvent) => void): void {
     this.listeners.push(listener);
+  }
+
+  drain(listeners: string[] | undefined, graceful: boolean): Promise<number> {
+    if ((listeners !== undefined && (!Array.isArray(listeners) || listeners.some((n) => typeof n !== 'string'))) || typeof graceful !== 'boolean') {
+      throw new TypeError('drain(listeners: string[] | undefined, graceful: boolean)');
+    }
+    if (this.closed) return Promise.reject(new Error('data plane is closed'));
+    const run = this.chain.then(() => this.native.drain(listeners, graceful));
+    this.chain = run.catch(() => undefined);
+    return run;
   }
 
   close(): Promise<void> {

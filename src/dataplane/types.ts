@@ -32,7 +32,11 @@ export interface ListenerInfo {
   name: string;
   address: string;
   port: number; // the bound port (useful when the config asked for port 0)
-  fd: number;
+  fd: number; // -1 once drained
+  /** Stopped for good by drain(). */
+  drained?: boolean;
+  /** Downstream connections it accepted that are still open (its downstream_cx_active gauge). */
+  connections?: number;
 }
 
 /** How workers do socket I/O: see README "I/O backend". */
@@ -73,6 +77,12 @@ export interface DataPlane {
   /** Mark a host healthy/unhealthy (active health checks). host = "ip:port". */
   setHostHealth(cluster: string, host: string, healthy: boolean): boolean;
   onEvent(listener: (ev: DataPlaneEvent) => void): void;
+  /** Drain listeners (all when undefined): stop accepting for good and refuse new
+   * connections. graceful: also ask existing ones to finish (x_proxy answers what is in
+   * flight and then closes; idle ones close now; tcp_proxy pairs stay until close()).
+   * Resolves with how many listeners this call drained (0 when they already were, or none
+   * is named). */
+  drain(listeners: string[] | undefined, graceful: boolean): Promise<number>;
   /** Stop accepting, close connections, join the worker threads. */
   close(): Promise<void>;
 }

@@ -17,6 +17,9 @@ export class FakeDataPlane implements DataPlane {
   private listeners: Array<(ev: DataPlaneEvent) => void> = [];
   private counters = new Map<string, number>();
   closed = false;
+  /** Downstream connections open per listener. */
+  private open = new Map<string, number>();
+  private drainedSet = new Set<string>();
   /** Make the next apply() reject with this message. */
   failNextApply: string | undefined;
   /** apply() never settles. */
@@ -51,6 +54,8 @@ export class FakeDataPlane implements DataPlane {
           const cl = snap.clusters?.find((c) => c.name === (tp?.cluster ?? tp?.weighted_clusters?.[0]?.cluster));
           const ep = cl?.endpoints?.find((e) => e.healthy !== false);
           this.inc(`listener.{listener=${name}}.downstream_cx_total`);
+          this.open.set(name, (this.open.get(name) ?? 0) + 1);
+          down.once('close', () => this.open.set(name, (this.open.get(name) ?? 1) - 1));
           if (!ep) return down.destroy();
           const up = createConnection(ep.address!.port!, ep.address!.address!);
           up.on('error', () => down.destroy());
@@ -85,8 +90,8 @@ export class FakeDataPlane implements DataPlane {
       version: Number(this.current?.version ?? 0),
       statsPath: this.opts.statsPath ?? '',
       listeners: [...this.servers].map(([name, { server }]) => {
-        const a = server.address() as AddressInfo;
-        return { name, address: a.address, port: a.port, fd: -1 };
+        const a = server.address() as AddressInfo | null; // null once drained (closed)
+        return { name, address: a?.address ?? '', port: a?.port ?? 0, fd: -1, drained: this.drainedSet.has(name), connections: this.open.get(name) ?? 0 };
       }),
     };
   }
@@ -105,6 +110,22 @@ export class FakeDataPlane implements DataPlane {
 
   onEvent(l: (ev: DataPlaneEvent) => void): void {
     this.listeners.push(l);
+  }
+
+  /** Names drained so far (every call's list; '*' for all). */
+  readonly drained: string[] = [];
+
+  async drain(names: string[] | undefined): Promise<number> {
+    let n = 0;
+    for (const [name, v] of this.servers) {
+      if (names && !names.includes(name)) continue;
+      if (this.drainedSet.has(name)) continue;
+      v.server.close();
+      this.drainedSet.add(name);
+      n++;
+    }
+    this.drained.push(...(names ?? ['*']));
+    return n;
   }
 
   async close(): Promise<void> {

@@ -84,10 +84,15 @@ enum xm_filter_status {
 
 /* ---- the worker as filters see it ---- */
 
-/* Every session kind embeds this, so a worker can close them all on shutdown. */
+/* Every session kind embeds this, so a worker can close them all on shutdown and drain
+ * those of a listener. */
 struct xm_session {
 	struct xm_link link;
 	void (*abort)(struct xm_session *s); /* close now (shutdown) */
+	/* Finish gracefully (the listener drains: xmesh is stopping): answer what is in flight,
+	 * then close. NULL: nothing to do before the drain time ends (a tcp_proxy pair). */
+	void (*drain)(struct xm_session *s);
+	uint64_t listener_id;                /* the listener that accepted it (0: an upstream session) */
 };
 
 #define XM_FILTER_KINDS_MAX 16

@@ -40,6 +40,7 @@ public:
 					   InstanceMethod("setHostHealth", &DataPlane::SetHostHealth),
 					   InstanceMethod("onEvent", &DataPlane::OnEvent),
 					   InstanceMethod("close", &DataPlane::Close),
+					   InstanceMethod("drain", &DataPlane::Drain),
 				   });
 	}
 
@@ -230,6 +231,73 @@ private:
 		std::vector<uint8_t> bytes_;
 	};
 
+	// drain(listeners: string[] | undefined, graceful: boolean): off the JS thread (it waits
+	// for every worker). undefined: every listener.
+	class DrainWorker : public Napi::AsyncWorker {
+	public:
+		DrainWorker(Napi::Env env, DataPlane *dp, std::vector<std::string> names, bool all, bool graceful)
+			: Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), dp_(dp), names_(std::move(names)),
+			  all_(all), graceful_(graceful)
+		{
+			dp_->Ref();
+		}
+		~DrainWorker() override { dp_->Unref(); }
+		Napi::Promise Promise() { return deferred_.Promise(); }
+		void Execute() override
+		{
+			if (!dp_->dp_) {
+				SetError("data plane is closed");
+				return;
+			}
+			std::vector<const char *> p;
+			for (auto &n : names_)
+				p.push_back(n.c_str());
+			if (!all_ && p.empty())
+				return; /* an empty list names no listener */
+			drained_ = xm_dp_drain(dp_->dp_, p.empty() ? nullptr : p.data(), (unsigned)p.size(), graceful_);
+		}
+		void OnOK() override { deferred_.Resolve(Napi::Number::New(Env(), drained_)); }
+		void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
+
+	private:
+		Napi::Promise::Deferred deferred_;
+		DataPlane *dp_;
+		std::vector<std::string> names_;
+		bool all_, graceful_;
+		int drained_ = 0;
+	};
+
+	Napi::Value Drain(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		if (!CheckOpen(env))
+			return env.Undefined();
+		std::vector<std::string> names;
+		bool all = info.Length() == 0 || info[0].IsUndefined();
+		if (info.Length() < 2 || !info[1].IsBoolean()) {
+			Napi::TypeError::New(env, "drain(listeners: string[] | undefined, graceful: boolean)").ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		if (!all) {
+			if (!info[0].IsArray()) {
+				Napi::TypeError::New(env, "drain(listeners: string[] | undefined, graceful: boolean)").ThrowAsJavaScriptException();
+				return env.Undefined();
+			}
+			Napi::Array a = info[0].As<Napi::Array>();
+			for (uint32_t i = 0; i < a.Length(); i++) {
+				Napi::Value v = a.Get(i);
+				if (!v.IsString()) {
+					Napi::TypeError::New(env, "drain(listeners?: string[]): names are strings").ThrowAsJavaScriptException();
+					return env.Undefined();
+				}
+				names.push_back(v.As<Napi::String>().Utf8Value());
+			}
+		}
+		auto *w = new DrainWorker(env, this, std::move(names), all, info[1].As<Napi::Boolean>().Value());
+		w->Queue();
+		return w->Promise();
+	}
+
 	class CloseWorker : public Napi::AsyncWorker {
 	public:
 		CloseWorker(Napi::Env env, DataPlane *dp)
@@ -311,6 +379,8 @@ private:
 					l.Set("address", host);
 					l.Set("port", li->port);
 					l.Set("fd", li->fd);
+					l.Set("drained", li->drained != 0);
+					l.Set("connections", li->active ? (double)__atomic_load_n(li->active, __ATOMIC_RELAXED) : 0.0);
 					x->arr.Set(x->n++, l);
 				},
 				&ctx);

@@ -192,8 +192,8 @@ int xm_listener_watch(struct xm_listener *l, struct xm_loop *loop, xm_accept_cb 
 
 	lw->cb = cb;
 	lw->ctx = ctx;
-	if (lw->loop)
-		return 0; /* already watched: only the config pointer changes */
+	if (lw->loop || l->drained)
+		return 0; /* already watched (only the config pointer changes), or drained */
 	lw->loop = loop;
 	lw->l = l;
 	lw->paused = 0;

@@ -58,6 +58,7 @@ struct xm_listener {
 	int fd;
 	int refcnt;                         /* tables referencing it (control side, under dp lock) */
 	int inherited;
+	int drained;                        /* stopped accepting for good (xm_dp_drain): workers never watch it again */
 	struct xm_sockopts *opts;           /* as applied at creation (owned); NULL = none */
 	uint64_t id;                        /* unique per data plane (never reused, unlike the address) */
 	struct xm_listener_stats *st;       /* kept by listener name (set by the table builder) */

@@ -220,6 +220,8 @@ static void srv__lsock_start(struct xm_worker *w, const struct xm_listener_cfg *
 	ls->lc = lc;
 	ls->fc = *fc;
 	ls->base.abort = srv__lsock_abort;
+	ls->base.drain = srv__lsock_abort; /* nothing proxied yet: a draining listener closes it */
+	ls->base.listener_id = fc->listener_id;
 	xm_fworker_add(&w->fw, &ls->base);
 	xm_timer_init(&ls->timer, srv__lsock_timeout);
 	for (uint32_t i = 0; i < lc->nlfilters; i++) {

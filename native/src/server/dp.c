@@ -127,6 +127,57 @@ static unsigned dp__reclaim_locked(struct xm_dp *dp)
 	return left;
 }
 
+static void dp__publish_info(struct xm_dp *dp, const struct xm_table *t);
+
+int xm_dp_drain(struct xm_dp *dp, const char *const *names, unsigned nnames, int graceful)
+{
+	int drained = 0;
+
+	pthread_mutex_lock(&dp->lock);
+	struct xm_table *t = dp->table;
+	struct xm_drain_req *r = calloc(1, sizeof(*r) + (size_t)nnames * sizeof(uint64_t));
+	if (!r)
+		goto out;
+	for (unsigned i = 0; t && i < nnames; i++)
+		for (uint32_t j = 0; j < t->nlisteners; j++)
+			if (strcmp(t->listeners[j].name, names[i]) == 0)
+				r->ids[r->nids++] = t->listeners[j].l->id;
+	if (nnames && !r->nids) {
+		free(r); /* none of those listeners runs */
+		goto out;
+	}
+	r->graceful = graceful;
+	r->prev = dp->drain;
+	r->gen = r->prev ? r->prev->gen + 1 : 1;
+	__atomic_store_n(&dp->drain, r, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < dp->nworkers; i++)
+		xm_worker_wake(&dp->workers[i]);
+	for (int waited = 0; waited < DP__SWAP_WAIT_MS * 10; waited++) {
+		unsigned seen = 0;
+		for (unsigned i = 0; i < dp->nworkers; i++)
+			seen += __atomic_load_n(&dp->workers[i].drain_seen, __ATOMIC_ACQUIRE) == r->gen ||
+				!dp->workers[i].started;
+		if (seen == dp->nworkers)
+			break;
+		usleep(100);
+	}
+	/* No worker watches them now: closing the sockets refuses new connections at once. */
+	for (struct xm_listener *l = dp->tables.listeners; l; l = l->next) {
+		if (!xm_drain_req_has(r, l->id) || l->drained)
+			continue;
+		l->drained = 1;
+		if (l->fd >= 0)
+			close(l->fd);
+		l->fd = -1;
+		drained++;
+	}
+	if (drained && dp->table)
+		dp__publish_info(dp, dp->table);
+out:
+	pthread_mutex_unlock(&dp->lock);
+	return drained;
+}
+
 int xm_dp_try_reclaim(struct xm_dp *dp)
 {
 	if (pthread_mutex_trylock(&dp->lock) != 0)
@@ -167,6 +218,8 @@ static void dp__publish_info(struct xm_dp *dp, const struct xm_table *t)
 		info[i].address = strdup(t->listeners[i].l->addr_str);
 		info[i].port = t->listeners[i].l->bound_port;
 		info[i].fd = t->listeners[i].l->fd;
+		info[i].drained = t->listeners[i].l->drained;
+		info[i].active = t->listeners[i].l->st ? t->listeners[i].l->st->downstream_cx_active : NULL;
 	}
 	pthread_mutex_lock(&dp->info_lock);
 	old = dp->info;
@@ -258,6 +311,10 @@ void xm_dp_free(struct xm_dp *dp)
 	free(dp->workers);
 	/* After the workers: every line they queued is written before the sinks close. */
 	xm_logq_free(dp->logq);
+	for (struct xm_drain_req *r = dp->drain, *prev; r; r = prev) {
+		prev = r->prev;
+		free(r);
+	}
 	/* After the workers: their connections and pools used kept stats and codecs. */
 	xm_keep_free(dp->tables.keep);
 	if (dp->reg)

@@ -25,6 +25,25 @@ struct xm_dp_opts {
 	int io_backend;
 };
 
+/* One drain request: the listeners it names (nids 0 = every listener), numbered. */
+struct xm_drain_req {
+	struct xm_drain_req *prev;
+	uint64_t gen;
+	int graceful;      /* also ask their sessions to finish (else they run on untouched) */
+	uint32_t nids;
+	uint64_t ids[];
+};
+
+static inline int xm_drain_req_has(const struct xm_drain_req *r, uint64_t listener_id)
+{
+	if (r->nids == 0)
+		return 1;
+	for (uint32_t i = 0; i < r->nids; i++)
+		if (r->ids[i] == listener_id)
+			return 1;
+	return 0;
+}
+
 struct xm_dp {
 	unsigned nworkers;
 	struct xm_worker *workers;
@@ -44,6 +63,9 @@ struct xm_dp {
 	int64_t *snapshot_version;
 	struct xm_hist *swap_duration;  /* us, build + publish */
 	int stopped;
+	/* Drains (xm_dp_drain): the latest request (atomic pointer); each is immutable and
+	 * kept until xm_dp_free, so a worker late to read one never reads freed memory. */
+	struct xm_drain_req *drain;
 	int splice_disabled;          /* XMESH_DISABLE_SPLICE=1: bulk stays in copy mode (diagnostics) */
 	int uring_no_inc;             /* XMESH_URING_NO_INCREMENTAL=1: whole-buffer receives, as before 6.12 (tests) */
 	int worker_nice;              /* XMESH_WORKER_NICE: nice value for worker threads (default 0 = unchanged) */
@@ -58,6 +80,12 @@ int xm_dp_new(struct xm_dp **out, const struct xm_dp_opts *o);
 /* Decode, build and publish a snapshot; blocks until every worker uses it (bounded).
  * On failure nothing changes and err says why (names the listener/cluster). */
 int xm_dp_apply(struct xm_dp *dp, const void *buf, size_t len, char *err, size_t errlen);
+/* Stop accepting on the listeners named (NULL, 0: every listener) for good: each worker stops
+ * watching them, then their sockets are closed so new connections are refused. graceful:
+ * the workers also ask those listeners' sessions to finish (x_proxy: answer what is in
+ * flight, then close; idle ones close now; tcp_proxy pairs run on). Blocks until every
+ * worker did it (bounded). Returns how many listeners this call drained. */
+int xm_dp_drain(struct xm_dp *dp, const char *const *names, unsigned nnames, int graceful);
 /* Free retired tables no worker uses any more; returns how many remain. */
 unsigned xm_dp_reclaim(struct xm_dp *dp);
 /* The same when the data plane's lock is free now (the control thread must never wait for a
@@ -72,7 +100,9 @@ struct xm_dp_listener_info {
 	const char *name;
 	const char *address;
 	uint16_t port;
-	int fd;
+	int fd;                 /* -1 once drained */
+	int drained;            /* xm_dp_drain stopped it */
+	const int64_t *active;  /* its downstream_cx_active gauge (in the stats block) */
 };
 /* The listeners in force (a summary published at each swap: never waits for a build in
  * progress); returns the snapshot version. */

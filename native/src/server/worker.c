@@ -47,6 +47,28 @@ static void worker__sync_table(struct xm_worker *w)
 	__atomic_store_n(&w->table, nt, __ATOMIC_RELEASE);
 }
 
+/* A drain request: stop watching its listeners, ask their sessions to finish. */
+static void worker__drain(struct xm_worker *w)
+{
+	const struct xm_drain_req *r = __atomic_load_n(&w->dp->drain, __ATOMIC_ACQUIRE);
+	struct xm_link *n, *next;
+
+	if (!r || r->gen == w->drain_seen)
+		return;
+	for (uint32_t i = 0; w->table && i < w->table->nlisteners; i++) {
+		struct xm_listener *l = w->table->listeners[i].l;
+		if (xm_drain_req_has(r, l->id))
+			xm_listener_unwatch(l, &w->loop);
+	}
+	for (n = w->fw.sessions.next; r->graceful && n != &w->fw.sessions; n = next) {
+		struct xm_session *s = xm_container_of(n, struct xm_session, link);
+		next = n->next; /* a drain may end the session (it then leaves the list) */
+		if (s->drain && s->listener_id && xm_drain_req_has(r, s->listener_id))
+			s->drain(s);
+	}
+	__atomic_store_n(&w->drain_seen, r->gen, __ATOMIC_RELEASE);
+}
+
 static void worker__on_wake(struct xm_io *io, uint32_t revents)
 {
 	struct xm_worker *w = xm_container_of(io, struct xm_worker, wake);
@@ -55,6 +77,7 @@ static void worker__on_wake(struct xm_io *io, uint32_t revents)
 	if (read(io->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return;
 	worker__sync_table(w);
+	worker__drain(w);
 }
 
 static void worker__turn_end(struct xm_loop *l)

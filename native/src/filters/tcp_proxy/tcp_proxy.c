@@ -517,6 +517,7 @@ static void tp__accept(struct xm_fworker *fw, void *cfgp, struct xm_fconn *fc)
 		return;
 	}
 	s->base.abort = tp__abort;
+	s->base.listener_id = fc->listener_id; /* no drain op: a pair lives until the drain time ends */
 	s->fw = fw;
 	s->loop = fw->loop;
 	s->epoch = fc->epoch;

@@ -96,6 +96,7 @@ struct xm_xproxy_stats {
 	uint64_t *downstream_cx_idle_timeout;   /* closed: nothing in flight and no bytes for idle_timeout */
 	uint64_t *downstream_cx_frame_timeout;  /* closed: a frame began and did not arrive whole in time */
 	uint64_t *downstream_cx_max_duration_reached;
+	uint64_t *downstream_cx_drain_close;   /* closed because its listener drained */
 	int64_t *downstream_cx_active;
 	int64_t *downstream_rq_active;
 	int64_t *upstream_cx_active;

@@ -129,6 +129,15 @@ static void xp__down_abort(struct xm_session *s)
 	xp_down_close(xm_container_of(s, struct xp_down, base), XM_CLOSE_FIN);
 }
 
+/* The listener drains (xmesh stops): keep answering, and close the first moment nothing is
+ * in flight (an idle connection closes now). The drain time bounds a busy one. */
+static void xp__down_drain_session(struct xm_session *s)
+{
+	struct xp_down *d = xm_container_of(s, struct xp_down, base);
+	d->shutting = 1;
+	xp_down_maybe_finish(d);
+}
+
 /* Answer request f of d with an error in the protocol's own terms (ms: its method's stats,
  * or NULL before routing). */
 static void xp__hijack(struct xp_down *d, const struct xm_iview *v, const struct xm_frame *f, enum xm_status st,
@@ -354,8 +363,13 @@ void xp_down_maybe_finish(struct xp_down *d)
 {
 	/* Client sent FIN, or the connection is draining: answer what is in flight, then close
 	 * once it is written. */
-	if ((d->eof || d->draining) && !d->closed && d->npending == 0 && xm_conn_queued(&d->conn) == 0)
+	/* A draining listener's connection also waits for a frame it is still receiving. */
+	if ((d->eof || d->draining || (d->shutting && xm_iovq_empty(&d->in))) && !d->closed && d->npending == 0 &&
+	    xm_conn_queued(&d->conn) == 0) {
+		if (d->shutting && !d->eof)
+			xm_stat_inc(d->st->downstream_cx_drain_close);
 		xp_down_close(d, XM_CLOSE_FIN);
+	}
 }
 
 void xp_down_drain(struct xp_down *d)
@@ -467,6 +481,8 @@ static void xp__accept(struct xm_fworker *fw, void *cfgp, struct xm_fconn *fc)
 		return;
 	}
 	d->base.abort = xp__down_abort;
+	d->base.drain = xp__down_drain_session;
+	d->base.listener_id = fc->listener_id;
 	d->peer_hash = xm_hash_peer(&fc->facts.peer, 0);
 	d->accepted_us = fc->accepted_us;
 	d->lst = fc->lst;

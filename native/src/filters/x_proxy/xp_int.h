@@ -82,6 +82,7 @@ struct xp_down {
 	uint64_t expires_ms;               /* max_connection_duration: 0 = never */
 	uint8_t closed, eof;
 	uint8_t draining;                  /* reads stopped: close once nothing is in flight */
+	uint8_t shutting;                  /* the listener drains: close the first moment nothing is in flight */
 };
 
 /* Open addressing map: request id on the upstream connection -> request. */

@@ -259,10 +259,83 @@ static void test_max_duration(void)
 	t_rpc_srv_stop(&up);
 }
 
+/* Draining the listener (xmesh stops): new connections are refused, an idle one closes at
+ * once, one with a request in flight or a frame half received is answered, then closed. */
+static void test_drain(void)
+{
+	struct t_rpc_srv up;
+	struct h_opts ho = { 0 };
+	struct t_resp r;
+	uint8_t req[256];
+
+	t_rpc_srv_start(&up, 'u');
+	struct xm_dp *dp = h__dp(up.port, &ho);
+	uint16_t port = t_listener_port(dp, "h");
+	int idle = t_connect(port), busy = t_connect(port), half = t_connect(port);
+	T_CHECK_EQ(t_bolt_call(idle, 1, "com.acme.S", "get", "x", &r), 0); /* the upstream is up */
+	__atomic_store_n(&up.stall, 1, __ATOMIC_RELEASE);
+	h__wait_quiet(); /* the server's current poll round (50 ms) is over */
+	size_t n = t_bolt_req(req, 2, 0, "com.acme.S", "get", "in-flight");
+	T_CHECK_EQ(write(busy, req, n), (ssize_t)n);
+	size_t hn = t_bolt_req(req, 3, 0, "com.acme.S", "get", "halves");
+	T_CHECK_EQ(write(half, req, hn / 2), (ssize_t)(hn / 2));
+	T_CHECK_EQ(h__wait_stat(dp, "xproxy.{stat_prefix=h}.downstream_rq_active", 1), 1);
+	h__wait_quiet(); /* the half frame is read too */
+
+	const char *names[] = { "h" };
+	T_CHECK_EQ(xm_dp_drain(dp, names, 1, 1), 1);
+	T_CHECK_EQ(xm_dp_drain(dp, names, 1, 1), 0); /* once */
+	T_CHECK(h__closed_within(idle, 1000));
+	T_CHECK_EQ(t_connect(port), -1);           /* refused: the socket is closed */
+	T_CHECK(!h__closed_within(busy, 300));     /* still waits for its answer */
+	T_CHECK(!h__closed_within(half, 100));
+	__atomic_store_n(&up.stall, 0, __ATOMIC_RELEASE);
+	T_CHECK_EQ(t_bolt_read_resp(busy, &r, 2000), 0);
+	T_CHECK_EQ(r.id, 2);
+	T_CHECK(strcmp(r.content, "u:in-flight") == 0);
+	T_CHECK(h__closed_within(busy, 2000));      /* answered, then closed */
+	T_CHECK_EQ(write(half, req + hn / 2, hn - hn / 2), (ssize_t)(hn - hn / 2));
+	T_CHECK_EQ(t_bolt_read_resp(half, &r, 2000), 0);
+	T_CHECK_EQ(r.id, 3);
+	T_CHECK(h__closed_within(half, 2000));
+	T_CHECK_EQ(h__wait_stat(dp, "xproxy.{stat_prefix=h}.downstream_cx_active", 0), 0);
+	T_CHECK_EQ(t_stat(dp, "xproxy.{stat_prefix=h}.downstream_cx_drain_close"), 3);
+	close(idle);
+	close(busy);
+	close(half);
+	xm_dp_free(dp);
+	t_rpc_srv_stop(&up);
+}
+
+/* A drain that is not graceful only stops accepting: connections already open run on. */
+static void test_drain_listen_only(void)
+{
+	struct t_rpc_srv up;
+	struct h_opts ho = { 0 };
+	struct t_resp r;
+
+	t_rpc_srv_start(&up, 'u');
+	struct xm_dp *dp = h__dp(up.port, &ho);
+	uint16_t port = t_listener_port(dp, "h");
+	int fd = t_connect(port);
+	T_CHECK_EQ(t_bolt_call(fd, 1, "com.acme.S", "get", "x", &r), 0);
+	T_CHECK_EQ(xm_dp_drain(dp, NULL, 0, 0), 1);
+	T_CHECK_EQ(t_connect(port), -1);
+	T_CHECK(!h__closed_within(fd, 300));
+	T_CHECK_EQ(t_bolt_call(fd, 2, "com.acme.S", "get", "y", &r), 0);
+	T_CHECK(strcmp(r.content, "u:y") == 0);
+	T_CHECK_EQ(t_stat(dp, "xproxy.{stat_prefix=h}.downstream_cx_drain_close"), 0);
+	close(fd);
+	xm_dp_free(dp);
+	t_rpc_srv_stop(&up);
+}
+
 T_MAIN_BEGIN
 T_RUN("a trickle of single bytes costs about what was sent, not a buffer per read", test_trickle);
 T_RUN("a frame larger than the buffer limit is refused when its length is read", test_frame_above_limit);
 T_RUN("a stalled frame is cut at frame_timeout and its bytes given back", test_frame_timeout);
 T_RUN("a silent connection is closed at idle_timeout, a busy one is not", test_idle_timeout);
 T_RUN("after max_connection_duration a connection closes once answered", test_max_duration);
+T_RUN("a drained listener refuses new connections and closes old ones once answered", test_drain);
+T_RUN("a drain that is not graceful only stops accepting", test_drain_listen_only);
 T_MAIN_END
