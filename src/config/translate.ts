@@ -5,7 +5,7 @@ import { pb, type SnapshotMsg } from '../dataplane/types';
 import { hostPort, isIpLiteral } from './addresses';
 import { durationMs } from './durations';
 import type { ConfigIssue } from './errors';
-import { PROTOCOL_DETECTION_NAME, TCP_PROXY_NAME, X_PROXY_NAME, type BootstrapCfg, type ClusterCfg, type FilterChainCfg, type FilterChainMatchCfg, type LbEndpointCfg, type ListenerCfg, type SocketOptionCfg, type TcpKeepaliveCfg, type TcpProxyCfg, type U64Cfg, type XCodecDescriptorCfg, type XDescFieldCfg, type XDescLocationCfg, type XProxyCfg, type XRouteCfg, type XStringMatchCfg } from './types';
+import { CONNECTION_LIMIT_NAME, GLOBAL_CX_MONITOR_NAME, PROTOCOL_DETECTION_NAME, TCP_PROXY_NAME, X_PROXY_NAME, type BootstrapCfg, type ConnectionLimitCfg, type ClusterCfg, type FilterChainCfg, type FilterChainMatchCfg, type LbEndpointCfg, type ListenerCfg, type SocketOptionCfg, type TcpKeepaliveCfg, type TcpProxyCfg, type U64Cfg, type XCodecDescriptorCfg, type XDescFieldCfg, type XDescLocationCfg, type XProxyCfg, type XRouteCfg, type XStringMatchCfg } from './types';
 import { magicBytes, parseU64 } from './validate-descriptor';
 import { decodeBufValue } from './validate-sockopt';
 
@@ -79,7 +79,8 @@ export function translate(cfg: BootstrapCfg, resolved: ResolvedAddresses, versio
     translateCluster(c, `static_resources.clusters[${i}]`, resolved, warnings),
   );
   const listeners = (cfg.static_resources?.listeners ?? []).map(translateListener);
-  return { snapshot: { version, listeners, clusters }, warnings };
+  const maxCx = cfg.overload_manager?.resource_monitors?.find((m) => m.name === GLOBAL_CX_MONITOR_NAME)?.typed_config?.max_active_downstream_connections;
+  return { snapshot: compact<SnapshotMsg>({ version, listeners, clusters, max_downstream_connections: maxCx }), warnings };
 }
 
 function translateListener(l: ListenerCfg): pb.IListener {
@@ -113,8 +114,11 @@ function translateListener(l: ListenerCfg): pb.IListener {
           }),
         },
       ];
-      chains.push({ name: fc.name ?? 'x_proxy', filter_chain_match: { application_protocols: protocols }, filters: [{ name: X_PROXY_NAME, x_proxy: translateXProxy(x) }] });
-      if (x.fallback_tcp_proxy) msg.default_filter_chain = { name: 'fallback', filters: [{ name: TCP_PROXY_NAME, tcp_proxy: translateTcpProxy(x.fallback_tcp_proxy) }] };
+      // The chain's connection limits hold for both of what it becomes (they share their
+      // count by stat_prefix).
+      const limits = limitFilters(fc);
+      chains.push({ name: fc.name ?? 'x_proxy', filter_chain_match: { application_protocols: protocols }, filters: [...limits, { name: X_PROXY_NAME, x_proxy: translateXProxy(x) }] });
+      if (x.fallback_tcp_proxy) msg.default_filter_chain = { name: 'fallback', filters: [...limits, { name: TCP_PROXY_NAME, tcp_proxy: translateTcpProxy(x.fallback_tcp_proxy) }] };
       return;
     }
     chains.push(translateChain(fc, fc.name ?? `chain${i}`));
@@ -130,7 +134,7 @@ function xProtocols(x: XProxyCfg): string[] {
 
 /** The chain's x_proxy when it needs protocol detection (several protocols, or a fallback). */
 export function detectingXProxy(fc: FilterChainCfg): XProxyCfg | undefined {
-  const f = fc.filters[0];
+  const f = fc.filters[fc.filters.length - 1];
   if (f?.name !== X_PROXY_NAME) return undefined;
   const x = f.typed_config as XProxyCfg;
   return xProtocols(x).length > 1 || x.fallback_tcp_proxy !== undefined ? x : undefined;
@@ -143,9 +147,20 @@ function translateChain(fc: FilterChainCfg, name: string): pb.IFilterChain {
     filters: fc.filters.map((f): pb.INetworkFilter =>
       f.name === X_PROXY_NAME
         ? { name: X_PROXY_NAME, x_proxy: translateXProxy(f.typed_config as XProxyCfg) }
-        : { name: TCP_PROXY_NAME, tcp_proxy: translateTcpProxy(f.typed_config as TcpProxyCfg) },
+        : f.name === CONNECTION_LIMIT_NAME
+          ? translateConnectionLimit(f.typed_config as ConnectionLimitCfg)
+          : { name: TCP_PROXY_NAME, tcp_proxy: translateTcpProxy(f.typed_config as TcpProxyCfg) },
     ),
   });
+}
+
+function translateConnectionLimit(t: ConnectionLimitCfg): pb.INetworkFilter {
+  return { name: CONNECTION_LIMIT_NAME, connection_limit: { stat_prefix: t.stat_prefix, max_connections: t.max_connections } };
+}
+
+/** The chain's connection_limit filters (they come before its terminal filter). */
+function limitFilters(fc: FilterChainCfg): pb.INetworkFilter[] {
+  return fc.filters.filter((f) => f.name === CONNECTION_LIMIT_NAME).map((f) => translateConnectionLimit(f.typed_config as ConnectionLimitCfg));
 }
 
 function cidrs(list: FilterChainMatchCfg['prefix_ranges']): pb.ICidrRange[] | undefined {

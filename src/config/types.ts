@@ -132,7 +132,20 @@ export type XProtocol = (typeof X_PROTOCOLS)[number];
 
 export interface NetworkFilterCfg {
   name: string;
-  typed_config: TcpProxyCfg | XProxyCfg;
+  typed_config: TcpProxyCfg | XProxyCfg | ConnectionLimitCfg;
+}
+
+/** Envoy's extensions.filters.network.connection_limit.v3.ConnectionLimit (a non-terminal filter). */
+export interface ConnectionLimitCfg {
+  '@type': string;
+  stat_prefix: string;
+  max_connections: number;
+}
+
+/** Envoy's overload manager, as far as xmesh applies it: the global downstream connection limit. */
+export interface OverloadManagerCfg {
+  refresh_interval?: string;
+  resource_monitors?: Array<{ name: string; typed_config?: { '@type'?: string; max_active_downstream_connections?: number } }>;
 }
 
 /** Envoy's config.listener.v3.FilterChainMatch (the fields xmesh evaluates). */
@@ -272,12 +285,16 @@ export interface BootstrapCfg {
   node?: unknown;
   layered_runtime?: unknown;
   stats_config?: unknown;
-  overload_manager?: unknown;
+  overload_manager?: OverloadManagerCfg;
 }
 
 export const TCP_PROXY_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
 export const TCP_PROXY_NAME = 'envoy.filters.network.tcp_proxy';
 export const X_PROXY_NAME = 'xmesh.x_proxy';
+export const CONNECTION_LIMIT_NAME = 'envoy.filters.network.connection_limit';
+export const CONNECTION_LIMIT_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit';
+export const GLOBAL_CX_MONITOR_NAME = 'envoy.resource_monitors.global_downstream_max_connections';
+export const GLOBAL_CX_MONITOR_TYPE = 'type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig';
 /** The data plane's protocol detection listener filter (what an x_proxy with several protocols or a fallback becomes). */
 export const PROTOCOL_DETECTION_NAME = 'xmesh.listener.protocol_detection';
 export const X_PROXY_TYPE = 'type.googleapis.com/xmesh.filters.network.x_proxy.v1.XProxy';

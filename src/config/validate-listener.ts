@@ -4,7 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { at, idx, type Checker } from './checker';
 import { isIpLiteral } from './addresses';
 import { checkAddress, type CheckedAddress } from './validate-address';
-import { FILE_ACCESS_LOG_NAME, FILE_ACCESS_LOG_TYPE, TCP_PROXY_NAME, TCP_PROXY_TYPE, X_PROXY_NAME } from './types';
+import { CONNECTION_LIMIT_NAME, CONNECTION_LIMIT_TYPE, FILE_ACCESS_LOG_NAME, FILE_ACCESS_LOG_TYPE, TCP_PROXY_NAME, TCP_PROXY_TYPE, X_PROXY_NAME } from './types';
 import { checkSocketOptions } from './validate-sockopt';
 import { checkXProxy } from './validate-xproxy';
 
@@ -128,9 +128,11 @@ function checkFilterChain(c: Checker, v: unknown, path: string, refs: ListenerRe
   const fp = at(path, 'filters');
   const filters = c.array(o.filters, fp, { minItems: 1 });
   if (!filters) return res;
-  if (filters.length > 1) c.error(fp, `xmesh supports exactly one network filter (tcp_proxy or x_proxy) per chain, got ${filters.length}`);
-  filters.forEach((f, i) => checkNetworkFilter(c, f, idx(fp, i), refs));
-  const x = filters[0] as { name?: unknown; typed_config?: { protocols?: unknown; fallback_tcp_proxy?: unknown } } | undefined;
+  // Envoy's order: non-terminal filters (connection_limit) first, one terminal filter last.
+  filters.forEach((f, i) => checkNetworkFilter(c, f, idx(fp, i), refs, i === filters.length - 1));
+  const limits = filters.filter((f) => (f as { name?: unknown } | null)?.name === CONNECTION_LIMIT_NAME).length;
+  if (limits > MAX_CONNECTION_LIMITS) c.error(fp, `at most ${MAX_CONNECTION_LIMITS} connection_limit filters per chain, got ${limits}`);
+  const x = filters[filters.length - 1] as { name?: unknown; typed_config?: { protocols?: unknown; fallback_tcp_proxy?: unknown } } | undefined;
   if (x?.name === X_PROXY_NAME && x.typed_config) {
     const t = x.typed_config;
     res.detecting = (Array.isArray(t.protocols) && t.protocols.length > 1) || t.fallback_tcp_proxy !== undefined;
@@ -138,19 +140,43 @@ function checkFilterChain(c: Checker, v: unknown, path: string, refs: ListenerRe
   return res;
 }
 
-function checkNetworkFilter(c: Checker, v: unknown, path: string, refs: ListenerRefs): void {
+/** connection_limit filters a chain may hold (the data plane keeps a fixed room per connection). */
+const MAX_CONNECTION_LIMITS = 2;
+
+function checkNetworkFilter(c: Checker, v: unknown, path: string, refs: ListenerRefs, last: boolean): void {
   const o = c.object(v, path, { required: ['name', 'typed_config'], known: ['name', 'typed_config'] });
   if (!o) return;
   const name = c.optional(o, 'name', (x) => c.string(x, at(path, 'name'), { nonEmpty: true }));
+  if (name === CONNECTION_LIMIT_NAME) {
+    if (last) c.error(at(path, 'name'), `${CONNECTION_LIMIT_NAME} cannot end a filter chain: put a tcp_proxy or x_proxy after it`);
+    if (o.typed_config !== undefined) checkConnectionLimit(c, o.typed_config, at(path, 'typed_config'));
+    return;
+  }
+  if (name !== undefined && !last && (name === X_PROXY_NAME || name === TCP_PROXY_NAME)) {
+    c.error(at(path, 'name'), `${name} takes the connection for good: it must be the chain's last filter`);
+  }
   if (name === X_PROXY_NAME) {
     if (o.typed_config !== undefined) checkXProxy(c, o.typed_config, at(path, 'typed_config'), refs);
     return;
   }
   if (name !== undefined && name !== TCP_PROXY_NAME) {
-    c.error(at(path, 'name'), UNSUPPORTED_FILTERS[name] ?? `unknown network filter "${name}" (supported: ${TCP_PROXY_NAME}, ${X_PROXY_NAME})`);
+    c.error(at(path, 'name'), UNSUPPORTED_FILTERS[name] ?? `unknown network filter "${name}" (supported: ${CONNECTION_LIMIT_NAME}, ${TCP_PROXY_NAME}, ${X_PROXY_NAME})`);
     return;
   }
   if (o.typed_config !== undefined) checkTcpProxy(c, o.typed_config, at(path, 'typed_config'), refs);
+}
+
+/** Envoy's connection_limit filter: at most max_connections connections at once pass it. */
+function checkConnectionLimit(c: Checker, v: unknown, path: string): void {
+  const o = c.object(v, path, { required: ['@type', 'stat_prefix', 'max_connections'], known: ['@type', 'stat_prefix', 'max_connections', 'delay', 'runtime_enabled'] });
+  if (!o) return;
+  const t = c.optional(o, '@type', (x) => c.string(x, at(path, '@type')));
+  if (t !== undefined && t !== CONNECTION_LIMIT_TYPE) c.error(at(path, '@type'), `expected "${CONNECTION_LIMIT_TYPE}", got "${t}"`);
+  c.optional(o, 'stat_prefix', (x) => c.string(x, at(path, 'stat_prefix'), { nonEmpty: true }));
+  c.optional(o, 'max_connections', (x) => c.uint(x, at(path, 'max_connections'), { min: 1 }));
+  // Envoy holds a refused connection open for `delay` before closing it; xmesh closes at once.
+  if (o.delay !== undefined) c.error(at(path, 'delay'), 'not supported by xmesh yet: a connection over the limit is closed at once');
+  if (o.runtime_enabled !== undefined) c.error(at(path, 'runtime_enabled'), 'xmesh has no runtime flags: leave it out (the filter is always enabled)');
 }
 
 /** The tcp_proxy filter's typed_config; also an x_proxy's fallback_tcp_proxy, where @type may be left out. */

@@ -2,7 +2,7 @@
 import { addressesOverlap, hostPort } from './addresses';
 import { at, idx, Checker } from './checker';
 import type { ConfigIssue } from './errors';
-import type { BootstrapCfg } from './types';
+import { GLOBAL_CX_MONITOR_NAME, GLOBAL_CX_MONITOR_TYPE, type BootstrapCfg } from './types';
 import { checkAddress, type CheckedAddress } from './validate-address';
 import { checkCluster } from './validate-cluster';
 import { checkListener, type ListenerRefs } from './validate-listener';
@@ -11,11 +11,11 @@ export type ValidationResult =
   | { status: 'valid'; config: BootstrapCfg; errors: []; warnings: ConfigIssue[] }
   | { status: 'invalid'; errors: ConfigIssue[]; warnings: ConfigIssue[] };
 
-const IGNORED_TOP_LEVEL = ['node', 'layered_runtime', 'stats_config', 'overload_manager', 'stats_sinks', 'stats_flush_interval', 'watchdog', 'watchdogs', 'cluster_manager', 'tracing', 'hds_config', 'flags_path', 'fatal_actions', 'header_prefix', 'default_regex_engine'] as const;
+const IGNORED_TOP_LEVEL = ['node', 'layered_runtime', 'stats_config', 'stats_sinks', 'stats_flush_interval', 'watchdog', 'watchdogs', 'cluster_manager', 'tracing', 'hds_config', 'flags_path', 'fatal_actions', 'header_prefix', 'default_regex_engine'] as const;
 
 export function validateConfig(doc: unknown): ValidationResult {
   const c = new Checker();
-  const o = c.object(doc, '', { known: ['admin', 'static_resources', 'dynamic_resources'], ignored: IGNORED_TOP_LEVEL });
+  const o = c.object(doc, '', { known: ['admin', 'static_resources', 'dynamic_resources', 'overload_manager'], ignored: IGNORED_TOP_LEVEL });
   const staticClusters = new Set<string>();
   if (o) {
     let admin: CheckedAddress | undefined;
@@ -26,9 +26,44 @@ export function validateConfig(doc: unknown): ValidationResult {
       if (admin) checkAdminClash(c, admin, listeners);
     }
     if (o.dynamic_resources !== undefined) checkDynamicResources(c, o.dynamic_resources, 'dynamic_resources', staticClusters);
+    if (o.overload_manager !== undefined) checkOverloadManager(c, o.overload_manager, 'overload_manager');
   }
   if (c.errors.length > 0) return { status: 'invalid', errors: c.errors, warnings: c.warnings };
   return { status: 'valid', config: doc as BootstrapCfg, errors: [], warnings: c.warnings };
+}
+
+/** Envoy's overload manager: xmesh applies the global downstream connection limit. */
+function checkOverloadManager(c: Checker, v: unknown, path: string): void {
+  const o = c.object(v, path, { known: ['refresh_interval', 'resource_monitors'], ignored: ['actions', 'loadshed_points', 'buffer_factory_config'] });
+  if (!o) return;
+  c.optional(o, 'refresh_interval', (x) => c.string(x, at(path, 'refresh_interval')));
+  const mp = at(path, 'resource_monitors');
+  let seen = false;
+  c.optional(o, 'resource_monitors', (x) =>
+    c.array(x, mp)?.forEach((m, i) => {
+      const p = idx(mp, i);
+      const mo = c.object(m, p, { required: ['name'], known: ['name', 'typed_config'] });
+      if (!mo) return;
+      const name = c.optional(mo, 'name', (y) => c.string(y, at(p, 'name'), { nonEmpty: true }));
+      if (name === undefined) return;
+      if (name !== GLOBAL_CX_MONITOR_NAME) {
+        c.error(at(p, 'name'), `resource monitor "${name}" is not supported by xmesh yet (supported: ${GLOBAL_CX_MONITOR_NAME})`);
+        return;
+      }
+      if (seen) c.error(p, `${GLOBAL_CX_MONITOR_NAME} is listed twice`);
+      seen = true;
+      const tp = at(p, 'typed_config');
+      if (mo.typed_config === undefined) {
+        c.error(tp, 'required field is missing');
+        return;
+      }
+      const t = c.object(mo.typed_config, tp, { required: ['@type', 'max_active_downstream_connections'], known: ['@type', 'max_active_downstream_connections'] });
+      if (!t) return;
+      const ty = c.optional(t, '@type', (y) => c.string(y, at(tp, '@type')));
+      if (ty !== undefined && ty !== GLOBAL_CX_MONITOR_TYPE) c.error(at(tp, '@type'), `expected "${GLOBAL_CX_MONITOR_TYPE}", got "${ty}"`);
+      c.optional(t, 'max_active_downstream_connections', (y) => c.uint(y, at(tp, 'max_active_downstream_connections'), { min: 1 }));
+    }),
+  );
 }
 
 function checkAdmin(c: Checker, v: unknown, path: string): CheckedAddress | undefined {

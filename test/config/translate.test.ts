@@ -510,6 +510,7 @@ const ZERO_MEANS: Record<string, string | ((msg: Record<string, any>) => string 
   'XRoute.method': 'unset = any method',
   'XRoute.retry_policy': 'unset = no retries',
   'XRoute.hash_policy': 'unset = a random key per request',
+  'Snapshot.max_downstream_connections': '0 = no global connection limit (Envoy: none without the overload manager\'s monitor)',
 };
 
 const NUMERIC = new Set(['double', 'float', 'int32', 'uint32', 'sint32', 'fixed32', 'sfixed32', 'int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
@@ -584,4 +585,50 @@ test('translate: the implicit-default walk finds what translate would leave out,
     const [type, field] = key.split('.');
     assert.ok(root.lookupType(`xmesh.dataplane.v1.${type}`).fields[field], `${key} is a field of the schema`);
   }
+});
+
+test('translate: connection_limit filters come before the terminal filter, in both chains of a detecting x_proxy; the global connection limit is the snapshot\'s', () => {
+  const cfg = baseConfig();
+  const limitFilter = (prefix: string, max: number) => ({
+    name: 'envoy.filters.network.connection_limit',
+    typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit', stat_prefix: prefix, max_connections: max },
+  });
+  cfg.static_resources.listeners[0].filter_chains[0].filters.unshift(limitFilter('a', 10));
+  cfg.static_resources.listeners.push({
+    name: 'rpc',
+    address: { socket_address: { address: '127.0.0.1', port_value: 12201 } },
+    filter_chains: [
+      {
+        filters: [
+          limitFilter('b', 20),
+          {
+            name: 'xmesh.x_proxy',
+            typed_config: {
+              '@type': 'type.googleapis.com/xmesh.filters.network.x_proxy.v1.XProxy',
+              stat_prefix: 'rpc',
+              protocols: ['bolt', 'dubbo'],
+              fallback_tcp_proxy: { stat_prefix: 'raw', cluster: 'c' },
+              route_config: { virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ route: { cluster: 'c' } }] }] },
+            },
+          },
+        ],
+      },
+    ],
+  });
+  cfg.overload_manager = {
+    resource_monitors: [
+      { name: 'envoy.resource_monitors.global_downstream_max_connections', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig', max_active_downstream_connections: 5000 } },
+    ],
+  };
+  const { snapshot } = translate(valid(cfg), new Map(), 1);
+  const back = decodeSnapshot(encodeSnapshot(snapshot));
+  const names = (fs: pb.INetworkFilter[] | null | undefined) => (fs ?? []).map((f) => f.name);
+  assert.deepEqual(names(back.listeners![0].filter_chains![0].filters), ['envoy.filters.network.connection_limit', 'envoy.filters.network.tcp_proxy']);
+  assert.deepEqual({ ...back.listeners![0].filter_chains![0].filters![0].connection_limit }, { stat_prefix: 'a', max_connections: 10 });
+  assert.deepEqual(names(back.listeners![1].filter_chains![0].filters), ['envoy.filters.network.connection_limit', 'xmesh.x_proxy']);
+  assert.deepEqual(names(back.listeners![1].default_filter_chain!.filters), ['envoy.filters.network.connection_limit', 'envoy.filters.network.tcp_proxy']);
+  assert.equal(back.listeners![1].default_filter_chain!.filters![0].connection_limit!.stat_prefix, 'b');
+  assert.equal(Number(back.max_downstream_connections), 5000);
+  delete cfg.overload_manager;
+  assert.equal(Number(decodeSnapshot(encodeSnapshot(translate(valid(cfg), new Map(), 2).snapshot)).max_downstream_connections ?? 0), 0);
 });

@@ -22,6 +22,16 @@ function xproxy(c: any, patch: (x: any) => void = () => undefined): void {
   c.static_resources.listeners[0].filter_chains[0].filters[0] = { name: 'xmesh.x_proxy', typed_config: x };
 }
 const XP = `${L}.filter_chains[0].filters[0].typed_config`;
+const F = `${L}.filter_chains[0].filters`;
+const CL_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit';
+const GCX = 'envoy.resource_monitors.global_downstream_max_connections';
+const GCX_TYPE = 'type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig';
+/** Put a connection_limit filter (typed_config patched) in front of listener 0's filter. */
+function limit(c: any, patch: (t: any) => void = () => undefined): void {
+  const t: any = { '@type': CL_TYPE, stat_prefix: 'cl', max_connections: 100 };
+  patch(t);
+  c.static_resources.listeners[0].filter_chains[0].filters.unshift({ name: 'envoy.filters.network.connection_limit', typed_config: t });
+}
 const XR = `${XP}.route_config.virtual_hosts[0].routes[0]`;
 
 /** Each case mutates a valid config; `errors` is the exact list of [path, message pattern] expected. */
@@ -52,6 +62,12 @@ const invalid: Array<{ desc: string; mutate: Mutate; errors: Array<[string, RegE
   { desc: 'x_proxy fallback_tcp_proxy with a wrong @type', mutate: (c) => xproxy(c, (x) => (x.fallback_tcp_proxy = { '@type': 'type.googleapis.com/x.Y', stat_prefix: 'raw', cluster: 'c' })), errors: [[`${XP}.fallback_tcp_proxy.@type`, /expected "type.googleapis.com\/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"/]] },
   { desc: 'x_proxy detect_timeout not a duration', mutate: (c) => xproxy(c, (x) => { delete x.protocol; x.protocols = ['bolt', 'dubbo']; x.detect_timeout = 'soon'; }), errors: [[`${XP}.detect_timeout`, /soon/]] },
   { desc: 'x_proxy hash_policy with two entries and both kinds in one', mutate: (c) => xproxy(c, (x) => (x.route_config.virtual_hosts[0].routes[0].route.hash_policy = [{ meta: { name: 'uid' }, connection_properties: { source_ip: true } }, { meta: { name: 'x' } }])), errors: [[`${XR}.route.hash_policy`, /one hash policy per route/], [`${XR}.route.hash_policy[0]`, /set exactly one of meta or connection_properties/]] },
+  { desc: 'connection_limit without max_connections, with a delay and a wrong @type', mutate: (c) => limit(c, (t) => { delete t.max_connections; t.delay = '1s'; t['@type'] = 'type.googleapis.com/x.Y'; }), errors: [[`${F}[0].typed_config.max_connections`, /required/], [`${F}[0].typed_config.delay`, /closed at once/], [`${F}[0].typed_config.@type`, /expected "type.googleapis.com\/envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit"/]] },
+  { desc: 'connection_limit with max_connections 0', mutate: (c) => limit(c, (t) => (t.max_connections = 0)), errors: [[`${F}[0].typed_config.max_connections`, /out of range/]] },
+  { desc: 'connection_limit as the last filter', mutate: (c) => { limit(c); c.static_resources.listeners[0].filter_chains[0].filters.reverse(); }, errors: [[`${F}[0].name`, /must be the chain's last filter/], [`${F}[1].name`, /cannot end a filter chain/]] },
+  { desc: 'three connection_limit filters in one chain', mutate: (c) => { limit(c); limit(c, (t) => (t.stat_prefix = 'b')); limit(c, (t) => (t.stat_prefix = 'c')); }, errors: [[F, /at most 2 connection_limit filters per chain, got 3/]] },
+  { desc: 'two terminal filters in one chain', mutate: (c) => { const f = c.static_resources.listeners[0].filter_chains[0].filters; f.push(f[0]); }, errors: [[`${F}[0].name`, /must be the chain's last filter/]] },
+  { desc: 'overload_manager: an unknown resource monitor, and the connection limit without its value', mutate: (c) => (c.overload_manager = { resource_monitors: [{ name: 'envoy.resource_monitors.fixed_heap', typed_config: {} }, { name: GCX, typed_config: { '@type': GCX_TYPE } }] }), errors: [['overload_manager.resource_monitors[0].name', /not supported by xmesh yet \(supported: envoy.resource_monitors.global_downstream_max_connections\)/], ['overload_manager.resource_monitors[1].typed_config.max_active_downstream_connections', /required/]] },
   { desc: 'document is not an object', mutate: (c) => { for (const k of Object.keys(c)) delete c[k]; c.x = 1; }, errors: [['x', /unknown field/]] },
   { desc: 'unknown top-level field', mutate: (c) => (c.static_resourcez = {}), errors: [['static_resourcez', /unknown field \(known fields: admin, static_resources/]] },
   {
@@ -187,6 +203,9 @@ const valid: Array<{ desc: string; mutate: Mutate; warnings?: string[] }> = [
     l.default_filter_chain = { ...chain, name: 'passthrough' };
   } },
   { desc: 'a chain matching on server names warns that it cannot match yet', mutate: (c) => (c.static_resources.listeners[0].filter_chains[0].filter_chain_match = { server_names: ['a.example'] }), warnings: ['static_resources.listeners[0].filter_chains[0].filter_chain_match.server_names'] },
+  { desc: 'connection_limit before a tcp_proxy', mutate: (c) => limit(c) },
+  { desc: 'two connection_limit filters before an x_proxy detecting protocols', mutate: (c) => { xproxy(c, (x) => { delete x.protocol; x.protocols = ['bolt', 'dubbo']; }); limit(c); limit(c, (t) => (t.stat_prefix = 'b')); } },
+  { desc: 'the overload manager\'s global connection limit; its actions are ignored with a warning', mutate: (c) => (c.overload_manager = { refresh_interval: '0.25s', resource_monitors: [{ name: GCX, typed_config: { '@type': GCX_TYPE, max_active_downstream_connections: 5000 } }], actions: [] }), warnings: ['overload_manager.actions'] },
   { desc: 'a prime maglev table', mutate: (c) => { c.static_resources.clusters[0].lb_policy = 'MAGLEV'; c.static_resources.clusters[0].maglev_lb_config = { table_size: 65537 }; } },
 ];
 for (const c of valid) {

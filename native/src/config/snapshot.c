@@ -707,6 +707,7 @@ int xm_table_build(struct xm_tables *ts, const void *buf, size_t len, struct xm_
 		goto out;
 	}
 	t->version = pb->version;
+	t->max_downstream_cx = pb->max_downstream_connections; /* 0 = no limit */
 	t->epoch.nworkers = ts->nworkers;
 	t->epoch.wrefs = aligned_alloc(XM_CACHELINE, sizeof(*t->epoch.wrefs) * ts->nworkers);
 	t->clusters = calloc(pb->n_clusters ? pb->n_clusters : 1, sizeof(*t->clusters));

@@ -79,6 +79,7 @@ struct xm_table_subset {
 struct xm_table {
 	struct xm_epoch epoch;           /* gen + per-worker references of sessions still using it */
 	uint64_t version;
+	uint64_t max_downstream_cx;      /* downstream connections of all listeners together; 0 = no limit */
 	struct xm_listener_cfg *listeners;
 	uint32_t nlisteners;
 	struct xm_cluster **clusters;    /* sorted by name */

@@ -12,6 +12,7 @@
 #include "core/list.h"
 #include "core/loop.h"
 #include "net/conn.h"
+#include "net/listener.h"
 #include "protocol/codec.h"
 
 /*
@@ -61,7 +62,6 @@ struct xm_fconn {
 	struct xm_iovq pre;
 	uint8_t eof;                     /* the client's FIN came with pre */
 	uint8_t lfilter_note;            /* a listener filter's note to itself, for its done() */
-	uint64_t accepted_us;
 	/* Which listener and chain took it: what an L7 filter keeps to find its config again
 	 * after a swap (xm_fworker.lookup). Ids, not pointers: a removed listener's memory is
 	 * reused, its id never is. */
@@ -70,8 +70,10 @@ struct xm_fconn {
 	/* The table the chain's configs belong to: a filter that keeps using its config (a
 	 * cluster view while connecting) references it, as long as it does. */
 	struct xm_epoch *epoch;
-	/* The listener's settings and persistent stats (kept for the data plane's life). */
-	struct xm_listener_stats *lst;
+	/* What it counts in until it closes (the listener's stats, kept for the data plane's
+	 * life; limits): the owner ends it with xm_cx_end. */
+	struct xm_cx_acct acct;
+	/* The listener's settings. */
 	uint32_t buffer_limit;
 	struct xm_keepalive keepalive;
 };

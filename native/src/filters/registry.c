@@ -1,6 +1,7 @@
 /* The filter registry: the one place that lists every network and listener filter kind. */
 #include <string.h>
 
+#include "filters/connection_limit/connection_limit.h"
 #include "filters/filter.h"
 #include "filters/protocol_detection/protocol_detection.h"
 #include "filters/tcp_proxy/tcp_proxy.h"
@@ -10,6 +11,7 @@
 static const struct xm_filter_ops *const registry__filters[] = {
 	&xm_tcp_proxy_filter,
 	&xm_x_proxy_filter,
+	&xm_connection_limit_filter,
 };
 
 static const struct xm_lfilter_ops *const registry__lfilters[] = {

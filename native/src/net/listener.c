@@ -233,15 +233,24 @@ struct xm_listener_stats *xm_listener_stats_new(struct xm_stats *s, const char *
 	L__C(downstream_cx_overflow);
 	L__C(downstream_cx_accept_error);
 	L__C(no_filter_chain_match);
+	L__C(downstream_global_cx_overflow);
 #undef L__C
 	st->downstream_cx_active = xm_stats_gaugef(s, "listener.{listener=%s}.downstream_cx_active", name);
 	st->downstream_cx_length_ms = xm_stats_histf(s, "listener.{listener=%s}.downstream_cx_length_ms", name);
 	return st;
 }
 
-void xm_listener_cx_end(struct xm_listener_stats *st, uint64_t accepted_us)
+void xm_cx_end(struct xm_cx_acct *a)
 {
+	struct xm_listener_stats *st = a->lst;
+
+	if (!st)
+		return;
+	a->lst = NULL;
 	xm_gauge_add(st->downstream_cx_active, -1);
 	xm_stat_inc(st->downstream_cx_destroy);
-	xm_hist_record(st->downstream_cx_length_ms, xm_now_us() - accepted_us);
+	xm_hist_record(st->downstream_cx_length_ms, xm_now_us() - a->accepted_us);
+	for (uint32_t i = 0; i < a->nholds; i++)
+		xm_gauge_add(a->holds[i], -1);
+	a->nholds = 0;
 }

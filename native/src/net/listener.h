@@ -29,14 +29,28 @@ struct xm_listener_stats {
 	uint64_t *downstream_cx_overflow;      /* shed because of fd exhaustion */
 	uint64_t *downstream_cx_accept_error;
 	uint64_t *no_filter_chain_match;       /* closed: no filter chain (nor a default one) fits */
+	uint64_t *downstream_global_cx_overflow; /* closed at accept: the data plane's connection limit was reached */
 	int64_t *downstream_cx_active;
 	struct xm_hist *downstream_cx_length_ms; /* microseconds */
 };
 struct xm_stats;
 /* Make the stats of listener name (control side). NULL on ENOMEM. */
 struct xm_listener_stats *xm_listener_stats_new(struct xm_stats *s, const char *name);
-/* A connection this listener accepted at accepted_us ended (whoever owned it). */
-void xm_listener_cx_end(struct xm_listener_stats *st, uint64_t accepted_us);
+
+#define XM_CX_HOLDS_MAX 6
+/* What a downstream connection counts in from accept to close: its listener's stats, and
+ * counts it holds a place in (the data plane's, for the overload manager's global limit;
+ * those of the connection_limit filters that let it in) with their gauges. The session
+ * owning the connection keeps a copy and ends it once, however the connection ends. */
+struct xm_cx_acct {
+	struct xm_listener_stats *lst;      /* NULL once ended */
+	uint64_t accepted_us;
+	int64_t *holds[XM_CX_HOLDS_MAX];    /* each goes down by one at the end */
+	uint32_t nholds;
+};
+/* The connection ended (whoever owned it): every count it is in goes down, its length is
+ * recorded. A second call does nothing. */
+void xm_cx_end(struct xm_cx_acct *a);
 
 /* Per-worker accept watcher. Touched only by its worker once published. */
 struct xm_listener_w {

@@ -6,6 +6,7 @@
 
 #include "net/conn.h"
 #include "net/listener.h"
+#include "server/dp.h"
 #include "stats/stats.h"
 
 /*
@@ -47,7 +48,7 @@ static void srv__run_chain(struct xm_worker *w, const struct xm_chain *ch, struc
 	for (uint32_t i = 0; i + 1 < ch->nfilters; i++)
 		if (ch->filters[i].ops->on_accept(&w->fw, ch->filters[i].cfg, fc) == XM_FILTER_STOP) {
 			xm_iovq_clear(&fc->pre);
-			xm_listener_cx_end(fc->lst, fc->accepted_us);
+			xm_cx_end(&fc->acct);
 			return;
 		}
 	const struct xm_chain_filter *t = &ch->filters[ch->nfilters - 1];
@@ -64,10 +65,10 @@ static void srv__dispatch(struct xm_worker *w, const struct xm_listener_cfg *lc,
 	for (uint32_t i = 0; i < ran && i < lc->nlfilters; i++)
 		lc->lfilters[i].ops->done(lc->lfilters[i].cfg, fc, i + 1 == ran ? end : XM_LFILTER_END_DONE, ch != NULL);
 	if (!ch) {
-		xm_stat_inc(fc->lst->no_filter_chain_match);
+		xm_stat_inc(fc->acct.lst->no_filter_chain_match);
 		srv__close_fd(fc->fd, !xm_iovq_empty(&fc->pre) && !fc->eof);
 		xm_iovq_clear(&fc->pre);
-		xm_listener_cx_end(fc->lst, fc->accepted_us);
+		xm_cx_end(&fc->acct);
 		return;
 	}
 	srv__run_chain(w, ch, fc);
@@ -95,7 +96,7 @@ static void srv__lsock_drop(struct srv_lsock *ls, enum xm_close_mode mode)
 	xm_conn_close(&ls->conn, mode);
 	srv__lsock_end(ls);
 	xm_iovq_clear(&ls->fc.pre);
-	xm_listener_cx_end(ls->fc.lst, ls->fc.accepted_us);
+	xm_cx_end(&ls->fc.acct);
 }
 
 /* The listener's config in the worker's current table (refreshed after a swap, when the
@@ -127,7 +128,7 @@ static void srv__lsock_finish(struct srv_lsock *ls, enum xm_lfilter_end end)
 	srv__lsock_end(ls);
 	if (fd < 0) {
 		xm_iovq_clear(&ls->fc.pre);
-		xm_listener_cx_end(ls->fc.lst, ls->fc.accepted_us);
+		xm_cx_end(&ls->fc.acct);
 		return;
 	}
 	ls->fc.fd = fd;
@@ -213,7 +214,7 @@ static void srv__lsock_start(struct xm_worker *w, const struct xm_listener_cfg *
 
 	if (!ls) {
 		close(fc->fd);
-		xm_listener_cx_end(fc->lst, fc->accepted_us);
+		xm_cx_end(&fc->acct);
 		return;
 	}
 	ls->w = w;
@@ -244,7 +245,22 @@ void xm_accept(struct xm_worker *w, const struct xm_listener_cfg *lc, int fd, co
 	       socklen_t plen)
 {
 	struct xm_fconn fc;
+	struct xm_dp *dp = w->dp;
+	uint64_t max = w->table ? w->table->max_downstream_cx : 0;
 
+	/* The overload manager's global limit: counted always, so that a limit set by a later
+	 * snapshot sees the connections already open. */
+	int64_t n = __atomic_add_fetch(&dp->downstream_cx, 1, __ATOMIC_RELAXED);
+	if (max && (uint64_t)n > max) {
+		__atomic_sub_fetch(&dp->downstream_cx, 1, __ATOMIC_RELAXED);
+		xm_stat_inc(lc->l->st->downstream_global_cx_overflow);
+		close(fd);
+		return;
+	}
+	xm_gauge_add(dp->downstream_cx_gauge, 1);
+	fc.acct.holds[0] = &dp->downstream_cx;
+	fc.acct.holds[1] = dp->downstream_cx_gauge;
+	fc.acct.nholds = 2;
 	fc.fd = fd;
 	fc.facts.local.ss_family = 0;
 	fc.facts.peer_len = plen <= sizeof(fc.facts.peer) ? plen : 0;
@@ -256,15 +272,15 @@ void xm_accept(struct xm_worker *w, const struct xm_listener_cfg *lc, int fd, co
 	xm_iovq_init(&fc.pre);
 	fc.eof = 0;
 	fc.lfilter_note = 0;
-	fc.accepted_us = xm_now_us();
+	fc.acct.accepted_us = xm_now_us();
 	fc.listener_id = lc->l->id;
 	fc.chain_key = 0;
 	fc.epoch = w->fw.epoch;
-	fc.lst = lc->l->st;
+	fc.acct.lst = lc->l->st;
 	fc.buffer_limit = lc->buffer_limit;
 	fc.keepalive = lc->keepalive;
-	xm_stat_inc(fc.lst->downstream_cx_total);
-	xm_gauge_add(fc.lst->downstream_cx_active, 1);
+	xm_stat_inc(fc.acct.lst->downstream_cx_total);
+	xm_gauge_add(fc.acct.lst->downstream_cx_active, 1);
 	if (lc->need_local) {
 		socklen_t len = sizeof(fc.facts.local);
 		if (getsockname(fd, (struct sockaddr *)&fc.facts.local, &len) < 0)

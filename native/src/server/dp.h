@@ -61,6 +61,10 @@ struct xm_dp {
 	struct xm_logq *logq;         /* access-log lines from the workers, written by one thread */
 	uint64_t *swaps_total, *swap_failed_total;
 	int64_t *snapshot_version;
+	/* Downstream connections open on every listener (atomic; the global limit's count) and
+	 * its gauge (a full stats block hands out a shared dummy: the count is not the gauge). */
+	int64_t downstream_cx;
+	int64_t *downstream_cx_gauge;
 	struct xm_hist *swap_duration;  /* us, build + publish */
 	int stopped;
 	/* Drains (xm_dp_drain): the latest request (atomic pointer); each is immutable and

@@ -34,9 +34,9 @@ struct tp_session {
 	struct xm_cluster_state *cs;
 	struct xm_host_state *hs;
 	struct tp_stats *st;
-	struct xm_listener_stats *lst;
+	struct xm_cx_acct acct;
 	struct xm_alog *alog;
-	uint64_t start_us, accepted_us, connect_start_us, start_wall_ms;
+	uint64_t start_us, connect_start_us, start_wall_ms;
 	uint64_t last_io_ms;
 	uint64_t hash;
 	uint32_t idle_timeout_ms;
@@ -179,7 +179,7 @@ static void tp__end(struct tp_session *s, enum tp_end why, enum xm_close_mode do
 	dur_us = xm_now_us() - s->start_us;
 	xm_stat_inc(s->st->end[why]);
 	xm_gauge_add(s->st->downstream_cx_active, -1);
-	xm_listener_cx_end(s->lst, s->accepted_us);
+	xm_cx_end(&s->acct);
 	if (s->cs) {
 		xm_hist_record(s->cs->st.upstream_cx_length_ms, dur_us);
 		if (why == TP_END_UPSTREAM_CLOSE || why == TP_END_UPSTREAM_RESET)
@@ -513,7 +513,7 @@ static void tp__accept(struct xm_fworker *fw, void *cfgp, struct xm_fconn *fc)
 		close(fc->fd);
 		xm_iovq_clear(&fc->pre);
 		xm_stat_inc(cfg->st->end[TP_END_NO_MEMORY]);
-		xm_listener_cx_end(fc->lst, fc->accepted_us);
+		xm_cx_end(&fc->acct);
 		return;
 	}
 	s->base.abort = tp__abort;
@@ -524,14 +524,13 @@ static void tp__accept(struct xm_fworker *fw, void *cfgp, struct xm_fconn *fc)
 	xm_epoch_ref(s->epoch, s->loop->id);
 	s->cfg = cfg;
 	s->st = cfg->st;
-	s->lst = fc->lst;
+	s->acct = fc->acct;
 	s->alog = cfg->alog;
 	s->idle_timeout_ms = cfg->idle_timeout_ms;
 	s->expires_ms = cfg->max_duration_ms ? s->loop->now_ms + cfg->max_duration_ms : 0;
 	s->max_attempts = (uint8_t)(cfg->max_connect_attempts ? (cfg->max_connect_attempts > 255 ? 255 : cfg->max_connect_attempts) : 1);
 	s->last_fail = TP_END_CONNECT_FAILED;
 	s->start_us = xm_now_us();
-	s->accepted_us = fc->accepted_us;
 	s->start_wall_ms = s->alog ? xm_wall_ms() : 0;
 	s->state = TP_CONNECTING;
 	if (fc->facts.peer_len <= sizeof(s->peer))

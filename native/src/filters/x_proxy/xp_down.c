@@ -119,7 +119,7 @@ void xp_down_close(struct xp_down *d, enum xm_close_mode mode)
 	xm_conn_close(&d->conn, mode);
 	xm_iovq_clear(&d->in);
 	xm_gauge_add(d->st->downstream_cx_active, -1);
-	xm_listener_cx_end(d->lst, d->accepted_us);
+	xm_cx_end(&d->acct);
 	xm_fworker_del(d->fw, &d->base);
 	xm_loop_defer(d->loop, &d->defer, xp__down_free);
 }
@@ -477,15 +477,14 @@ static void xp__accept(struct xm_fworker *fw, void *cfgp, struct xm_fconn *fc)
 		 * control core validates chains against it): nothing to serve. */
 		close(fc->fd);
 		xm_iovq_clear(&fc->pre);
-		xm_listener_cx_end(fc->lst, fc->accepted_us);
+		xm_cx_end(&fc->acct);
 		return;
 	}
 	d->base.abort = xp__down_abort;
 	d->base.drain = xp__down_drain_session;
 	d->base.listener_id = fc->listener_id;
 	d->peer_hash = xm_hash_peer(&fc->facts.peer, 0);
-	d->accepted_us = fc->accepted_us;
-	d->lst = fc->lst;
+	d->acct = fc->acct;
 	d->fw = fw;
 	d->loop = fw->loop;
 	d->xw = xm_fworker_state(fw, &xm_x_proxy_filter);

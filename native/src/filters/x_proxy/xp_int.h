@@ -68,8 +68,7 @@ struct xp_down {
 	const struct xm_codec *codec;      /* fixed for the connection's life */
 	struct xm_xproto_stats *pst;       /* stats of codec */
 	uint64_t peer_hash;                /* the client's address, for source_ip hash policies */
-	uint64_t accepted_us;              /* listener connection length */
-	struct xm_listener_stats *lst;
+	struct xm_cx_acct acct;            /* the listener's counts and limits it is in */
 	struct xm_xproxy_stats *st;
 	struct xm_iovq in;
 	struct xm_link pending;            /* xp_rq.down_link */
