@@ -1,10 +1,13 @@
 /** Loads src/dataplane (the only module that touches the native addon) lazily, so `validate` and `version` work without it. */
 import { join } from 'node:path';
+import type { Watchdog } from '../dataplane/index';
 import type { DataPlane, DataPlaneOptions } from '../dataplane/types';
 
 export interface DataPlaneModule {
   createDataPlane(opts: DataPlaneOptions): DataPlane;
   nativeVersion(): string;
+  /** The native stop watchdog; absent in a module without it (the tests' fake data plane). */
+  watchdog?(): Watchdog;
 }
 
 /**
@@ -24,5 +27,6 @@ export function loadDataPlaneModule(): DataPlaneModule {
   return {
     createDataPlane: mod.createDataPlane.bind(mod),
     nativeVersion: typeof mod.nativeVersion === 'function' ? mod.nativeVersion.bind(mod) : () => 'unknown',
+    watchdog: typeof mod.watchdog === 'function' ? mod.watchdog.bind(mod) : undefined,
   };
 }

@@ -1,6 +1,7 @@
 /** `xmesh run`: start the proxy, then handle SIGINT/SIGTERM (graceful stop) and SIGHUP (reload) until shutdown. */
 import type { EventEmitter } from 'node:events';
 import { ConfigError, formatIssue } from '../config/errors';
+import type { Watchdog } from '../dataplane/index';
 import type { DataPlane, DataPlaneOptions, IoBackend } from '../dataplane/types';
 import { startServer, StartupError, type ServerHandle } from '../server';
 import { Logging, type LogLevel } from '../util/log';
@@ -34,6 +35,8 @@ export interface RunEnv {
   /** Called once the proxy is ready (tests). */
   onReady?: (handle: ServerHandle) => void;
   shutdownDeadlineMs?: number;
+  /** The native stop watchdog (default: the data plane module's, when it has one). */
+  watchdog?: Watchdog;
 }
 
 /** The default config's demo cluster endpoint. */
@@ -41,6 +44,8 @@ export const DEMO_UPSTREAM = { host: '127.0.0.1', port: 10001 } as const;
 /** Past the drain time: how long closing may take before the exit is forced. */
 export const SHUTDOWN_DEADLINE_MS = 2000;
 export const DEFAULT_DRAIN_TIME_S = 5;
+/** The native watchdog acts this long after the control core's own deadline would have. */
+export const WATCHDOG_MARGIN_MS = 1000;
 
 export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<ExitCode> {
   const signals = env.signals ?? process;
@@ -50,10 +55,28 @@ export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<Ex
 
   // The addon is loaded only when the data plane is created, i.e. after the config was accepted,
   // so a bad config reports exit 1 even on a machine without the native build.
-  const createDataPlane = env.createDataPlane ?? ((o: DataPlaneOptions) => loadDataPlaneModule().createDataPlane(o));
-
   const deadlineMs = env.shutdownDeadlineMs ?? SHUTDOWN_DEADLINE_MS;
   const drainTimeMs = opts.drainTimeMs ?? DEFAULT_DRAIN_TIME_S * 1000;
+  // The native watchdog enforces the deadlines below from a thread of its own, in case this
+  // one is stuck (it cannot act otherwise). Re-armed after every change of signal listeners:
+  // libuv reinstalls its handler then.
+  let wd = env.watchdog;
+  const armWatchdog = (): void => {
+    try {
+      wd?.arm(drainTimeMs + deadlineMs + WATCHDOG_MARGIN_MS, WATCHDOG_MARGIN_MS, EXIT.SHUTDOWN_FORCED);
+    } catch (err) {
+      log.warn({ err }, 'the native stop watchdog could not be armed: forced exits rely on the control thread alone');
+      wd = undefined;
+    }
+  };
+  const createDataPlane =
+    env.createDataPlane ??
+    ((o: DataPlaneOptions) => {
+      const mod = loadDataPlaneModule();
+      wd ??= mod.watchdog?.();
+      armWatchdog();
+      return mod.createDataPlane(o);
+    });
   // Signals that arrive while starting up are held and acted on once the proxy is up (or dropped
   // if startup fails), so a SIGTERM right after "xmesh ready" is never the default kill. A
   // startup that hangs (DNS, a data plane that never answers) must not make SIGTERM useless:
@@ -175,7 +198,12 @@ export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<Ex
         return;
       }
       stopping = true;
+      if (!sig.startsWith('SIG')) wd?.stopping(); // a signal started the watchdog's count itself
       log.info({ signal: sig, drainTimeMs }, 'shutting down');
+      if (process.env.XMESH_TEST_HANG_ON_STOP === '1') {
+        // Tests only: a control thread that never returns, for the watchdog to end.
+        for (;;);
+      }
       deadline = setTimeout(() => {
         log.error({ deadlineMs: drainTimeMs + deadlineMs }, 'shutdown deadline passed: forcing exit');
         finish(EXIT.SHUTDOWN_FORCED);
@@ -204,6 +232,7 @@ export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<Ex
     signals.on('SIGHUP', onHup);
     requestStop = onStop;
     releaseEarly();
+    armWatchdog();
     for (const sig of early) {
       if (sig === 'SIGHUP') onHup();
       else onStop(sig);

@@ -32,6 +32,25 @@ interface NativeAddon {
   DataPlane: new (opts: { workers: number; statsPath?: string; statsCapacity?: number; ioBackend?: string }) => NativeDataPlane;
   version(): string;
   bpfProbe(): { ok: boolean; message: string };
+  watchdogArm(deadlineMs: number, secondMs: number, exitCode: number): void;
+  watchdogStopping(): void;
+  watchdogDisarm(): void;
+}
+
+/** The stop watchdog (native/src/server/watchdog.h): a native thread that forces the exit when
+ * the JavaScript thread cannot. */
+export interface Watchdog {
+  /** (Re)chain the SIGTERM/SIGINT handlers (after changing signal listeners) and set the
+   * deadlines: deadlineMs after the first stop signal, secondMs after a second one. */
+  arm(deadlineMs: number, secondMs: number, exitCode: number): void;
+  /** A stop that did not come by signal (admin /quitquitquit): start the deadline. */
+  stopping(): void;
+  disarm(): void;
+}
+
+export function watchdog(): Watchdog {
+  const a = loadAddon();
+  return { arm: (d, s, c) => a.watchdogArm(d, s, c), stopping: () => a.watchdogStopping(), disarm: () => a.watchdogDisarm() };
 }
 
 const ADDON_PATH = path.resolve(__dirname, '..', '..', '..', 'build', 'Release', 'xmesh_native.node');

@@ -6,6 +6,7 @@
 // environment that forgets close() still exits; no data-plane memory is exposed to JS.
 #include <napi.h>
 
+#include <cstring>
 #include <set>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@ extern "C" {
 #include "stats/hist.h"
 #include "stats/stats.h"
 #include "core/uring.h"
+#include "server/watchdog.h"
 }
 
 namespace {
@@ -501,6 +503,40 @@ Napi::Value BpfProbe(const Napi::CallbackInfo &info)
 	return o;
 }
 
+// watchdog.arm(deadlineMs, secondMs, exitCode) / .stopping() / .disarm(): see server/watchdog.h.
+Napi::Value WatchdogArm(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber()) {
+		Napi::TypeError::New(env, "watchdogArm(deadlineMs: number, secondMs: number, exitCode: number)").ThrowAsJavaScriptException();
+		return env.Undefined();
+	}
+	double dl = info[0].As<Napi::Number>().DoubleValue(), sec = info[1].As<Napi::Number>().DoubleValue();
+	if (!(dl >= 1 && dl <= 86400000) || !(sec >= 1 && sec <= 86400000)) {
+		Napi::RangeError::New(env, "watchdogArm: deadlines are 1 ms .. 1 day").ThrowAsJavaScriptException();
+		return env.Undefined();
+	}
+	struct xm_watchdog_opts o = { (uint32_t)dl, (uint32_t)sec, info[2].As<Napi::Number>().Int32Value() };
+	int rc = xm_watchdog_arm(&o);
+	if (rc < 0) {
+		Napi::Error::New(env, std::string("watchdog: ") + strerror(-rc)).ThrowAsJavaScriptException();
+		return env.Undefined();
+	}
+	return env.Undefined();
+}
+
+Napi::Value WatchdogStopping(const Napi::CallbackInfo &info)
+{
+	xm_watchdog_stopping();
+	return info.Env().Undefined();
+}
+
+Napi::Value WatchdogDisarm(const Napi::CallbackInfo &info)
+{
+	xm_watchdog_disarm();
+	return info.Env().Undefined();
+}
+
 // Environment teardown: stop and join every data plane that was never closed, so a
 // worker thread can never outlive its environment (and the process always exits).
 void CleanupEnv(void *arg)
@@ -525,6 +561,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports)
 	exports.Set("DataPlane", ctor);
 	exports.Set("version", Napi::Function::New(env, Version));
 	exports.Set("bpfProbe", Napi::Function::New(env, BpfProbe));
+	exports.Set("watchdogArm", Napi::Function::New(env, WatchdogArm));
+	exports.Set("watchdogStopping", Napi::Function::New(env, WatchdogStopping));
+	exports.Set("watchdogDisarm", Napi::Function::New(env, WatchdogDisarm));
 	return exports;
 }
 
