@@ -21,6 +21,8 @@ export interface ServerOptions {
   configFile?: string;
   workers: number;
   statsPath?: string;
+  /** Size of the stats block in bytes (--stats-capacity-mb); undefined = the data plane's default. */
+  statsCapacity?: number;
   /** Worker socket I/O: undefined = the data plane's default (XMESH_IO_BACKEND, else epoll). */
   ioBackend?: IoBackend;
   instance?: string;
@@ -43,6 +45,11 @@ export interface ServerOptions {
   /** Aborted when the caller gives up on a startup that hangs: what was started is closed. */
   abort?: AbortSignal;
 }
+
+const MiB = 1024 * 1024;
+/** The data plane's stats block size without --stats-capacity-mb (native/src/server/dp.c). */
+export const DEFAULT_STATS_CAPACITY_MB = 256;
+const STATS_OVERFLOW_CHECK_MS = 10_000;
 
 /** Why startServer failed after the config was accepted (port in use, addon error ...): exit code 3. */
 export class StartupError extends Error {
@@ -113,6 +120,9 @@ class Server implements ServerHandle {
   private snapshot: SnapshotMsg | undefined;
   private version = 0;
   private live = false;
+  /** stats.overflow_total was logged (once: the line names the first entry that did not fit). */
+  private overflowLogged = false;
+  private overflowTimer: NodeJS.Timeout | undefined;
   /** A drain ran: /ready answers 503 DRAINING. */
   private draining = false;
   private closing: Promise<void> | undefined;
@@ -147,7 +157,7 @@ class Server implements ServerHandle {
       if (problem) throw new StartupError(`--stats-path ${opts.statsPath}: ${problem}`);
     }
     try {
-      this.dp = opts.createDataPlane({ workers: opts.workers, statsPath: opts.statsPath, ioBackend: opts.ioBackend });
+      this.dp = opts.createDataPlane({ workers: opts.workers, statsPath: opts.statsPath, statsCapacity: opts.statsCapacity, ioBackend: opts.ioBackend });
     } catch (err) {
       // The addon says "data plane start failed: <errno text>": do not say it twice.
       const why = (err as Error).message.replace(/^data plane start failed: /, '');
@@ -175,6 +185,9 @@ class Server implements ServerHandle {
       throw startupError((err as Error).message, err);
     }
     this.dns.startRefresh();
+    // Workers add stats while running too (per-method stats of x_proxy): look now and then.
+    this.overflowTimer = setInterval(() => this.checkStatsOverflow(), STATS_OVERFLOW_CHECK_MS);
+    this.overflowTimer.unref();
     const info = this.dp.info();
     this.log.info(
       {
@@ -249,6 +262,7 @@ class Server implements ServerHandle {
       for (const w of t.warnings) this.log.warn({ path: w.path }, w.message);
       try {
         const info = await this.dp.apply(t.snapshot);
+        this.checkStatsOverflow();
         this.snapshot = t.snapshot;
         this.live = true;
         this.controlStats.inc('snapshot_apply_ok');
@@ -263,6 +277,18 @@ class Server implements ServerHandle {
     const p = this.chain.then(run, run);
     this.chain = p.catch(() => undefined);
     return p;
+  }
+
+  /** Log, once, that the stats block is full: which entry did not fit first, and the fix. */
+  private checkStatsOverflow(): void {
+    if (this.overflowLogged) return;
+    const { count, key } = this.dp.statsOverflow();
+    if (count === 0) return;
+    this.overflowLogged = true;
+    this.log.error(
+      { overflow: count, first: key, statsCapacityMb: this.opts.statsCapacity !== undefined ? this.opts.statsCapacity / MiB : DEFAULT_STATS_CAPACITY_MB },
+      `the stats block is full: "${key}" and later new stats have no room (their values are lost; stats.overflow_total counts them). Start xmesh with a larger --stats-capacity-mb`,
+    );
   }
 
   adminAddress(): { address: string; port: number } | undefined {
@@ -373,6 +399,7 @@ class Server implements ServerHandle {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.live = false;
+      clearInterval(this.overflowTimer);
       this.closeAbort.abort();
       this.dns.stop();
       await this.admin?.close();

@@ -6,6 +6,7 @@ import { LOG_LEVELS, type LogLevel } from '../util/log';
 import { EXIT, EXIT_CODES_HELP, type ExitCode } from './exit-codes';
 import type { RedirectEnv } from '../bpf/redirect';
 import { registerRedirectCommand } from './redirect';
+import { DEFAULT_STATS_CAPACITY_MB } from '../server';
 import { DEFAULT_DRAIN_TIME_S, runCommand } from './run';
 import { validateFiles } from './validate';
 import { versionText, xmeshVersion } from './version';
@@ -23,6 +24,12 @@ const defaultIo: CliIo = {
 function positiveInt(v: string): number {
   const n = Number(v);
   if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1 || n > 1024) throw new InvalidArgumentError('expected an integer from 1 to 1024');
+  return n;
+}
+
+function mebibytes(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 1 || n > 65536) throw new InvalidArgumentError('expected MiB from 1 to 65536');
   return n;
 }
 
@@ -50,6 +57,7 @@ export function buildProgram(io: CliIo, setCode: (c: ExitCode) => void, redirect
     .option('--concurrency <n>', 'number of native worker threads', positiveInt, availableParallelism())
     .addOption(new Option('--log-level <level>', 'log level of the JSON logs on stderr').choices(LOG_LEVELS.filter((l) => l !== 'fatal')).default('info'))
     .option('--stats-path <path>', 'file backing the shared-memory stats block (kept across hot restarts); default: anonymous memory')
+    .option('--stats-capacity-mb <MiB>', `size of the stats block; stats that do not fit are counted in stats.overflow_total and logged once (default ${DEFAULT_STATS_CAPACITY_MB})`, mebibytes)
     .addOption(
       new Option('--io-backend <backend>', 'worker socket I/O: io_uring (batched sends, fewer syscalls), epoll, or auto (io_uring when the kernel allows it, else epoll)')
         .choices(IO_BACKENDS)
@@ -77,13 +85,14 @@ Signals:
 Without an admin block xmesh runs without the admin server (a warning says so) until a signal.
 ${EXIT_CODES_HELP}`,
     )
-    .action(async (o: { config?: string; concurrency: number; logLevel: LogLevel; statsPath?: string; ioBackend: IoBackend; instance?: string; demo?: boolean; allowEmptyListeners?: boolean; drainTimeS: number }) => {
+    .action(async (o: { config?: string; concurrency: number; logLevel: LogLevel; statsPath?: string; statsCapacityMb?: number; ioBackend: IoBackend; instance?: string; demo?: boolean; allowEmptyListeners?: boolean; drainTimeS: number }) => {
       setCode(
         await runCommand({
           config: o.config,
           concurrency: o.concurrency,
           logLevel: o.logLevel,
           statsPath: o.statsPath,
+          statsCapacityMb: o.statsCapacityMb,
           ioBackend: o.ioBackend,
           instance: o.instance,
           demo: o.demo,

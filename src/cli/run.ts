@@ -16,6 +16,8 @@ export interface RunOptions {
   concurrency: number;
   logLevel: LogLevel;
   statsPath?: string;
+  /** Stats block size in MiB (default DEFAULT_STATS_CAPACITY_MB). */
+  statsCapacityMb?: number;
   ioBackend?: IoBackend;
   instance?: string;
   demo?: boolean;
@@ -127,6 +129,7 @@ export async function runCommand(opts: RunOptions, env: RunEnv = {}): Promise<Ex
       configFile: opts.config,
       workers: opts.concurrency,
       statsPath: opts.statsPath,
+      statsCapacity: opts.statsCapacityMb !== undefined ? opts.statsCapacityMb * 1024 * 1024 : undefined,
       ioBackend: opts.ioBackend,
       instance: opts.instance,
       logging,

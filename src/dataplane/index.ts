@@ -25,6 +25,7 @@ interface NativeDataPlane {
   setHostHealth(cluster: string, host: string, healthy: boolean): boolean;
   onEvent(fn: (evs: DataPlaneEvent[]) => void): void;
   drain(listeners: string[] | undefined, graceful: boolean): Promise<number>;
+  statsOverflow(): { count: number; key: string };
   close(): Promise<void>;
 }
 
@@ -122,6 +123,11 @@ class NativeBackedDataPlane implements DataPlane {
 
   onEvent(listener: (ev: DataPlaneEvent) => void): void {
     this.listeners.push(listener);
+  }
+
+  statsOverflow(): { count: number; key: string } {
+    if (this.closed) return { count: 0, key: '' };
+    return this.native.statsOverflow();
   }
 
   drain(listeners: string[] | undefined, graceful: boolean): Promise<number> {

@@ -83,6 +83,9 @@ export interface DataPlane {
    * Resolves with how many listeners this call drained (0 when they already were, or none
    * is named). */
   drain(listeners: string[] | undefined, graceful: boolean): Promise<number>;
+  /** Stats entries that did not fit in the stats block (stats.overflow_total) and the first
+   * one's key ('' when none). */
+  statsOverflow(): { count: number; key: string };
   /** Stop accepting, close connections, join the worker threads. */
   close(): Promise<void>;
 }

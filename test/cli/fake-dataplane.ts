@@ -112,6 +112,13 @@ export class FakeDataPlane implements DataPlane {
     this.listeners.push(l);
   }
 
+  /** What statsOverflow() reports (tests set it). */
+  overflow = { count: 0, key: '' };
+
+  statsOverflow(): { count: number; key: string } {
+    return this.overflow;
+  }
+
   /** Names drained so far (every call's list; '*' for all). */
   readonly drained: string[] = [];
 

@@ -9,7 +9,7 @@ import { EXIT } from '../../src/cli/exit-codes';
 import { runCommand, type RunEnv, type RunOptions } from '../../src/cli/run';
 import type { DataPlaneOptions } from '../../src/dataplane/types';
 import type { ServerHandle } from '../../src/server';
-import { silentLogging } from '../../src/util/log';
+import { Logging, silentLogging } from '../../src/util/log';
 import { baseConfig, tcpProxyListener } from '../config/helpers';
 import { FakeDataPlane } from './fake-dataplane';
 
@@ -253,4 +253,27 @@ test('run: an empty or whitespace-only config file is an error (exit 1), never a
     assert.equal(h.dps.length, 0);
     assert.deepEqual(h.errors, [`${p}: the file is empty (only whitespace or comments): no configuration to load`]);
   }
+});
+
+test('run: a full stats block is logged once, naming the first stat that did not fit', async () => {
+  const file = configFile('overflow.json');
+  const lines: string[] = [];
+  const logging = new Logging({ level: 'info', destination: { write: (s: string) => lines.push(s) } });
+  const h = start(file, { logging }, (o) => {
+    const dp = new FakeDataPlane(o);
+    dp.overflow = { count: 7, key: 'cluster.{cluster=c9}.upstream_cx_total' };
+    return dp;
+  });
+  await h.ready;
+  configFile('overflow.json', (c) => c.static_resources.listeners.push(tcpProxyListener('second', 0, 'c')));
+  h.signals.emit('SIGHUP', 'SIGHUP');
+  await until(() => lines.some((l) => /config reloaded/.test(l)), 'reload');
+  const full = lines.filter((l) => /the stats block is full/.test(l)).map((l) => JSON.parse(l));
+  assert.equal(full.length, 1, 'logged once, not at every apply');
+  assert.equal(full[0].level, 50);
+  assert.equal(full[0].first, 'cluster.{cluster=c9}.upstream_cx_total');
+  assert.equal(full[0].overflow, 7);
+  assert.match(full[0].msg, /--stats-capacity-mb/);
+  h.signals.emit('SIGTERM', 'SIGTERM');
+  assert.equal(await h.exit, EXIT.OK);
 });

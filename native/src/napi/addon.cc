@@ -43,6 +43,7 @@ public:
 					   InstanceMethod("onEvent", &DataPlane::OnEvent),
 					   InstanceMethod("close", &DataPlane::Close),
 					   InstanceMethod("drain", &DataPlane::Drain),
+					   InstanceMethod("statsOverflow", &DataPlane::StatsOverflow),
 				   });
 	}
 
@@ -396,6 +397,20 @@ private:
 		}
 		o.Set("version", (double)version);
 		o.Set("listeners", ls);
+		return o;
+	}
+
+	// statsOverflow(): { count, key }: entries that did not fit in the stats block, the first one's key.
+	Napi::Value StatsOverflow(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		if (!CheckOpen(env))
+			return env.Undefined();
+		char key[160];
+		uint64_t n = xm_stats_overflow(dp_->stats, key, sizeof(key));
+		Napi::Object o = Napi::Object::New(env);
+		o.Set("count", (double)n);
+		o.Set("key", key);
 		return o;
 	}
 

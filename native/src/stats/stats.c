@@ -65,6 +65,8 @@ struct xm_stats {
 	struct stats__slot *index;
 	size_t index_cap, index_len;
 	uint64_t *overflow;
+	int64_t *used_gauge;  /* stats.used_bytes (NULL until created) */
+	char overflow_key[160]; /* the first key that did not fit (under lock) */
 	unsigned batch;       /* xm_stats_batch_begin depth (under lock) */
 	int flocked;          /* this process holds the file lock for a batch (under lock) */
 	/* Process-local sinks for callers when the block is full: written, never read. */
@@ -249,16 +251,22 @@ static void *stats__find_or_create(struct xm_stats *s, uint32_t type, const char
 				} else {
 					__atomic_store_n(&s->hdr->used, off + size, __ATOMIC_RELEASE);
 					s->scanned = off + size;
+					if (s->used_gauge)
+						xm_gauge_set(s->used_gauge, (int64_t)(off + size));
 				}
 			}
 		}
 		if (locked)
 			flock(s->fd, LOCK_UN);
 	}
-	if (r && r->type == type)
+	if (r && r->type == type) {
 		val = (char *)r + stats__value_off(r->key_len);
-	else
+	} else {
 		xm_stat_inc(s->overflow); /* full, or the key exists with another type */
+		if (!s->overflow_key[0])
+			snprintf(s->overflow_key, sizeof(s->overflow_key), "%s%s", key,
+				 r ? " (exists with another type)" : "");
+	}
 	pthread_mutex_unlock(&s->lock);
 	return val;
 }
@@ -567,6 +575,12 @@ int xm_stats_open(struct xm_stats **out, const char *path, size_t capacity)
 	uint64_t *ov = xm_stats_counter(s, "stats.overflow_total");
 	if (ov)
 		s->overflow = ov;
+	int64_t *cap = xm_stats_gauge(s, "stats.capacity_bytes");
+	if (cap)
+		xm_gauge_set(cap, (int64_t)stats__limit(s));
+	s->used_gauge = xm_stats_gauge(s, "stats.used_bytes");
+	if (s->used_gauge)
+		xm_gauge_set(s->used_gauge, (int64_t)stats__published(s));
 out:
 	if (flocked)
 		flock(s->fd, LOCK_UN);
@@ -612,3 +626,13 @@ int xm_stats_foreach(struct xm_stats *s, xm_stats_visit_fn cb, void *ctx)
 size_t xm_stats_used(const struct xm_stats *s) { return (size_t)__atomic_load_n(&s->hdr->used, __ATOMIC_ACQUIRE); }
 size_t xm_stats_capacity(const struct xm_stats *s) { return s->map_size; }
 const char *xm_stats_path(const struct xm_stats *s) { return s->path ? s->path : ""; }
+
+uint64_t xm_stats_overflow(struct xm_stats *s, char *key, size_t keylen)
+{
+	pthread_mutex_lock(&s->lock);
+	uint64_t n = __atomic_load_n(s->overflow, __ATOMIC_RELAXED);
+	if (keylen)
+		snprintf(key, keylen, "%s", s->overflow_key);
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}

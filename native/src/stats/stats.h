@@ -44,6 +44,9 @@ void xm_stats_close(struct xm_stats *s);
 /* Find or create. Returns NULL only if the block is full (then a per-block overflow
  * counter is incremented and the caller must use a dummy slot: see xm_stats_dummy*). */
 uint64_t *xm_stats_counter(struct xm_stats *s, const char *key);
+/* Entries that did not fit (stats.overflow_total) and the first of their keys, copied into
+ * key (empty when none did). */
+uint64_t xm_stats_overflow(struct xm_stats *s, char *key, size_t keylen);
 int64_t *xm_stats_gauge(struct xm_stats *s, const char *key);
 struct xm_hist *xm_stats_hist(struct xm_stats *s, const char *key);
 

@@ -158,7 +158,7 @@ static void test_incompatible_file(void)
 	if (s) {
 		struct visit v = { 0 };
 		xm_stats_foreach(s, visit_cb, &v);
-		T_CHECK_EQ(v.n, 1); /* only stats.overflow_total */
+		T_CHECK_EQ(v.n, 3); /* only the block's own: overflow_total, capacity_bytes, used_bytes */
 		xm_stats_close(s);
 	}
 	unlink(path);
@@ -180,9 +180,9 @@ static void test_foreach(void)
 		xm_stats_histf(s, "h.%d", i);
 	struct visit v = { .want = "g.4" };
 	T_CHECK_EQ(xm_stats_foreach(s, visit_cb, &v), 0);
-	T_CHECK_EQ(v.n, 19);
+	T_CHECK_EQ(v.n, 21);
 	T_CHECK_EQ(v.counters, 11); /* + stats.overflow_total */
-	T_CHECK_EQ(v.gauges, 5);
+	T_CHECK_EQ(v.gauges, 7);    /* + stats.capacity_bytes, stats.used_bytes */
 	T_CHECK_EQ(v.hists, 3);
 	T_CHECK(v.found == 1 && v.found_type == XM_STAT_GAUGE);
 	struct visit stop = { .stop_after = 4 };
@@ -210,6 +210,15 @@ static void test_overflow(void)
 	T_CHECK(xm_stats_used(s) <= xm_stats_capacity(s));
 	uint64_t ov = *xm_stats_counter(s, "stats.overflow_total");
 	T_CHECK_EQ(ov, nulls);
+	/* The first key that did not fit is kept for the log line; the gauges say how full. */
+	char first[160], want[32];
+	T_CHECK_EQ(xm_stats_overflow(s, first, sizeof(first)), (uint64_t)nulls);
+	snprintf(want, sizeof(want), "counter.%d", created);
+	T_CHECK(strcmp(first, want) == 0);
+	int64_t *used = xm_stats_gauge(s, "stats.used_bytes"), *cap = xm_stats_gauge(s, "stats.capacity_bytes");
+	T_CHECK(used && cap);
+	T_CHECK_EQ(*used, (int64_t)xm_stats_used(s));
+	T_CHECK_EQ(*cap, (int64_t)xm_stats_capacity(s));
 	/* The formatted variants never return NULL: a process-local dummy takes the writes. */
 	uint64_t *d = xm_stats_counterf(s, "counter.more.%d", 1);
 	int64_t *dg = xm_stats_gaugef(s, "counter.more.%d", 2);
