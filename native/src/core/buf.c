@@ -9,6 +9,7 @@ void xm_pool_init(struct xm_pool *p, uint32_t max_free)
 	p->nfree = 0;
 	p->max_free = max_free;
 	p->allocated = 0;
+	p->released = 0;
 }
 
 void xm_pool_destroy(struct xm_pool *p)
@@ -56,6 +57,7 @@ void xm_chunk_unref(struct xm_chunk *c)
 		p->nfree++;
 	} else {
 		free(c);
+		p->released++;
 	}
 }
 

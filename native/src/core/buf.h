@@ -33,6 +33,7 @@ struct xm_pool {
 	uint32_t nfree;
 	uint32_t max_free;
 	uint64_t allocated;        /* chunks currently out of the pool (for memory accounting) */
+	uint64_t released;         /* chunks given back to malloc since the owner last trimmed */
 };
 
 void xm_pool_init(struct xm_pool *p, uint32_t max_free);

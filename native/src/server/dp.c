@@ -71,6 +71,7 @@ int xm_dp_new(struct xm_dp **out, const struct xm_dp_opts *o)
 	dp->swap_failed_total = xm_stats_counterf(dp->stats, "dataplane.snapshot_swap_failed_total");
 	dp->snapshot_version = xm_stats_gaugef(dp->stats, "dataplane.snapshot_version");
 	dp->downstream_cx_gauge = xm_stats_gaugef(dp->stats, "dataplane.downstream_cx_active");
+	dp->malloc_trims = xm_stats_counterf(dp->stats, "dataplane.malloc_trim_total");
 	dp->swap_duration = xm_stats_histf(dp->stats, "dataplane.snapshot_swap_duration_ms");
 	xm_gauge_set(xm_stats_gaugef(dp->stats, "dataplane.workers"), dp->nworkers);
 	dp->io_uring_workers = xm_stats_gaugef(dp->stats, "dataplane.io_uring_workers");

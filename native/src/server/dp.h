@@ -63,6 +63,7 @@ struct xm_dp {
 	int64_t *snapshot_version;
 	/* Downstream connections open on every listener (atomic; the global limit's count) and
 	 * its gauge (a full stats block hands out a shared dummy: the count is not the gauge). */
+	uint64_t *malloc_trims;       /* dataplane.malloc_trim_total: freed memory given back to the kernel */
 	int64_t downstream_cx;
 	int64_t *downstream_cx_gauge;
 	struct xm_hist *swap_duration;  /* us, build + publish */

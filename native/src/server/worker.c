@@ -2,6 +2,7 @@
 #include "server/worker.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
@@ -80,9 +81,25 @@ static void worker__on_wake(struct xm_io *io, uint32_t revents)
 	worker__drain(w);
 }
 
+/* After many chunks went back to malloc (connections holding big frames closed), give the
+ * freed pages back to the kernel: glibc keeps them in the thread's arena otherwise, and a
+ * burst of hostile clients would leave the process hundreds of MB larger for good. At most
+ * once a second per worker; a cheap compare on every other turn. */
+#define WORKER__TRIM_CHUNKS 512 /* 8 MiB */
+#define WORKER__TRIM_EVERY_MS 1000
+
 static void worker__turn_end(struct xm_loop *l)
 {
 	xm_conn_flush_batched(l);
+	if (l->pool.released >= WORKER__TRIM_CHUNKS) {
+		struct xm_worker *w = xm_container_of(l, struct xm_worker, loop);
+		if (l->now_ms - w->trimmed_ms >= WORKER__TRIM_EVERY_MS) {
+			malloc_trim(0);
+			l->pool.released = 0;
+			w->trimmed_ms = l->now_ms;
+			xm_stat_inc(w->dp->malloc_trims);
+		}
+	}
 }
 
 int xm_worker_init(struct xm_worker *w, struct xm_dp *dp, unsigned id)

@@ -259,6 +259,54 @@ static void test_max_duration(void)
 	t_rpc_srv_stop(&up);
 }
 
+/* 20 clients hold 900 KiB of an unfinished frame each (under a 1 MiB limit): the worker
+ * holds about that; when they close, the chunks go back to malloc and the worker trims the
+ * heap (the pages return to the kernel, not only to glibc's arena). */
+static void test_big_frames_trimmed(void)
+{
+	struct t_rpc_srv up;
+	struct h_opts ho = { .buffer_limit = 1 << 20 };
+	int fds[H_CONNS];
+	static uint8_t body[900 * 1024];
+	uint8_t head[32];
+
+	t_rpc_srv_start(&up, 'u');
+	struct xm_dp *dp = h__dp(up.port, &ho);
+	uint16_t port = t_listener_port(dp, "h");
+	uint64_t before = h__held(dp);
+	memset(body, 'b', sizeof(body));
+	for (int i = 0; i < H_CONNS; i++) {
+		fds[i] = t_connect(port);
+		size_t n = h__bolt_head(head, (uint32_t)i + 1, sizeof(body) + 1000);
+		T_CHECK_EQ(write(fds[i], head, n), (ssize_t)n);
+		size_t off = 0;
+		while (off < sizeof(body)) {
+			struct pollfd p = { .fd = fds[i], .events = POLLOUT };
+			T_CHECK(poll(&p, 1, 2000) == 1);
+			ssize_t w = write(fds[i], body + off, sizeof(body) - off);
+			T_CHECK(w > 0);
+			if (w <= 0)
+				break;
+			off += (size_t)w;
+		}
+	}
+	h__wait_quiet();
+	uint64_t held = h__held(dp) - before;
+	fprintf(stderr, "  %d x %zu KiB unfinished: %llu KiB of chunks held\n", H_CONNS, sizeof(body) / 1024,
+		(unsigned long long)held / 1024);
+	T_CHECK(held >= (uint64_t)H_CONNS * sizeof(body) * 9 / 10);
+	T_CHECK(held <= (uint64_t)H_CONNS * (1 << 20) + 64 * sizeof(struct xm_chunk));
+	int64_t trims = t_stat(dp, "dataplane.malloc_trim_total");
+	for (int i = 0; i < H_CONNS; i++)
+		close(fds[i]);
+	T_CHECK_EQ(h__wait_stat(dp, "xproxy.{stat_prefix=h}.downstream_cx_active", 0), 0);
+	/* The trim runs at the end of a worker turn: the closes' own turns. */
+	T_CHECK(h__wait_stat(dp, "dataplane.malloc_trim_total", trims + 1) >= trims + 1);
+	T_CHECK(h__held(dp) <= before + 4 * sizeof(struct xm_chunk));
+	xm_dp_free(dp);
+	t_rpc_srv_stop(&up);
+}
+
 /* Draining the listener (xmesh stops): new connections are refused, an idle one closes at
  * once, one with a request in flight or a frame half received is answered, then closed. */
 static void test_drain(void)
@@ -336,6 +384,7 @@ T_RUN("a frame larger than the buffer limit is refused when its length is read",
 T_RUN("a stalled frame is cut at frame_timeout and its bytes given back", test_frame_timeout);
 T_RUN("a silent connection is closed at idle_timeout, a busy one is not", test_idle_timeout);
 T_RUN("after max_connection_duration a connection closes once answered", test_max_duration);
+T_RUN("big unfinished frames are held up to the limit and the heap is trimmed when they close", test_big_frames_trimmed);
 T_RUN("a drained listener refuses new connections and closes old ones once answered", test_drain);
 T_RUN("a drain that is not graceful only stops accepting", test_drain_listen_only);
 T_MAIN_END
