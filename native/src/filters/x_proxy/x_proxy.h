@@ -87,7 +87,6 @@ struct xm_xproxy_stats {
 	uint64_t *upstream_rs_total;
 	uint64_t *upstream_rs_error;          /* responses mapped to a server error */
 	uint64_t *upstream_rs_dropped;        /* late responses (after a timeout) or unknown ids */
-	uint64_t *upstream_cx_total;          /* multiplexed upstream connections opened */
 	uint64_t *upstream_rq_retry;          /* requests sent again (retry_policy) */
 	uint64_t *downstream_rs[XM_XSTATUS__COUNT]; /* responses to clients by status (forwarded or generated) */
 	uint64_t *bytes_copied;               /* payload bytes copied: stays 0 */
@@ -99,7 +98,6 @@ struct xm_xproxy_stats {
 	uint64_t *downstream_cx_drain_close;   /* closed because its listener drained */
 	int64_t *downstream_cx_active;
 	int64_t *downstream_rq_active;
-	int64_t *upstream_cx_active;
 	struct xm_hist *rq_time_ms;           /* request -> response as seen by the sidecar; values in us like every histogram */
 };
 

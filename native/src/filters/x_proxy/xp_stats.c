@@ -42,7 +42,6 @@ static void *xp__stats_make(void *ctx, const char *prefix, size_t klen, char *er
 	XP__C(upstream_rs_total);
 	XP__C(upstream_rs_error);
 	XP__C(upstream_rs_dropped);
-	XP__C(upstream_cx_total);
 	XP__C(upstream_rq_retry);
 	XP__C(bytes_copied);
 	XP__C(downstream_cx_idle_timeout);
@@ -51,7 +50,6 @@ static void *xp__stats_make(void *ctx, const char *prefix, size_t klen, char *er
 	XP__C(downstream_cx_drain_close);
 	XP__G(downstream_cx_active);
 	XP__G(downstream_rq_active);
-	XP__G(upstream_cx_active);
 #undef XP__C
 #undef XP__G
 	for (int e = 0; e < XM_CODEC_E__COUNT; e++) {

@@ -80,7 +80,6 @@ static void xp__up_close(struct xp_up *up, int failed)
 		xm_stat_inc(up->cs->st.upstream_cx_destroy_remote);
 	else
 		xm_stat_inc(up->cs->st.upstream_cx_destroy_local);
-	xm_gauge_add(up->st->upstream_cx_active, -1);
 	xm_gauge_add(up->cs->st.upstream_cx_active, -1);
 	xm_gauge_add(up->hs->st.cx_active, -1);
 	xm_cluster_cx_release(up->cs);
@@ -131,8 +130,8 @@ static void *xp__up_open(void *ctx, struct xm_hostpool *hp, struct xm_cluster *c
 	xm_link_init(&up->paused);
 	xm_timer_init(&up->timer, xp__up_timer);
 	xm_fworker_add(up->fw, &up->base);
-	xm_stat_inc(up->st->upstream_cx_total);
-	xm_gauge_add(up->st->upstream_cx_active, 1);
+	/* Counted under the cluster only: the pool is the worker's, shared by every x_proxy
+	 * listener, so no listener owns the connection. */
 	xm_stat_inc(up->cs->st.upstream_cx_total);
 	xm_gauge_add(up->cs->st.upstream_cx_active, 1);
 	xm_gauge_add(up->hs->st.cx_active, 1);

@@ -280,7 +280,7 @@ static void test_timeout_late_unknown(void)
 		T_CHECK_EQ(t_stat(dp, XS("vhost.{vhost=svc}.rq_timeout")), 1);
 		T_CHECK_EQ(t_stat(dp, XS("downstream_rs.{status=timeout}")), 1);
 		T_CHECK_EQ(t_stat(dp, XS("downstream_rs.{status=ok}")), 2);
-		T_CHECK_EQ(t_stat(dp, XS("upstream_cx_total")), 1);
+		T_CHECK_EQ(t_stat(dp, "cluster.{cluster=c}.upstream_cx_total"), 1);
 		check_nothing_in_flight(dp);
 		close(fd);
 		xm_dp_free(dp);
@@ -362,7 +362,7 @@ static void test_loss_in_flight(void)
 		T_CHECK_EQ(stat_wait(dp, XS("upstream_rq_retry"), 2), 2);
 		T_CHECK_EQ(t_stat(dp, XS("downstream_rq_unavailable")), unavailable);
 		T_CHECK_EQ(t_stat(dp, XS("downstream_rs.{status=unavailable}")), unavailable);
-		T_CHECK_EQ(t_stat(dp, XS("upstream_cx_total")), 2);
+		T_CHECK_EQ(t_stat(dp, "cluster.{cluster=c}.upstream_cx_total"), 2);
 		check_nothing_in_flight(dp);
 		close(fd);
 		xm_dp_free(dp);
@@ -403,9 +403,9 @@ static void test_connect_timeout(void)
 			T_CHECK(took >= 150 && took < 2000);
 		}
 		T_CHECK_EQ(stat_wait(dp, "cluster.{cluster=c}.upstream_cx_connect_timeout", 2), 2);
-		T_CHECK_EQ(t_stat(dp, XS("upstream_cx_total")), 2);
+		T_CHECK_EQ(t_stat(dp, "cluster.{cluster=c}.upstream_cx_total"), 2);
 		T_CHECK_EQ(t_stat(dp, XS("downstream_rq_unavailable")), 2);
-		T_CHECK_EQ(stat_wait(dp, XS("upstream_cx_active"), 0), 0);
+		T_CHECK_EQ(stat_wait(dp, "cluster.{cluster=c}.upstream_cx_active", 0), 0);
 		check_nothing_in_flight(dp);
 		close(fd);
 		xm_dp_free(dp);
@@ -452,19 +452,19 @@ static void test_pool_reuse(void)
 			}
 		T_CHECK_EQ(good, 16);
 		T_CHECK_EQ(__atomic_load_n(&a.accepted, __ATOMIC_RELAXED), cases[i].cph);
-		T_CHECK_EQ(t_stat(dp, XS("upstream_cx_total")), cases[i].cph);
-		T_CHECK_EQ(t_stat(dp, XS("upstream_cx_active")), cases[i].cph);
+		T_CHECK_EQ(t_stat(dp, "cluster.{cluster=c}.upstream_cx_total"), cases[i].cph);
+		T_CHECK_EQ(t_stat(dp, "cluster.{cluster=c}.upstream_cx_active"), cases[i].cph);
 		/* The upstream drops one connection (with the request on it). */
 		T_CHECK_EQ(t_bolt_call(fds[0], 100, "com.acme.S:1.0", "die", "p", &r), 0);
 		T_CHECK_EQ(r.status, BOLT.unavailable);
-		T_CHECK_EQ(stat_wait(dp, XS("upstream_cx_active"), cases[i].cph - 1), cases[i].cph - 1);
+		T_CHECK_EQ(stat_wait(dp, "cluster.{cluster=c}.upstream_cx_active", cases[i].cph - 1), cases[i].cph - 1);
 		good = 0;
 		for (int c = 0; c < 8; c++)
 			good += t_bolt_call(fds[c], 200 + (uint32_t)c, "com.acme.S:1.0", "get", "q", &r) == 0 && r.status == 0;
 		T_CHECK_EQ(good, 8);
 		T_CHECK_EQ(__atomic_load_n(&a.accepted, __ATOMIC_RELAXED), cases[i].cph + 1);
-		T_CHECK_EQ(t_stat(dp, XS("upstream_cx_total")), cases[i].cph + 1);
-		T_CHECK_EQ(t_stat(dp, XS("upstream_cx_active")), cases[i].cph);
+		T_CHECK_EQ(t_stat(dp, "cluster.{cluster=c}.upstream_cx_total"), cases[i].cph + 1);
+		T_CHECK_EQ(t_stat(dp, "cluster.{cluster=c}.upstream_cx_active"), cases[i].cph);
 		check_nothing_in_flight(dp);
 		for (int c = 0; c < 8; c++)
 			close(fds[c]);
