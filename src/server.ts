@@ -12,6 +12,7 @@ import { translate } from './config/translate';
 import type { BootstrapCfg } from './config/types';
 import { snapshotJson } from './dataplane/snapshot';
 import type { DataPlane, DataPlaneInfo, DataPlaneOptions, IoBackend, NativeStat, SnapshotMsg } from './dataplane/types';
+import { OverloadManager, overloadPlan } from './overload/manager';
 import { ControlStats } from './stats/control-stats';
 import { statsPathProblem } from './stats/stats-path';
 import type { Logger, Logging } from './util/log';
@@ -116,6 +117,7 @@ class Server implements ServerHandle {
   private readonly dns: DnsResolver;
   private admin: AdminServer | undefined;
   private dp!: DataPlane;
+  private overload: OverloadManager | undefined;
   private loaded: LoadedConfig;
   private snapshot: SnapshotMsg | undefined;
   private version = 0;
@@ -185,6 +187,8 @@ class Server implements ServerHandle {
       throw startupError((err as Error).message, err);
     }
     this.dns.startRefresh();
+    this.overload = new OverloadManager({ dp: this.dp, log: this.opts.logging.child('overload'), stats: this.controlStats });
+    this.overload.configure(overloadPlan(this.loaded.config));
     // Workers add stats while running too (per-method stats of x_proxy): look now and then.
     this.overflowTimer = setInterval(() => this.checkStatsOverflow(), STATS_OVERFLOW_CHECK_MS);
     this.overflowTimer.unref();
@@ -339,6 +343,7 @@ class Server implements ServerHandle {
       }
       const info = await this.push(next.config, resolved);
       this.loaded = next;
+      this.overload?.configure(overloadPlan(next.config));
       if (!this.closing) this.dns.startRefresh();
       this.controlStats.inc('config_reload_ok');
       this.log.info({ source, version: info.version, listeners: diff.listeners, clusters: diff.clusters }, `config reloaded: ${describeDiff(diff)}`);
@@ -400,6 +405,7 @@ class Server implements ServerHandle {
     this.closing ??= (async () => {
       this.live = false;
       clearInterval(this.overflowTimer);
+      this.overload?.stop();
       this.closeAbort.abort();
       this.dns.stop();
       await this.admin?.close();

@@ -2,7 +2,7 @@
 import { addressesOverlap, hostPort } from './addresses';
 import { at, idx, Checker } from './checker';
 import type { ConfigIssue } from './errors';
-import { GLOBAL_CX_MONITOR_NAME, GLOBAL_CX_MONITOR_TYPE, type BootstrapCfg } from './types';
+import { FIXED_HEAP_MONITOR, FIXED_HEAP_TYPE, GLOBAL_CX_MONITOR_NAME, GLOBAL_CX_MONITOR_TYPE, OVERLOAD_ACTIONS, type BootstrapCfg } from './types';
 import { checkAddress, type CheckedAddress } from './validate-address';
 import { checkCluster } from './validate-cluster';
 import { checkListener, type ListenerRefs } from './validate-listener';
@@ -32,13 +32,14 @@ export function validateConfig(doc: unknown): ValidationResult {
   return { status: 'valid', config: doc as BootstrapCfg, errors: [], warnings: c.warnings };
 }
 
-/** Envoy's overload manager: xmesh applies the global downstream connection limit. */
+/** Envoy's overload manager: the global downstream connection limit, and the connection
+ * actions triggered by the fixed_heap monitor (src/overload/manager.ts). */
 function checkOverloadManager(c: Checker, v: unknown, path: string): void {
-  const o = c.object(v, path, { known: ['refresh_interval', 'resource_monitors'], ignored: ['actions', 'loadshed_points', 'buffer_factory_config'] });
+  const o = c.object(v, path, { known: ['refresh_interval', 'resource_monitors', 'actions'], ignored: ['loadshed_points', 'buffer_factory_config'] });
   if (!o) return;
-  c.optional(o, 'refresh_interval', (x) => c.string(x, at(path, 'refresh_interval')));
+  c.optional(o, 'refresh_interval', (x) => c.duration(x, at(path, 'refresh_interval'), { minMs: 10 }));
   const mp = at(path, 'resource_monitors');
-  let seen = false;
+  const monitors = new Set<string>();
   c.optional(o, 'resource_monitors', (x) =>
     c.array(x, mp)?.forEach((m, i) => {
       const p = idx(mp, i);
@@ -46,25 +47,80 @@ function checkOverloadManager(c: Checker, v: unknown, path: string): void {
       if (!mo) return;
       const name = c.optional(mo, 'name', (y) => c.string(y, at(p, 'name'), { nonEmpty: true }));
       if (name === undefined) return;
-      if (name !== GLOBAL_CX_MONITOR_NAME) {
-        c.error(at(p, 'name'), `resource monitor "${name}" is not supported by xmesh yet (supported: ${GLOBAL_CX_MONITOR_NAME})`);
+      const spec = MONITORS[name];
+      if (!spec) {
+        c.error(at(p, 'name'), `resource monitor "${name}" is not supported by xmesh yet (supported: ${Object.keys(MONITORS).join(', ')})`);
         return;
       }
-      if (seen) c.error(p, `${GLOBAL_CX_MONITOR_NAME} is listed twice`);
-      seen = true;
+      if (monitors.has(name)) c.error(p, `${name} is listed twice`);
+      monitors.add(name);
       const tp = at(p, 'typed_config');
       if (mo.typed_config === undefined) {
         c.error(tp, 'required field is missing');
         return;
       }
-      const t = c.object(mo.typed_config, tp, { required: ['@type', 'max_active_downstream_connections'], known: ['@type', 'max_active_downstream_connections'] });
+      const t = c.object(mo.typed_config, tp, { required: ['@type', spec.field], known: ['@type', spec.field] });
       if (!t) return;
       const ty = c.optional(t, '@type', (y) => c.string(y, at(tp, '@type')));
-      if (ty !== undefined && ty !== GLOBAL_CX_MONITOR_TYPE) c.error(at(tp, '@type'), `expected "${GLOBAL_CX_MONITOR_TYPE}", got "${ty}"`);
-      c.optional(t, 'max_active_downstream_connections', (y) => c.uint(y, at(tp, 'max_active_downstream_connections'), { min: 1 }));
+      if (ty !== undefined && ty !== spec.type) c.error(at(tp, '@type'), `expected "${spec.type}", got "${ty}"`);
+      c.optional(t, spec.field, (y) => c.uint(typeof y === 'string' && /^\d+$/.test(y) ? Number(y) : y, at(tp, spec.field), { min: 1, max: Number.MAX_SAFE_INTEGER }));
+    }),
+  );
+  const ap = at(path, 'actions');
+  const actions = new Set<string>();
+  c.optional(o, 'actions', (x) =>
+    c.array(x, ap)?.forEach((a, i) => {
+      const p = idx(ap, i);
+      const ao = c.object(a, p, { required: ['name', 'triggers'], known: ['name', 'triggers', 'typed_config'] });
+      if (!ao) return;
+      const name = c.optional(ao, 'name', (y) => c.string(y, at(p, 'name'), { nonEmpty: true }));
+      if (name !== undefined && !(OVERLOAD_ACTIONS as readonly string[]).includes(name)) c.error(at(p, 'name'), `overload action "${name}" is not supported by xmesh yet (supported: ${OVERLOAD_ACTIONS.join(', ')})`);
+      else if (name !== undefined && actions.has(name)) c.error(at(p, 'name'), `${name} is listed twice`);
+      if (name !== undefined) actions.add(name);
+      const tp = at(p, 'triggers');
+      const triggers = c.optional(ao, 'triggers', (y) => c.array(y, tp, { minItems: 1 }));
+      if (triggers && triggers.length > 1) c.error(tp, `xmesh has one monitor an action can use (${FIXED_HEAP_MONITOR}): one trigger per action, got ${triggers.length}`);
+      triggers?.slice(0, 1).forEach((t, j) => checkTrigger(c, t, idx(tp, j), monitors));
     }),
   );
 }
+
+function checkTrigger(c: Checker, v: unknown, path: string, monitors: Set<string>): void {
+  const o = c.object(v, path, { required: ['name'], known: ['name', 'threshold', 'scaled'] });
+  if (!o) return;
+  const name = c.optional(o, 'name', (y) => c.string(y, at(path, 'name'), { nonEmpty: true }));
+  if (name !== undefined && name !== FIXED_HEAP_MONITOR) c.error(at(path, 'name'), `an action can be triggered by ${FIXED_HEAP_MONITOR} only, got "${name}"`);
+  else if (name !== undefined && !monitors.has(name)) c.error(at(path, 'name'), `${name} is not in resource_monitors`);
+  if ((o.threshold === undefined) === (o.scaled === undefined)) {
+    c.error(path, 'set exactly one of threshold or scaled');
+    return;
+  }
+  const fraction = (x: unknown, p: string): number | undefined => {
+    if (typeof x !== 'number' || !(x >= 0 && x <= 1)) {
+      c.error(p, `expected a number from 0 to 1, got ${JSON.stringify(x)}`);
+      return undefined;
+    }
+    return x;
+  };
+  c.optional(o, 'threshold', (x) => {
+    const t = c.object(x, at(path, 'threshold'), { required: ['value'], known: ['value'] });
+    if (t) c.optional(t, 'value', (y) => fraction(y, at(path, 'threshold.value')));
+  });
+  c.optional(o, 'scaled', (x) => {
+    const sp = at(path, 'scaled');
+    const t = c.object(x, sp, { required: ['scaling_threshold', 'saturation_threshold'], known: ['scaling_threshold', 'saturation_threshold'] });
+    if (!t) return;
+    const lo = c.optional(t, 'scaling_threshold', (y) => fraction(y, at(sp, 'scaling_threshold')));
+    const hi = c.optional(t, 'saturation_threshold', (y) => fraction(y, at(sp, 'saturation_threshold')));
+    if (lo !== undefined && hi !== undefined && lo >= hi) c.error(sp, 'scaling_threshold must be below saturation_threshold');
+  });
+}
+
+/** Resource monitors xmesh measures, with their typed_config's @type and value field. */
+const MONITORS: Record<string, { type: string; field: string }> = {
+  [GLOBAL_CX_MONITOR_NAME]: { type: GLOBAL_CX_MONITOR_TYPE, field: 'max_active_downstream_connections' },
+  [FIXED_HEAP_MONITOR]: { type: FIXED_HEAP_TYPE, field: 'max_heap_size_bytes' },
+};
 
 function checkAdmin(c: Checker, v: unknown, path: string): CheckedAddress | undefined {
   const o = c.object(v, path, { known: ['address'], ignored: ['access_log_path', 'access_log', 'profile_path', 'socket_options', 'ignore_global_conn_limit'] });

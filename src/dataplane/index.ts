@@ -12,6 +12,7 @@ import type {
   DataPlaneInfo,
   DataPlaneOptions,
   NativeStat,
+  OverloadActions,
   SnapshotMsg,
 } from './types';
 
@@ -26,6 +27,7 @@ interface NativeDataPlane {
   onEvent(fn: (evs: DataPlaneEvent[]) => void): void;
   drain(listeners: string[] | undefined, graceful: boolean): Promise<number>;
   statsOverflow(): { count: number; key: string };
+  setOverload(stopAccepting: boolean, rejectIncoming: boolean): void;
   close(): Promise<void>;
 }
 
@@ -128,6 +130,11 @@ class NativeBackedDataPlane implements DataPlane {
   statsOverflow(): { count: number; key: string } {
     if (this.closed) return { count: 0, key: '' };
     return this.native.statsOverflow();
+  }
+
+  setOverload(a: OverloadActions): void {
+    if (this.closed) return;
+    this.native.setOverload(a.stopAccepting === true, a.rejectIncoming === true);
   }
 
   drain(listeners: string[] | undefined, graceful: boolean): Promise<number> {

@@ -52,6 +52,11 @@ export interface DataPlaneInfo {
   listeners: ListenerInfo[];
 }
 
+export interface OverloadActions {
+  stopAccepting: boolean;
+  rejectIncoming: boolean;
+}
+
 export interface DataPlaneEvent {
   kind: 'log' | 'listener_error' | 'host_ejected' | 'host_unejected';
   subject: string;
@@ -86,6 +91,9 @@ export interface DataPlane {
   /** Stats entries that did not fit in the stats block (stats.overflow_total) and the first
    * one's key ('' when none). */
   statsOverflow(): { count: number; key: string };
+  /** The overload manager's connection actions in force: stop accepting (new connections
+   * wait in the backlog), reject incoming (accepted ones are closed and counted). */
+  setOverload(actions: OverloadActions): void;
   /** Stop accepting, close connections, join the worker threads. */
   close(): Promise<void>;
 }

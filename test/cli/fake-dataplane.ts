@@ -7,7 +7,7 @@
  * never answer (a startup that hangs).
  */
 import { createConnection, createServer, type Server, type AddressInfo } from 'node:net';
-import type { DataPlane, DataPlaneEvent, DataPlaneInfo, DataPlaneOptions, NativeStat, SnapshotMsg } from '../../src/dataplane/types';
+import type { DataPlane, DataPlaneEvent, DataPlaneInfo, DataPlaneOptions, NativeStat, OverloadActions, SnapshotMsg } from '../../src/dataplane/types';
 import { terminalFilter } from '../../src/dataplane/shapes';
 
 export class FakeDataPlane implements DataPlane {
@@ -117,6 +117,13 @@ export class FakeDataPlane implements DataPlane {
 
   statsOverflow(): { count: number; key: string } {
     return this.overflow;
+  }
+
+  /** Every setOverload() call, in order. */
+  readonly overloads: OverloadActions[] = [];
+
+  setOverload(a: OverloadActions): void {
+    this.overloads.push({ ...a });
   }
 
   /** Names drained so far (every call's list; '*' for all). */

@@ -25,6 +25,8 @@ const XP = `${L}.filter_chains[0].filters[0].typed_config`;
 const F = `${L}.filter_chains[0].filters`;
 const CL_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit';
 const GCX = 'envoy.resource_monitors.global_downstream_max_connections';
+const HEAP = 'envoy.resource_monitors.fixed_heap';
+const HEAP_TYPE = 'type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig';
 const GCX_TYPE = 'type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig';
 /** Put a connection_limit filter (typed_config patched) in front of listener 0's filter. */
 function limit(c: any, patch: (t: any) => void = () => undefined): void {
@@ -67,7 +69,26 @@ const invalid: Array<{ desc: string; mutate: Mutate; errors: Array<[string, RegE
   { desc: 'connection_limit as the last filter', mutate: (c) => { limit(c); c.static_resources.listeners[0].filter_chains[0].filters.reverse(); }, errors: [[`${F}[0].name`, /must be the chain's last filter/], [`${F}[1].name`, /cannot end a filter chain/]] },
   { desc: 'three connection_limit filters in one chain', mutate: (c) => { limit(c); limit(c, (t) => (t.stat_prefix = 'b')); limit(c, (t) => (t.stat_prefix = 'c')); }, errors: [[F, /at most 2 connection_limit filters per chain, got 3/]] },
   { desc: 'two terminal filters in one chain', mutate: (c) => { const f = c.static_resources.listeners[0].filter_chains[0].filters; f.push(f[0]); }, errors: [[`${F}[0].name`, /must be the chain's last filter/]] },
-  { desc: 'overload_manager: an unknown resource monitor, and the connection limit without its value', mutate: (c) => (c.overload_manager = { resource_monitors: [{ name: 'envoy.resource_monitors.fixed_heap', typed_config: {} }, { name: GCX, typed_config: { '@type': GCX_TYPE } }] }), errors: [['overload_manager.resource_monitors[0].name', /not supported by xmesh yet \(supported: envoy.resource_monitors.global_downstream_max_connections\)/], ['overload_manager.resource_monitors[1].typed_config.max_active_downstream_connections', /required/]] },
+  { desc: 'overload_manager: an unknown resource monitor, and the connection limit without its value', mutate: (c) => (c.overload_manager = { resource_monitors: [{ name: 'envoy.resource_monitors.cpu_utilization', typed_config: {} }, { name: GCX, typed_config: { '@type': GCX_TYPE } }] }), errors: [['overload_manager.resource_monitors[0].name', /not supported by xmesh yet \(supported: envoy.resource_monitors.global_downstream_max_connections, envoy.resource_monitors.fixed_heap\)/], ['overload_manager.resource_monitors[1].typed_config.max_active_downstream_connections', /required/]] },
+  {
+    desc: 'overload actions: an unknown one, a trigger on a monitor not configured, a threshold above 1, scaled thresholds out of order, both trigger kinds',
+    mutate: (c) => (c.overload_manager = {
+      actions: [
+        { name: 'envoy.overload_actions.shrink_heap', triggers: [{ name: HEAP, threshold: { value: 0.9 } }] },
+        { name: 'envoy.overload_actions.stop_accepting_connections', triggers: [{ name: HEAP, threshold: { value: 1.5 } }] },
+        { name: 'envoy.overload_actions.reject_incoming_connections', triggers: [{ name: GCX, scaled: { scaling_threshold: 0.9, saturation_threshold: 0.8 } }] },
+      ],
+      resource_monitors: [{ name: GCX, typed_config: { '@type': GCX_TYPE, max_active_downstream_connections: 10 } }],
+    }),
+    errors: [
+      ['overload_manager.actions[0].name', /"envoy.overload_actions.shrink_heap" is not supported by xmesh yet/],
+      ['overload_manager.actions[0].triggers[0].name', /is not in resource_monitors/],
+      ['overload_manager.actions[1].triggers[0].name', /is not in resource_monitors/],
+      ['overload_manager.actions[1].triggers[0].threshold.value', /from 0 to 1/],
+      ['overload_manager.actions[2].triggers[0].name', /triggered by envoy.resource_monitors.fixed_heap only/],
+      ['overload_manager.actions[2].triggers[0].scaled', /scaling_threshold must be below saturation_threshold/],
+    ],
+  },
   { desc: 'document is not an object', mutate: (c) => { for (const k of Object.keys(c)) delete c[k]; c.x = 1; }, errors: [['x', /unknown field/]] },
   { desc: 'unknown top-level field', mutate: (c) => (c.static_resourcez = {}), errors: [['static_resourcez', /unknown field \(known fields: admin, static_resources/]] },
   {
@@ -205,7 +226,8 @@ const valid: Array<{ desc: string; mutate: Mutate; warnings?: string[] }> = [
   { desc: 'a chain matching on server names warns that it cannot match yet', mutate: (c) => (c.static_resources.listeners[0].filter_chains[0].filter_chain_match = { server_names: ['a.example'] }), warnings: ['static_resources.listeners[0].filter_chains[0].filter_chain_match.server_names'] },
   { desc: 'connection_limit before a tcp_proxy', mutate: (c) => limit(c) },
   { desc: 'two connection_limit filters before an x_proxy detecting protocols', mutate: (c) => { xproxy(c, (x) => { delete x.protocol; x.protocols = ['bolt', 'dubbo']; }); limit(c); limit(c, (t) => (t.stat_prefix = 'b')); } },
-  { desc: 'the overload manager\'s global connection limit; its actions are ignored with a warning', mutate: (c) => (c.overload_manager = { refresh_interval: '0.25s', resource_monitors: [{ name: GCX, typed_config: { '@type': GCX_TYPE, max_active_downstream_connections: 5000 } }], actions: [] }), warnings: ['overload_manager.actions'] },
+  { desc: 'the overload manager\'s global connection limit; loadshed_points are ignored with a warning', mutate: (c) => (c.overload_manager = { refresh_interval: '0.25s', resource_monitors: [{ name: GCX, typed_config: { '@type': GCX_TYPE, max_active_downstream_connections: 5000 } }], loadshed_points: [] }), warnings: ['overload_manager.loadshed_points'] },
+  { desc: 'overload actions on the fixed_heap monitor (threshold and scaled triggers; a uint64 as a string)', mutate: (c) => (c.overload_manager = { resource_monitors: [{ name: HEAP, typed_config: { '@type': HEAP_TYPE, max_heap_size_bytes: '8589934592' } }], actions: [{ name: 'envoy.overload_actions.stop_accepting_connections', triggers: [{ name: HEAP, threshold: { value: 0.95 } }] }, { name: 'envoy.overload_actions.reject_incoming_connections', triggers: [{ name: HEAP, scaled: { scaling_threshold: 0.9, saturation_threshold: 0.98 } }] }] }) },
   { desc: 'a prime maglev table', mutate: (c) => { c.static_resources.clusters[0].lb_policy = 'MAGLEV'; c.static_resources.clusters[0].maglev_lb_config = { table_size: 65537 }; } },
 ];
 for (const c of valid) {

@@ -44,6 +44,7 @@ public:
 					   InstanceMethod("close", &DataPlane::Close),
 					   InstanceMethod("drain", &DataPlane::Drain),
 					   InstanceMethod("statsOverflow", &DataPlane::StatsOverflow),
+					   InstanceMethod("setOverload", &DataPlane::SetOverload),
 				   });
 	}
 
@@ -398,6 +399,22 @@ private:
 		o.Set("version", (double)version);
 		o.Set("listeners", ls);
 		return o;
+	}
+
+	// setOverload(stopAccepting: boolean, rejectIncoming: boolean): the overload actions in force.
+	Napi::Value SetOverload(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		if (!CheckOpen(env))
+			return env.Undefined();
+		if (info.Length() < 2 || !info[0].IsBoolean() || !info[1].IsBoolean()) {
+			Napi::TypeError::New(env, "setOverload(stopAccepting: boolean, rejectIncoming: boolean)").ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		int flags = (info[0].As<Napi::Boolean>().Value() ? XM_OVERLOAD_STOP_ACCEPT : 0) |
+			    (info[1].As<Napi::Boolean>().Value() ? XM_OVERLOAD_REJECT : 0);
+		xm_dp_set_overload(dp_, flags);
+		return env.Undefined();
 	}
 
 	// statsOverflow(): { count, key }: entries that did not fit in the stats block, the first one's key.

@@ -234,6 +234,7 @@ struct xm_listener_stats *xm_listener_stats_new(struct xm_stats *s, const char *
 	L__C(downstream_cx_accept_error);
 	L__C(no_filter_chain_match);
 	L__C(downstream_global_cx_overflow);
+	L__C(downstream_cx_overload_reject);
 #undef L__C
 	st->downstream_cx_active = xm_stats_gaugef(s, "listener.{listener=%s}.downstream_cx_active", name);
 	st->downstream_cx_length_ms = xm_stats_histf(s, "listener.{listener=%s}.downstream_cx_length_ms", name);

@@ -30,6 +30,7 @@ struct xm_listener_stats {
 	uint64_t *downstream_cx_accept_error;
 	uint64_t *no_filter_chain_match;       /* closed: no filter chain (nor a default one) fits */
 	uint64_t *downstream_global_cx_overflow; /* closed at accept: the data plane's connection limit was reached */
+	uint64_t *downstream_cx_overload_reject; /* closed at accept: the overload manager rejects incoming connections */
 	int64_t *downstream_cx_active;
 	struct xm_hist *downstream_cx_length_ms; /* microseconds */
 };

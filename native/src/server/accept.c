@@ -248,6 +248,11 @@ void xm_accept(struct xm_worker *w, const struct xm_listener_cfg *lc, int fd, co
 	struct xm_dp *dp = w->dp;
 	uint64_t max = w->table ? w->table->max_downstream_cx : 0;
 
+	if (__atomic_load_n(&dp->overload, __ATOMIC_RELAXED) & XM_OVERLOAD_REJECT) {
+		xm_stat_inc(lc->l->st->downstream_cx_overload_reject);
+		close(fd);
+		return;
+	}
 	/* The overload manager's global limit: counted always, so that a limit set by a later
 	 * snapshot sees the connections already open. */
 	int64_t n = __atomic_add_fetch(&dp->downstream_cx, 1, __ATOMIC_RELAXED);

@@ -180,6 +180,14 @@ out:
 	return drained;
 }
 
+void xm_dp_set_overload(struct xm_dp *dp, int flags)
+{
+	if (__atomic_exchange_n(&dp->overload, flags, __ATOMIC_ACQ_REL) == flags)
+		return;
+	for (unsigned i = 0; i < dp->nworkers; i++)
+		xm_worker_wake(&dp->workers[i]);
+}
+
 int xm_dp_try_reclaim(struct xm_dp *dp)
 {
 	if (pthread_mutex_trylock(&dp->lock) != 0)

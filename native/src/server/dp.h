@@ -63,6 +63,7 @@ struct xm_dp {
 	int64_t *snapshot_version;
 	/* Downstream connections open on every listener (atomic; the global limit's count) and
 	 * its gauge (a full stats block hands out a shared dummy: the count is not the gauge). */
+	int overload;                 /* atomic: XM_OVERLOAD_* actions in force */
 	uint64_t *malloc_trims;       /* dataplane.malloc_trim_total: freed memory given back to the kernel */
 	int64_t downstream_cx;
 	int64_t *downstream_cx_gauge;
@@ -91,6 +92,14 @@ int xm_dp_apply(struct xm_dp *dp, const void *buf, size_t len, char *err, size_t
  * flight, then close; idle ones close now; tcp_proxy pairs run on). Blocks until every
  * worker did it (bounded). Returns how many listeners this call drained. */
 int xm_dp_drain(struct xm_dp *dp, const char *const *names, unsigned nnames, int graceful);
+
+/* Overload actions in force (Envoy's overload manager; the control core measures the
+ * resources and decides): STOP_ACCEPT: workers stop watching their listeners (new
+ * connections wait in the kernel's backlog); REJECT: a connection accepted is closed at
+ * once and counted (listener.downstream_cx_overload_reject). Applied by each worker at its
+ * next wake; returns at once. */
+enum { XM_OVERLOAD_STOP_ACCEPT = 1, XM_OVERLOAD_REJECT = 2 };
+void xm_dp_set_overload(struct xm_dp *dp, int flags);
 /* Free retired tables no worker uses any more; returns how many remain. */
 unsigned xm_dp_reclaim(struct xm_dp *dp);
 /* The same when the data plane's lock is free now (the control thread must never wait for a

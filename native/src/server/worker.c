@@ -39,7 +39,7 @@ static void worker__sync_table(struct xm_worker *w)
 				xm_listener_unwatch(l, &w->loop);
 		}
 	}
-	if (nt) {
+	if (nt && !w->accept_stopped) {
 		for (uint32_t i = 0; i < nt->nlisteners; i++)
 			xm_listener_watch(nt->listeners[i].l, &w->loop, worker__accept, &nt->listeners[i]);
 	}
@@ -70,6 +70,24 @@ static void worker__drain(struct xm_worker *w)
 	__atomic_store_n(&w->drain_seen, r->gen, __ATOMIC_RELEASE);
 }
 
+/* The overload manager's stop_accepting_connections: stop or resume watching every listener
+ * of the table (a drained one stays unwatched). */
+static void worker__overload(struct xm_worker *w)
+{
+	int stop = (__atomic_load_n(&w->dp->overload, __ATOMIC_ACQUIRE) & XM_OVERLOAD_STOP_ACCEPT) != 0;
+	struct xm_table *t = w->table;
+
+	if (stop == w->accept_stopped)
+		return;
+	w->accept_stopped = stop;
+	for (uint32_t i = 0; t && i < t->nlisteners; i++) {
+		if (stop)
+			xm_listener_unwatch(t->listeners[i].l, &w->loop);
+		else
+			xm_listener_watch(t->listeners[i].l, &w->loop, worker__accept, &t->listeners[i]);
+	}
+}
+
 static void worker__on_wake(struct xm_io *io, uint32_t revents)
 {
 	struct xm_worker *w = xm_container_of(io, struct xm_worker, wake);
@@ -77,6 +95,7 @@ static void worker__on_wake(struct xm_io *io, uint32_t revents)
 
 	if (read(io->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return;
+	worker__overload(w); /* first: a new table is then watched (or not) as it should */
 	worker__sync_table(w);
 	worker__drain(w);
 }

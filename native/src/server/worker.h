@@ -23,6 +23,7 @@ struct xm_worker {
 	int stop;                     /* atomic */
 	struct xm_fworker fw;         /* what filters see: sessions, per-filter state, the table's epoch */
 	uint64_t turns;               /* loop turns, published for diagnostics */
+	int accept_stopped;           /* the overload manager's stop_accepting_connections is applied */
 	uint64_t trimmed_ms;          /* last malloc_trim (loop clock) */
 	uint64_t drain_seen;          /* last dp drain request applied (atomic store: the dp waits for it) */
 };

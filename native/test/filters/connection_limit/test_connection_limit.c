@@ -1,4 +1,4 @@
-/* The connection_limit filter and the data plane's global connection limit, over real loopback sockets: connections beyond a limit are closed at once and counted; their places come back when connections end. */
+/* The connection_limit filter, the data plane's global connection limit and the overload actions, over real loopback sockets: connections beyond a limit are closed at once and counted; their places come back when connections end; stop_accepting leaves new ones in the backlog until it ends, reject closes them. */
 #include <poll.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -137,8 +137,51 @@ static void test_both(void)
 	c__run(10, 3, "listener.{listener=l}.downstream_global_cx_overflow");
 }
 
+/* The overload actions: REJECT closes what is accepted (counted), STOP_ACCEPT leaves new
+ * connections in the kernel's backlog until it ends; open connections are not touched. */
+static void test_overload_actions(void)
+{
+	struct t_server up;
+
+	T_CHECK_EQ(t_echo_start(&up), 0);
+	struct xm_dp *dp = c__dp(up.port, 0, 0);
+	uint16_t port = t_listener_port(dp, "l");
+	int open = t_connect(port);
+	T_CHECK(c__alive(open));
+
+	xm_dp_set_overload(dp, XM_OVERLOAD_REJECT);
+	usleep(20000); /* the workers woke */
+	int fd = t_connect(port);
+	T_CHECK(!c__alive(fd));
+	close(fd);
+	T_CHECK_EQ(c__wait_stat(dp, "listener.{listener=l}.downstream_cx_overload_reject", 1), 1);
+	T_CHECK(c__alive(open));
+
+	xm_dp_set_overload(dp, XM_OVERLOAD_STOP_ACCEPT);
+	usleep(20000);
+	int waiting = t_connect(port); /* completes in the kernel: the backlog */
+	T_CHECK(waiting >= 0);
+	T_CHECK_EQ(write(waiting, "ping", 4), 4);
+	struct pollfd p = { .fd = waiting, .events = POLLIN };
+	T_CHECK_EQ(poll(&p, 1, 300), 0); /* nobody accepted it: no echo */
+	T_CHECK_EQ(t_stat(dp, "listener.{listener=l}.downstream_cx_total"), 1);
+	T_CHECK(c__alive(open));
+
+	xm_dp_set_overload(dp, 0);
+	char b[4];
+	T_CHECK_EQ(poll(&p, 1, 2000), 1); /* accepted now, and its early bytes went through */
+	T_CHECK_EQ(read(waiting, b, 4), 4);
+	T_CHECK(memcmp(b, "ping", 4) == 0);
+	T_CHECK_EQ(t_stat(dp, "listener.{listener=l}.downstream_cx_total"), 2);
+	close(waiting);
+	close(open);
+	xm_dp_free(dp);
+	t_echo_stop(&up);
+}
+
 T_MAIN_BEGIN
 T_RUN("connection_limit closes connections beyond max_connections and counts them", test_filter);
 T_RUN("the global downstream limit closes connections beyond it, on any listener", test_global);
 T_RUN("with both limits the tighter one refuses", test_both);
+T_RUN("overload actions: reject closes new connections, stop_accepting leaves them in the backlog", test_overload_actions);
 T_MAIN_END
