@@ -55,7 +55,10 @@ export async function startXmesh(dir: string, cfg: unknown, workers = 2, opts: S
       res(Number(String(ready.listeners[0]).split(':').pop()));
     };
     child.stderr!.on('data', check);
-    child.on('exit', (code) => rej(new Error(`xmesh exited ${code}: ${err}`)));
+    child.on('exit', (code) => {
+      clearTimeout(t); // else a start that failed keeps the test process alive 15 s
+      rej(new Error(`xmesh exited ${code}: ${err}`));
+    });
   }).catch((e: unknown) => {
     if (child.exitCode === null) child.kill('SIGKILL'); // never leave a half-started process behind
     throw e;

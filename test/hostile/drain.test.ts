@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { staticCluster } from '../config/helpers';
-import { startXmesh, type XmeshProcess } from './xmesh-process';
+import { startXmesh, type XmeshProcess } from '../integration/xmesh-process';
 import { makeSofaClient, startSofaServer, type SofaClient, type SofaServer } from '../fixtures/sofa';
 
 const IFACE = 'com.alipay.test.SlowService';

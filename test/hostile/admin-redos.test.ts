@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { baseConfig } from '../config/helpers';
-import { startXmesh } from './xmesh-process';
+import { startXmesh } from '../integration/xmesh-process';
 
 const dir = mkdtempSync(join(tmpdir(), 'xmesh-redos-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
