@@ -106,6 +106,9 @@ interface ChurnSample {
   peakRss: number;
   afterRss: number;
   leftOpen: number;
+  /** a second churn of as many on the same proxy: a leak adds up, memory the allocator kept is reused */
+  lg2: XloadResult;
+  after2Rss: number;
 }
 
 interface Upstreams {
@@ -276,29 +279,35 @@ async function measureTrickle(p: RunningPath, n: number, frame: Buffer, o: Bench
   return s;
 }
 
-/** CHURN connections, CHURN.concurrency at a time, each one Bolt request and close. */
+/** total connections, CHURN.concurrency at a time, each one Bolt request and close; twice. */
 async function measureChurn(p: RunningPath, total: number, o: BenchOptions): Promise<ChurnSample> {
   const pid = p.proc!.pid;
   await sleep(SETTLE_MS);
   const beforeRss = await settledRss(pid);
   let peakRss = beforeRss;
-  const poll = setInterval(() => (peakRss = Math.max(peakRss, rssBytes(pid))), 100);
-  let lg: XloadResult;
-  try {
-    lg = await runXload(
-      { target: `127.0.0.1:${p.ports.rpc}`, conns: CHURN.concurrency, churn: total, duration: CHURN.maxSeconds, reqFile: REQ_FILE,
-        respSize: fs.statSync(RESP_FILE).size, cpu: o.loadgenCpu },
-      path.join(o.workdir, `xload-churn-${p.name}.log`),
-    );
-  } finally {
-    clearInterval(poll);
-  }
-  peakRss = Math.max(peakRss, rssBytes(pid));
+  const churn = async (n: number) => {
+    const poll = setInterval(() => (peakRss = Math.max(peakRss, rssBytes(pid))), 100);
+    try {
+      return await runXload(
+        { target: `127.0.0.1:${p.ports.rpc}`, conns: CHURN.concurrency, churn: total, duration: CHURN.maxSeconds, reqFile: REQ_FILE,
+          respSize: fs.statSync(RESP_FILE).size, cpu: o.loadgenCpu },
+        path.join(o.workdir, `xload-churn-${p.name}-${n}.log`),
+      );
+    } finally {
+      clearInterval(poll);
+      peakRss = Math.max(peakRss, rssBytes(pid));
+    }
+  };
+  const lg = await churn(1);
   const leftOpen = await closedOn(p.ports.rpc);
   const afterRss = await settledRss(pid);
+  const peak1 = peakRss;
+  const lg2 = await churn(2);
+  await closedOn(p.ports.rpc);
+  const after2Rss = await settledRss(pid);
   o.log(`${p.name} churn: ${lg.requests} of ${total} in ${lg.duration_s.toFixed(1)} s (errors ${lg.errors}), RSS before ` +
-    `${mib(beforeRss)} peak ${mib(peakRss)} after ${mib(afterRss)} MiB`);
-  return { path: p.name, lg, beforeRss, peakRss, afterRss, leftOpen };
+    `${mib(beforeRss)} peak ${mib(peak1)} after ${mib(afterRss)} MiB; again: ${lg2.requests} (errors ${lg2.errors}), after ${mib(after2Rss)} MiB`);
+  return { path: p.name, lg, beforeRss, peakRss: peak1, afterRss, leftOpen, lg2, after2Rss };
 }
 
 const mib = (b: number) => (b / 1048576).toFixed(1);
@@ -420,13 +429,16 @@ export const scenario: Scenario = {
     if (modes.has('churn')) {
       tables.push({
         title: `churn: ${churnTotal} connections, ${CHURN.concurrency} at a time, each one 1 KiB Bolt request and its response, then close`,
-        columns: ['path', 'done', 'errors', 'conn/s', 'before MiB', 'peak MiB', 'after MiB', 'after - before MiB', 'still open'],
+        columns: ['path', 'done', 'errors', 'conn/s', 'before MiB', 'peak MiB', 'after MiB', 'after - before MiB', 'still open',
+          'after 2nd churn - before MiB'],
         rows: churn.map((s) => [label(s.path), s.lg.requests, s.lg.errors, Math.round(s.lg.rps), s.beforeRss / 1048576, s.peakRss / 1048576,
-          s.afterRss / 1048576, (s.afterRss - s.beforeRss) / 1048576, s.leftOpen]),
+          s.afterRss / 1048576, (s.afterRss - s.beforeRss) / 1048576, s.leftOpen, (s.after2Rss - s.beforeRss) / 1048576]),
       });
       for (const s of churn) {
-        if (s.lg.requests < churnTotal) notes.push(`${s.path} churn: ${s.lg.requests} of ${churnTotal} exchanges completed within ${CHURN.maxSeconds} s ` +
-          `(opened ${s.lg.opened}, connect() refused ${s.lg.connect_errors})`);
+        for (const [i, lg] of [s.lg, s.lg2].entries()) {
+          if (lg.requests < churnTotal) notes.push(`${s.path} churn ${i + 1}: ${lg.requests} of ${churnTotal} exchanges completed within ${CHURN.maxSeconds} s ` +
+            `(opened ${lg.opened}, connect() refused ${lg.connect_errors}, errors ${lg.errors})`);
+        }
       }
     }
     notes.push('RSS is VmRSS of the proxy process plus its direct children (nginx master + worker); kernel socket buffers are not in RSS. ' +
@@ -452,7 +464,8 @@ export const scenario: Scenario = {
     if (modes.has('churn')) {
       notes.push(`churn: xload --churn (loopback, ${CHURN.concurrency} connections at a time, at most ${CHURN.maxSeconds} s), to the x_proxy Bolt listener ` +
         '(xmesh routes each request at L7 over one multiplexed upstream connection; the L4 peers open an upstream connection per client); ' +
-        'peak = highest RSS polled every 100 ms during the churn; after = once the proxy closed every client connection and the RSS settled.');
+        'peak = highest RSS polled every 100 ms during the churn; after = once the proxy closed every client connection and the RSS settled. ' +
+        'Then a second churn of as many on the same proxy: what a leak leaves adds up, what the allocator keeps is reused.');
     }
     const slowOf = (p: PathName) => slow.find((s) => s.path === p);
     const idleOf = (p: PathName) => samples.find((s) => s.path === p);
