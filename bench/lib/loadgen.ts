@@ -42,6 +42,10 @@ export interface XloadResult {
   /** with `hist: true`: the non-empty buckets of the latency histogram, [bucket index, count] */
   hist?: [number, number][];
   hist_max_ns?: number;
+  /** churn mode: the budget, connections opened, and connect() calls refused at once */
+  churn?: number;
+  opened?: number;
+  connect_errors?: number;
 }
 
 export interface XloadArgs {
@@ -57,6 +61,8 @@ export interface XloadArgs {
   framing?: string;
   bulk?: 'recv' | 'send';
   idle?: boolean;
+  /** churn mode: open this many connections in all, `conns` at a time, one request each */
+  churn?: number;
   /** ask xload for its histogram (`--hist`), to pool runs with mergeHists/histQuantile */
   hist?: boolean;
   cpu: number;
@@ -73,6 +79,7 @@ export function xloadArgv(a: XloadArgs): string[] {
   if (a.framing) argv.push('--framing', a.framing);
   if (a.bulk) argv.push('--bulk', a.bulk);
   if (a.idle) argv.push('--idle');
+  if (a.churn) argv.push('--churn', String(a.churn));
   if (a.hist) argv.push('--hist');
   if (a.cpu >= 0) argv.push('--cpu', String(a.cpu));
   return argv;

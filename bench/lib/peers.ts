@@ -36,6 +36,12 @@ export interface Route {
   /** xmesh only: proxy this route at L7 with the x_proxy filter for this RPC protocol
    * ("bolt", "dubbo") instead of tcp_proxy. Peers without that protocol stay at L4. */
   xproxy?: string;
+  /** xmesh only: the listener's per_connection_buffer_limit_bytes (unset: the control core's
+   * default, 1 MiB); with x_proxy it also caps the frame a client may send */
+  bufferLimitBytes?: number;
+  /** xmesh x_proxy only: frame_timeout, how long a started frame may take to arrive whole
+   * (unset: the default, 30 s) */
+  frameTimeout?: string;
 }
 
 export interface RunningPath {
@@ -209,7 +215,7 @@ function xmeshYaml(admin: number, routes: Route[], ports: Record<string, number>
           "@type": type.googleapis.com/xmesh.filters.network.x_proxy.v1.XProxy
           stat_prefix: ${r.name}
           protocol: ${r.xproxy}
-          route_config: { virtual_hosts: [ { name: all, domains: ["*"], routes: [ { route: { cluster: up_${r.name} } } ] } ] }
+${r.frameTimeout ? `          frame_timeout: ${r.frameTimeout}\n` : ''}          route_config: { virtual_hosts: [ { name: all, domains: ["*"], routes: [ { route: { cluster: up_${r.name} } } ] } ] }
 `
       : `      - name: envoy.filters.network.tcp_proxy
         typed_config:
@@ -219,7 +225,7 @@ function xmeshYaml(admin: number, routes: Route[], ports: Record<string, number>
 `;
   const listeners = routes.map((r) => `  - name: ${r.name}
     address: { socket_address: { address: 127.0.0.1, port_value: ${ports[r.name]} } }
-${listenerOpts}    filter_chains:
+${r.bufferLimitBytes ? `    per_connection_buffer_limit_bytes: ${r.bufferLimitBytes}\n` : ''}${listenerOpts}    filter_chains:
     - filters:
 ${filter(r)}`).join('');
   const clusters = routes.map((r) => `  - name: up_${r.name}

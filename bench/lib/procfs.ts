@@ -71,6 +71,22 @@ export function cpuUsExact(pid: number): number {
   return perThread(pid, (dir) => Number(fs.readFileSync(`${dir}/schedstat`, 'utf8').split(' ')[0]) / 1000);
 }
 
+/** Whether pid holds an io_uring instance (an `anon_inode:[io_uring]` descriptor): which
+ * I/O backend an xmesh started with `--io-backend auto` really runs. */
+export function hasIoUring(pid: number): boolean {
+  try {
+    return fs.readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:[io_uring]';
+      } catch {
+        return false; /* closed meanwhile */
+      }
+    });
+  } catch {
+    return false;
+  }
+}
+
 export function cpuModel(): string {
   try {
     const m = /model name\s*:\s*(.+)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));

@@ -1,6 +1,6 @@
 /* xload: a single-threaded epoll load generator for the xmesh bench (closed loop, pipelined,
- * or open loop at a fixed rate without coordinated omission; bulk and idle modes). Prints
- * one JSON line of results. Loopback only; every run is bounded by --duration. */
+ * or open loop at a fixed rate without coordinated omission; bulk, idle and churn modes).
+ * Prints one JSON line of results. Loopback only; every run is bounded by --duration. */
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -16,7 +16,7 @@
 #define XL_HDR_MAX 64
 #define XL_CONNECT_TIMEOUT_NS (10ull * 1000000000ull)
 
-enum xl_mode { XL_RR = 0, XL_IDLE, XL_BULK_RECV, XL_BULK_SEND };
+enum xl_mode { XL_RR = 0, XL_IDLE, XL_BULK_RECV, XL_BULK_SEND, XL_CHURN };
 enum xl_state { XL_CONNECTING = 0, XL_UP, XL_DEAD };
 
 struct xl_conn {
@@ -43,10 +43,12 @@ static struct {
 	size_t req_len;
 	struct xb_framing framing;
 	uint64_t bulk_chunk;
+	uint64_t churn;        /* churn mode: connections to open in all (each: one request, then close) */
 } cfg = {.conns = 1, .depth = 1, .cpu = -1, .duration = 5, .mode = XL_RR, .bulk_chunk = 65536};
 
 static struct {
 	uint64_t requests, errors, bytes_in, bytes_out, reconnects, sent;
+	uint64_t opened, connect_errors; /* churn mode: connections opened so far, connect() refusals */
 	struct xb_hist hist;
 } st;
 
@@ -68,7 +70,10 @@ static void usage(void)
 		"usage: xload --connect 127.0.0.1:PORT [--conns N] [--depth D] [--duration S]\n"
 		"             [--warmup S] [--rate R] [--req-size N | --req-file F] [--resp-size N]\n"
 		"             [--framing fixed|len:OFF:SIZE:be|le:HDRLEN] [--cpu C]\n"
-		"             [--idle] [--bulk recv|send] [--hist]\n"
+		"             [--idle] [--bulk recv|send] [--churn N] [--hist]\n"
+		"  --churn N  open N connections in all, --conns at a time: each sends one request,\n"
+		"          reads its response and closes (FIN); a closed one is replaced until N were\n"
+		"          opened. requests = exchanges completed, rps = connections per second\n"
 		"  --hist  add \"hist\":[[bucket,count],...] (non-empty buckets of hist.h, ns) and\n"
 		"          \"hist_max_ns\" to the result, so runs can be pooled exactly\n");
 	exit(2);
@@ -87,7 +92,13 @@ static void conn_open(struct xl_conn *c)
 	c->ring_head = c->inflight = c->queued = 0;
 	c->out_off = c->hlen = c->remain = 0;
 	c->in_frame = c->answered = 0;
+	if (cfg.mode == XL_CHURN) {
+		st.opened++;
+		c->next_due = xb_now_ns();
+	}
 	if (connect(c->fd, (struct sockaddr *)&cfg.addr, sizeof(cfg.addr)) != 0 && errno != EINPROGRESS) {
+		if (cfg.mode == XL_CHURN)
+			st.connect_errors++; /* e.g. EADDRNOTAVAIL: no local port free (TIME_WAIT) */
 		close(c->fd);
 		c->fd = -1;
 		c->state = XL_DEAD;
@@ -98,10 +109,32 @@ static void conn_open(struct xl_conn *c)
 		xb_die("epoll_ctl failed");
 }
 
+/* Churn mode: this connection is done (answered or failed); close it and open the next
+ * one while the budget lasts. A connect() that fails at once takes the next one's turn, so
+ * the loop ends even when no local port is free. */
+static void conn_churn_next(struct xl_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->state = XL_DEAD;
+	while (!stop_flag && st.opened < cfg.churn) {
+		conn_open(c);
+		if (c->state != XL_DEAD)
+			break;
+		st.errors++;
+	}
+}
+
 /* A broken connection loses its in-flight requests (counted as errors) and is reopened,
  * up to a global reconnect budget. */
 static void conn_fail(struct xl_conn *c)
 {
+	if (cfg.mode == XL_CHURN) {
+		st.errors += 1;
+		conn_churn_next(c);
+		return;
+	}
 	if (measuring)
 		st.errors += 1 + c->inflight;
 	if (c->fd >= 0)
@@ -168,6 +201,10 @@ static void frame_done(struct xl_conn *c, uint64_t now)
 	if (measuring) {
 		st.requests++;
 		xb_hist_record(&st.hist, now > t ? now - t : 0);
+	}
+	if (cfg.mode == XL_CHURN) {
+		conn_churn_next(c); /* latency above: from the connect() to the whole response */
+		return;
 	}
 	if (cfg.rate == 0 && !stop_flag)
 		conn_push(c, now); /* closed loop: replace the finished request */
@@ -273,7 +310,9 @@ static void conn_event(struct xl_conn *c, uint32_t ev)
 			return;
 		}
 		c->state = XL_UP;
-		if (started && cfg.mode == XL_RR && cfg.rate == 0) {
+		if (cfg.mode == XL_CHURN) {
+			conn_push(c, c->next_due); /* next_due: when connect() was called */
+		} else if (started && cfg.mode == XL_RR && cfg.rate == 0) {
 			for (int d = 0; d < cfg.depth; d++)
 				conn_push(c, xb_now_ns());
 		}
@@ -367,6 +406,8 @@ int main(int argc, char **argv)
 			cfg.cpu = (int)xb_parse_ll(a, v);
 		else if (XL_ARG("--bulk"))
 			bulk_s = v;
+		else if (XL_ARG("--churn"))
+			cfg.churn = (uint64_t)xb_parse_ll(a, v);
 		else if (!strcmp(a, "--idle"))
 			idle = 1;
 		else if (!strcmp(a, "--hist"))
@@ -391,6 +432,11 @@ int main(int argc, char **argv)
 			xb_die("--bulk: recv or send");
 	} else if (idle) {
 		cfg.mode = XL_IDLE;
+	} else if (cfg.churn) {
+		if (cfg.churn > 100000000ull || cfg.warmup > 0 || cfg.rate > 0 || cfg.depth != 1)
+			xb_die("--churn: at most 100000000 connections, without --warmup, --rate or --depth");
+		cfg.mode = XL_CHURN;
+		measuring = 1; /* connections churn from the first connect: count them all */
 	}
 	if (req_file) {
 		load_req_file(req_file);
@@ -429,15 +475,24 @@ int main(int argc, char **argv)
 		conns[i].ring_mask = ring - 1;
 		if (!conns[i].ring)
 			xb_die("out of memory");
-		conn_open(&conns[i]);
+		if (cfg.mode == XL_CHURN)
+			conn_churn_next(&conns[i]); /* --conns may exceed --churn: the budget decides */
+		else
+			conn_open(&conns[i]);
+	}
+	uint64_t cpu0 = 0, tmeas = xb_now_ns();
+	if (cfg.mode == XL_CHURN) {
+		cpu0 = xb_cpu_us();
+		printf("{\"event\":\"measure_start\"}\n");
+		fflush(stdout);
 	}
 
 	/* connect everything before the clock starts */
 	uint64_t t0 = xb_now_ns();
-	while (!stop_flag && count_state(XL_CONNECTING) && xb_now_ns() - t0 < XL_CONNECT_TIMEOUT_NS)
+	while (cfg.mode != XL_CHURN && !stop_flag && count_state(XL_CONNECTING) && xb_now_ns() - t0 < XL_CONNECT_TIMEOUT_NS)
 		poll_once(10000000);
 	int up = count_state(XL_UP);
-	if (up < cfg.conns) {
+	if (cfg.mode != XL_CHURN && up < cfg.conns) {
 		printf("{\"error\":\"connected %d of %d connections\"}\n", up, cfg.conns);
 		return 1;
 	}
@@ -466,7 +521,8 @@ int main(int argc, char **argv)
 	uint64_t mstart = start + (uint64_t)(cfg.warmup * 1e9);
 	uint64_t end = mstart + (uint64_t)(cfg.duration * 1e9);
 	uint64_t interval = cfg.rate > 0 ? (uint64_t)(1e9 * cfg.conns / cfg.rate) : 0;
-	uint64_t cpu0 = 0, tmeas = mstart;
+	if (cfg.mode != XL_CHURN)
+		tmeas = mstart;
 
 	started = 1;
 	for (int i = 0; i < cfg.conns; i++) {
@@ -481,7 +537,7 @@ int main(int argc, char **argv)
 			conn_bulk_send(c);
 		}
 	}
-	if (cfg.warmup == 0) {
+	if (cfg.warmup == 0 && cfg.mode != XL_CHURN) {
 		measuring = 1;
 		cpu0 = xb_cpu_us();
 		tmeas = xb_now_ns();
@@ -501,6 +557,8 @@ int main(int argc, char **argv)
 		}
 		if (now >= end || stop_flag)
 			break;
+		if (cfg.mode == XL_CHURN && st.opened >= cfg.churn && count_state(XL_DEAD) == cfg.conns)
+			break; /* every connection of the budget opened and finished */
 		uint64_t wake = end;
 		if (interval) {
 			for (int i = 0; i < cfg.conns; i++) {
@@ -530,7 +588,8 @@ int main(int argc, char **argv)
 	if (secs <= 0)
 		secs = 1e-9;
 	int alive = count_state(XL_UP);
-	const char *mode = cfg.mode == XL_RR ? "rr" : cfg.mode == XL_IDLE ? "idle" : cfg.mode == XL_BULK_RECV ? "bulk_recv" : "bulk_send";
+	const char *mode = cfg.mode == XL_RR ? "rr" : cfg.mode == XL_IDLE ? "idle" : cfg.mode == XL_BULK_RECV ? "bulk_recv" :
+			   cfg.mode == XL_BULK_SEND ? "bulk_send" : "churn";
 	printf("{\"event\":\"result\",\"mode\":\"%s\",\"conns\":%d,\"alive\":%d,\"depth\":%d,\"rate\":%.0f,"
 	       "\"req_bytes\":%zu,\"requests\":%llu,\"errors\":%llu,\"reconnects\":%llu,\"duration_s\":%.6f,"
 	       "\"rps\":%.1f,\"bytes_in\":%llu,\"bytes_out\":%llu,\"mib_s_in\":%.2f,\"mib_s_out\":%.2f,"
@@ -544,6 +603,9 @@ int main(int argc, char **argv)
 	       xb_hist_quantile(&st.hist, 0.99) / 1e3, xb_hist_quantile(&st.hist, 0.999) / 1e3,
 	       (double)st.hist.max / 1e3, (unsigned long long)cpu, 100.0 * (double)cpu / 1e6 / secs,
 	       stop_flag ? "true" : "false");
+	if (cfg.mode == XL_CHURN)
+		printf(",\"churn\":%llu,\"opened\":%llu,\"connect_errors\":%llu", (unsigned long long)cfg.churn,
+		       (unsigned long long)st.opened, (unsigned long long)st.connect_errors);
 	if (want_hist) {
 		/* Bucket indexes, not values: a reader merges runs bucket by bucket and takes
 		 * quantiles exactly as xb_hist_quantile does. */
