@@ -249,7 +249,9 @@ static void conn__uring_recv(struct xm_conn *c, int res, uint32_t flags)
 		uint32_t off;
 		struct xm_chunk *ch = xm_uring_recv_buf(ur, flags, res, &off);
 		c->rx_bytes += (uint64_t)res;
-		if (!xm_uring_incremental(ur) && (uint32_t)res <= XM_CONN_URING_COPY_MAX && conn__rx_copy(c, &ch, &off, res)) {
+		int copy = (uint32_t)res <= XM_CONN_URING_COPY_MAX &&
+			   (!xm_uring_incremental(ur) || (c->flags & XM_CONN_F_RXHELD));
+		if (copy && conn__rx_copy(c, &ch, &off, res)) {
 			xm_uring_recv_done(ur, flags); /* its bytes were copied: the buffer goes back at once */
 			c->flags |= XM_CONN_F_RXCOPY;
 			xm_chunk_ref(ch);       /* through on_read, even if c is closed in it */
@@ -258,6 +260,9 @@ static void conn__uring_recv(struct xm_conn *c, int res, uint32_t flags)
 			if (c->rxc == ch && ch->refcnt == 2) { /* nobody kept a byte: no idle buffer */
 				xm_chunk_unref(c->rxc);
 				c->rxc = NULL;
+				c->flags &= ~XM_CONN_F_RXHELD;
+			} else {
+				c->flags |= XM_CONN_F_RXHELD;
 			}
 			xm_chunk_unref(ch);
 			if (!(flags & IORING_CQE_F_MORE) && !(c->flags & XM_CONN_F_CLOSED))
@@ -265,7 +270,12 @@ static void conn__uring_recv(struct xm_conn *c, int res, uint32_t flags)
 			return;
 		}
 		/* The ring's reference keeps ch alive through on_read, even if c is closed in it. */
+		uint32_t refs = ch->refcnt;
 		c->ops->on_read(c, ch, off, (uint32_t)res);
+		if (ch->refcnt > refs)
+			c->flags |= XM_CONN_F_RXHELD; /* an unfinished frame: copy its next small reads */
+		else
+			c->flags &= ~XM_CONN_F_RXHELD;
 		xm_uring_recv_done(ur, flags);
 		if (!(flags & IORING_CQE_F_MORE) && !(c->flags & XM_CONN_F_CLOSED))
 			xm__conn_update(c);

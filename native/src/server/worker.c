@@ -107,17 +107,31 @@ static void worker__on_wake(struct xm_io *io, uint32_t revents)
 #define WORKER__TRIM_CHUNKS 512 /* 8 MiB */
 #define WORKER__TRIM_EVERY_MS 1000
 
+static void worker__trim(struct xm_worker *w)
+{
+	malloc_trim(0);
+	w->loop.pool.released = 0;
+	w->trimmed_ms = w->loop.now_ms;
+	xm_stat_inc(w->dp->malloc_trims);
+}
+
+/* A trim that was due too soon after the last one: done when the second is up (the frees
+ * that called for it may have been the last for a long time). */
+static void worker__trim_later(struct xm_timer *t)
+{
+	worker__trim(xm_container_of(t, struct xm_worker, trim_timer));
+}
+
 static void worker__turn_end(struct xm_loop *l)
 {
 	xm_conn_flush_batched(l);
 	if (l->pool.released >= WORKER__TRIM_CHUNKS) {
 		struct xm_worker *w = xm_container_of(l, struct xm_worker, loop);
-		if (l->now_ms - w->trimmed_ms >= WORKER__TRIM_EVERY_MS) {
-			malloc_trim(0);
-			l->pool.released = 0;
-			w->trimmed_ms = l->now_ms;
-			xm_stat_inc(w->dp->malloc_trims);
-		}
+		uint64_t since = l->now_ms - w->trimmed_ms;
+		if (since >= WORKER__TRIM_EVERY_MS)
+			worker__trim(w);
+		else if (!xm_timer_armed(&w->trim_timer))
+			xm_timer_start(l, &w->trim_timer, WORKER__TRIM_EVERY_MS - since);
 	}
 }
 
@@ -139,6 +153,7 @@ int xm_worker_init(struct xm_worker *w, struct xm_dp *dp, unsigned id)
 	if (rc < 0)
 		return rc;
 	w->loop.turn_end = worker__turn_end;
+	xm_timer_init(&w->trim_timer, worker__trim_later);
 	/* Envoy's dispatcher.loop_duration_us (recorded in us like every histogram here, shown
 	 * in ms): how long a turn keeps the worker from its next wait; a tail here delays every
 	 * connection of the worker. */

@@ -25,6 +25,7 @@ struct xm_worker {
 	uint64_t turns;               /* loop turns, published for diagnostics */
 	int accept_stopped;           /* the overload manager's stop_accepting_connections is applied */
 	uint64_t trimmed_ms;          /* last malloc_trim (loop clock) */
+	struct xm_timer trim_timer;   /* a trim due within a second of the last one */
 	uint64_t drain_seen;          /* last dp drain request applied (atomic store: the dp waits for it) */
 };
 
