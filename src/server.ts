@@ -50,7 +50,7 @@ export interface ServerOptions {
 const MiB = 1024 * 1024;
 /** The data plane's stats block size without --stats-capacity-mb (native/src/server/dp.c). */
 export const DEFAULT_STATS_CAPACITY_MB = 256;
-const STATS_OVERFLOW_CHECK_MS = 10_000;
+const STATS_OVERFLOW_CHECK_MS = 60_000;
 
 /** Why startServer failed after the config was accepted (port in use, addon error ...): exit code 3. */
 export class StartupError extends Error {

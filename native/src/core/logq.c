@@ -63,7 +63,11 @@ int xm_logq_put(struct xm_logq *q, unsigned worker, int fd, const char *line, ui
 	logq__copy_in(q, r, tail, &rec, sizeof(rec));
 	logq__copy_in(q, r, tail + sizeof(rec), line, len);
 	__atomic_store_n(&r->tail, tail + sizeof(rec) + len, __ATOMIC_RELEASE);
-	if (tail == head) {
+	/* Wake the writer if it had written everything before this record: it may be asleep.
+	 * The fence pairs with the writer's: either it sees this tail on its next pass, or we
+	 * see its head at our old tail here (so it never sleeps on a line; no timed poll). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&r->head, __ATOMIC_ACQUIRE) == tail) {
 		uint64_t one = 1;
 		ssize_t w = write(q->efd, &one, sizeof(one));
 		(void)w;
@@ -104,6 +108,7 @@ static void *logq__main(void *arg)
 	for (;;) {
 		int stop = __atomic_load_n(&q->stop, __ATOMIC_ACQUIRE);
 		uint64_t moved = 0;
+		__atomic_thread_fence(__ATOMIC_SEQ_CST); /* pairs with xm_logq_put's */
 		for (unsigned i = 0; line && i < q->n; i++)
 			moved += logq__drain(q, &q->rings[i], line);
 		if (moved)
@@ -111,7 +116,7 @@ static void *logq__main(void *arg)
 		if (stop)
 			break; /* a pass after the stop found nothing left */
 		struct pollfd p = { .fd = q->efd, .events = POLLIN };
-		if (poll(&p, 1, 1000) > 0) {
+		if (poll(&p, 1, -1) > 0) { /* no timeout: an idle sidecar does not wake */
 			uint64_t v;
 			ssize_t r = read(q->efd, &v, sizeof(v));
 			(void)r;
