@@ -56,7 +56,7 @@ struct xm_conn_ops {
 #define XM_CONN_F_UONESHOT 0x4000u /* io_uring: flow-controlled once: one buffer per receive */
 #define XM_CONN_F_UENTER 0x8000u   /* epoll: moving onto the ring at the turn's end */
 #define XM_CONN_F_RXCOPY 0x10000u  /* io_uring: the bytes on_read gets were copied (see xm_conn_rx_copied) */
-#define XM_CONN_F_RXHELD 0x20000u  /* io_uring: the owner kept bytes of the last receive (an unfinished frame) */
+#define XM_CONN_F_RXHELD 0x20000u  /* the owner holds an unfinished frame (xm_conn_rx_partial) */
 
 /* Named results of a write, so callers branch on intent, not on magic numbers. */
 enum xm_write_status {
@@ -156,10 +156,20 @@ void xm_conn_uring_leave(struct xm_conn *c);
 void xm_conn_uring_enter(struct xm_conn *c, const struct xm_conn_ops *ops);
 /* Were the bytes this on_read delivers copied on the way in (for the owner's bytes_copied)?
  * Only io_uring copies, small receives only: without incremental buffers always (each would
- * pin a whole chunk), with them while the owner keeps bytes of earlier receives (an
- * unfinished frame: a trickle's reads would each be a slice of a shared buffer, never
- * contiguous with the last one, so its queue would grow by a slice per read). */
+ * pin a whole chunk), with them while the owner holds an unfinished frame (xm_conn_rx_partial:
+ * a trickle's reads would each be a slice of a shared buffer, never contiguous with the last
+ * one, so its queue would grow by a slice per read). */
 static inline int xm_conn_rx_copied(const struct xm_conn *c) { return (c->flags & XM_CONN_F_RXCOPY) != 0; }
+/* The owner holds an unfinished frame of this connection's bytes (1), or none (0): on
+ * io_uring its next small receives are then copied into a chunk of its own, so a trickle
+ * costs about its bytes, not a shared buffer's slice per read. */
+static inline void xm_conn_rx_partial(struct xm_conn *c, int partial)
+{
+	if (partial)
+		c->flags |= XM_CONN_F_RXHELD;
+	else
+		c->flags &= ~XM_CONN_F_RXHELD;
+}
 /* Will xm_conn_write copy these bytes (for the owner's bytes_copied)? */
 static inline int xm_conn_copies(const struct xm_conn *c, uint32_t len) { return c->uslot && len <= XM_CONN_URING_COPY_MAX; }
 

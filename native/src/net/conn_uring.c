@@ -260,9 +260,6 @@ static void conn__uring_recv(struct xm_conn *c, int res, uint32_t flags)
 			if (c->rxc == ch && ch->refcnt == 2) { /* nobody kept a byte: no idle buffer */
 				xm_chunk_unref(c->rxc);
 				c->rxc = NULL;
-				c->flags &= ~XM_CONN_F_RXHELD;
-			} else {
-				c->flags |= XM_CONN_F_RXHELD;
 			}
 			xm_chunk_unref(ch);
 			if (!(flags & IORING_CQE_F_MORE) && !(c->flags & XM_CONN_F_CLOSED))
@@ -270,12 +267,7 @@ static void conn__uring_recv(struct xm_conn *c, int res, uint32_t flags)
 			return;
 		}
 		/* The ring's reference keeps ch alive through on_read, even if c is closed in it. */
-		uint32_t refs = ch->refcnt;
 		c->ops->on_read(c, ch, off, (uint32_t)res);
-		if (ch->refcnt > refs)
-			c->flags |= XM_CONN_F_RXHELD; /* an unfinished frame: copy its next small reads */
-		else
-			c->flags &= ~XM_CONN_F_RXHELD;
 		xm_uring_recv_done(ur, flags);
 		if (!(flags & IORING_CQE_F_MORE) && !(c->flags & XM_CONN_F_CLOSED))
 			xm__conn_update(c);

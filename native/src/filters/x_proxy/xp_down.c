@@ -351,6 +351,7 @@ static void xp__down_read(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, 
 		return;
 	}
 	xp_down_process(d);
+	xm_conn_rx_partial(c, !xm_iovq_empty(&d->in));
 	/* Bytes left over are an unfinished frame: time how long it takes to arrive whole. */
 	if (!d->closed && !xm_iovq_empty(&d->in) && d->cfg && d->cfg->frame_timeout_ms) {
 		if (began)

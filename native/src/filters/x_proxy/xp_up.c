@@ -224,8 +224,10 @@ static void xp__up_read(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, ui
 		}
 		memset(&f, 0, sizeof(f));
 		ssize_t n = up->codec->ops->split(up->codec, &v, 16u << 20, &f);
-		if (n == 0)
+		if (n == 0) {
+			xm_conn_rx_partial(c, 1);
 			return;
+		}
 		if (n < 0) {
 			xm_stat_inc(up->st->upstream_decode_error[-n < XM_CODEC_E__COUNT ? -n : 0]);
 			xp__up_close(up, 1);
@@ -244,6 +246,7 @@ static void xp__up_read(struct xm_conn *c, struct xm_chunk *ch, uint32_t off, ui
 			xm_iovq_consume(&up->in, f.len);
 		}
 	}
+	xm_conn_rx_partial(c, 0);
 }
 
 static void xp__up_eof(struct xm_conn *c)
