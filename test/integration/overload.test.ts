@@ -43,18 +43,23 @@ function open(port: number): Promise<Socket> {
   });
 }
 
-/** Resolves with the echo of msg, or 'closed' / 'silent' (nothing within ms). */
-function echo(s: Socket, msg: string, ms = 1000): Promise<string> {
+/** Resolves with what comes back once it is as long as want (default: msg), or 'closed' /
+ * 'silent' (nothing within ms). */
+function echo(s: Socket, msg: string, ms = 1000, want = msg.length): Promise<string> {
   return new Promise((res) => {
-    const t = setTimeout(() => done('silent'), ms);
+    let got = '';
+    const t = setTimeout(() => done(got || 'silent'), ms);
     const done = (v: string) => {
       clearTimeout(t);
       s.off('data', onData);
       s.off('close', onClose);
       res(v);
     };
-    const onData = (d: Buffer) => done(d.toString());
-    const onClose = () => done('closed');
+    const onData = (d: Buffer) => {
+      got += d.toString();
+      if (got.length >= want) done(got);
+    };
+    const onClose = () => done(got || 'closed');
     s.on('data', onData);
     s.once('close', onClose);
     s.on('error', () => undefined);
@@ -107,7 +112,7 @@ describe('overload manager and connection limits (real xmesh)', () => {
       assert.equal((await adminStats(x.admin)).get('server.overload_stop_accepting_connections'), 1);
       await reload(x, config(echoPort, heapAction('stop_accepting_connections', 64 * 2 ** 30)));
       await x.waitLog(/overload: actions lifted/, from);
-      assert.equal(await echo(waiting, 'd', 2000), 'bd', 'accepted once lifted, with what it sent before');
+      assert.equal(await echo(waiting, 'd', 2000, 2), 'bd', 'accepted once lifted, with what it sent before');
       assert.equal((await adminStats(x.admin)).get('server.overload_stop_accepting_connections'), 0);
     } finally {
       await x.stop();

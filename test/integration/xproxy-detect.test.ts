@@ -164,7 +164,11 @@ describe('x_proxy protocol detection: Bolt, Dubbo and HTTP (fallback) on one por
     assert.equal(s.get('xproxy.mix.protocol.bolt.rq_total'), 200);
     assert.equal(s.get('xproxy.mix.protocol.dubbo.rq_total'), 200);
     assert.equal(s.get('xproxy.mix.protocol.dubbo.rs.ok'), 200);
-    assert.equal(s.get('xproxy.mix.bytes_copied'), 0);
+    // x_proxy copies nothing on epoll; on io_uring only the small reads that continue an
+    // unfinished frame (a frame split across reads), never the traffic itself.
+    const xcopied = s.get('xproxy.mix.bytes_copied') ?? 0;
+    if ((s.get('dataplane.io_uring_workers') ?? 0) > 0) assert.ok(xcopied < 32 * 1024, `x_proxy copied ${xcopied}`);
+    else assert.equal(xcopied, 0);
     // The fallback tcp_proxy is zero-copy on epoll; on io_uring it copies writes <= 2 KiB
     // (HTTP headers, short reads) and never the bulk of the bodies.
     const copied = s.get('tcp.web.bytes_copied') ?? 0;
