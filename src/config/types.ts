@@ -297,7 +297,8 @@ export const GLOBAL_CX_MONITOR_NAME = 'envoy.resource_monitors.global_downstream
 export const FIXED_HEAP_MONITOR = 'envoy.resource_monitors.fixed_heap';
 export const FIXED_HEAP_TYPE = 'type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig';
 /** The overload actions xmesh applies (src/overload/manager.ts). */
-export const OVERLOAD_ACTIONS = ['envoy.overload_actions.stop_accepting_connections', 'envoy.overload_actions.reject_incoming_connections'] as const;
+export const OVERLOAD_ACTIONS = ['envoy.overload_actions.stop_accepting_connections', 'envoy.overload_actions.reject_incoming_connections', 'envoy.overload_actions.reset_high_memory_stream'] as const;
+export const RESET_HIGH_MEMORY = 'envoy.overload_actions.reset_high_memory_stream';
 export type OverloadActionName = (typeof OVERLOAD_ACTIONS)[number];
 export const GLOBAL_CX_MONITOR_TYPE = 'type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig';
 /** The data plane's protocol detection listener filter (what an x_proxy with several protocols or a fallback becomes). */

@@ -2,7 +2,7 @@
 import { addressesOverlap, hostPort } from './addresses';
 import { at, idx, Checker } from './checker';
 import type { ConfigIssue } from './errors';
-import { FIXED_HEAP_MONITOR, FIXED_HEAP_TYPE, GLOBAL_CX_MONITOR_NAME, GLOBAL_CX_MONITOR_TYPE, OVERLOAD_ACTIONS, type BootstrapCfg } from './types';
+import { FIXED_HEAP_MONITOR, FIXED_HEAP_TYPE, GLOBAL_CX_MONITOR_NAME, GLOBAL_CX_MONITOR_TYPE, OVERLOAD_ACTIONS, RESET_HIGH_MEMORY, type BootstrapCfg } from './types';
 import { checkAddress, type CheckedAddress } from './validate-address';
 import { checkCluster } from './validate-cluster';
 import { checkListener, type ListenerRefs } from './validate-listener';
@@ -35,7 +35,7 @@ export function validateConfig(doc: unknown): ValidationResult {
 /** Envoy's overload manager: the global downstream connection limit, and the connection
  * actions triggered by the fixed_heap monitor (src/overload/manager.ts). */
 function checkOverloadManager(c: Checker, v: unknown, path: string): void {
-  const o = c.object(v, path, { known: ['refresh_interval', 'resource_monitors', 'actions'], ignored: ['loadshed_points', 'buffer_factory_config'] });
+  const o = c.object(v, path, { known: ['refresh_interval', 'resource_monitors', 'actions', 'buffer_factory_config'], ignored: ['loadshed_points'] });
   if (!o) return;
   c.optional(o, 'refresh_interval', (x) => c.duration(x, at(path, 'refresh_interval'), { minMs: 10 }));
   const mp = at(path, 'resource_monitors');
@@ -66,6 +66,7 @@ function checkOverloadManager(c: Checker, v: unknown, path: string): void {
       c.optional(t, spec.field, (y) => c.uint(typeof y === 'string' && /^\d+$/.test(y) ? Number(y) : y, at(tp, spec.field), { min: 1, max: Number.MAX_SAFE_INTEGER }));
     }),
   );
+  c.optional(o, 'buffer_factory_config', (x) => checkBufferFactory(c, x, at(path, 'buffer_factory_config')));
   const ap = at(path, 'actions');
   const actions = new Set<string>();
   c.optional(o, 'actions', (x) =>
@@ -77,12 +78,20 @@ function checkOverloadManager(c: Checker, v: unknown, path: string): void {
       if (name !== undefined && !(OVERLOAD_ACTIONS as readonly string[]).includes(name)) c.error(at(p, 'name'), `overload action "${name}" is not supported by xmesh yet (supported: ${OVERLOAD_ACTIONS.join(', ')})`);
       else if (name !== undefined && actions.has(name)) c.error(at(p, 'name'), `${name} is listed twice`);
       if (name !== undefined) actions.add(name);
+      if (name === RESET_HIGH_MEMORY && o.buffer_factory_config === undefined)
+        c.error(at(p, 'name'), `${RESET_HIGH_MEMORY} needs overload_manager.buffer_factory_config.minimum_account_to_track_power_of_two (the smallest holder it may reset: 2^N bytes)`);
       const tp = at(p, 'triggers');
       const triggers = c.optional(ao, 'triggers', (y) => c.array(y, tp, { minItems: 1 }));
       if (triggers && triggers.length > 1) c.error(tp, `xmesh has one monitor an action can use (${FIXED_HEAP_MONITOR}): one trigger per action, got ${triggers.length}`);
       triggers?.slice(0, 1).forEach((t, j) => checkTrigger(c, t, idx(tp, j), monitors));
     }),
   );
+}
+
+/** Envoy's BufferFactoryConfig: connections holding at least 2^N bytes are tracked (10..56 in Envoy). */
+function checkBufferFactory(c: Checker, v: unknown, path: string): void {
+  const o = c.object(v, path, { required: ['minimum_account_to_track_power_of_two'], known: ['minimum_account_to_track_power_of_two'] });
+  if (o) c.optional(o, 'minimum_account_to_track_power_of_two', (x) => c.uint(x, at(path, 'minimum_account_to_track_power_of_two'), { min: 10, max: 56 }));
 }
 
 function checkTrigger(c: Checker, v: unknown, path: string, monitors: Set<string>): void {

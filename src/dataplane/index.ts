@@ -28,6 +28,7 @@ interface NativeDataPlane {
   drain(listeners: string[] | undefined, graceful: boolean): Promise<number>;
   statsOverflow(): { count: number; key: string };
   setOverload(stopAccepting: boolean, rejectIncoming: boolean): void;
+  shed(minBytes: number): void;
   close(): Promise<void>;
 }
 
@@ -135,6 +136,12 @@ class NativeBackedDataPlane implements DataPlane {
   setOverload(a: OverloadActions): void {
     if (this.closed) return;
     this.native.setOverload(a.stopAccepting === true, a.rejectIncoming === true);
+  }
+
+  shed(minBytes: number): void {
+    if (!(minBytes >= 1)) throw new TypeError('shed(minBytes: number >= 1)');
+    if (this.closed) return;
+    this.native.shed(minBytes);
   }
 
   drain(listeners: string[] | undefined, graceful: boolean): Promise<number> {

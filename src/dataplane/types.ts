@@ -94,6 +94,9 @@ export interface DataPlane {
   /** The overload manager's connection actions in force: stop accepting (new connections
    * wait in the backlog), reject incoming (accepted ones are closed and counted). */
   setOverload(actions: OverloadActions): void;
+  /** reset_high_memory_stream, once: reset the client connections holding at least
+   * minBytes of unfinished input. */
+  shed(minBytes: number): void;
   /** Stop accepting, close connections, join the worker threads. */
   close(): Promise<void>;
 }

@@ -1,21 +1,24 @@
 /**
  * Envoy's overload manager, as far as xmesh applies it: the fixed_heap resource monitor
  * (measured as the process's resident memory: native buffers, the JavaScript heap and
- * stacks together) and the connection actions stop_accepting_connections and
- * reject_incoming_connections, which the data plane applies (the global downstream
+ * stacks together), the connection actions stop_accepting_connections and
+ * reject_incoming_connections, and reset_high_memory_stream (client connections holding the
+ * largest unfinished input are reset), which the data plane applies (the global downstream
  * connection limit is a snapshot value: translate.ts).
  */
 import { durationMs } from '../config/durations';
-import { FIXED_HEAP_MONITOR, type BootstrapCfg, type OverloadActionName, type OverloadManagerCfg } from '../config/types';
+import { FIXED_HEAP_MONITOR, RESET_HIGH_MEMORY, type BootstrapCfg, type OverloadActionName, type OverloadManagerCfg } from '../config/types';
 import type { DataPlane, OverloadActions } from '../dataplane/types';
 import type { ControlStats } from '../stats/control-stats';
 import type { Logger } from '../util/log';
 
-/** What each action sets in the data plane. */
-const ACTION_FLAG: Record<OverloadActionName, keyof OverloadActions> = {
+/** What each binary action sets in the data plane. */
+const ACTION_FLAG: Partial<Record<OverloadActionName, keyof OverloadActions>> = {
   'envoy.overload_actions.stop_accepting_connections': 'stopAccepting',
   'envoy.overload_actions.reject_incoming_connections': 'rejectIncoming',
 };
+/** Envoy's buffer accounts fall in 8 buckets of powers of two from the configured minimum. */
+const RESET_BUCKETS = 8;
 /** Envoy's default refresh_interval. */
 export const DEFAULT_REFRESH_MS = 1000;
 
@@ -23,8 +26,12 @@ export const DEFAULT_REFRESH_MS = 1000;
 export interface OverloadPlan {
   refreshMs: number;
   maxHeapBytes: number;
-  /** Each action and the heap pressure (0..1) at which it is in force. */
-  actions: Array<{ name: OverloadActionName; at: number }>;
+  /** Each action: from the pressure `from` (0..1) it starts to act, at `at` it is saturated.
+   * A binary action is in force from `at`; reset_high_memory_stream acts from `from`, on
+   * smaller holders as the pressure nears `at`. */
+  actions: Array<{ name: OverloadActionName; from: number; at: number }>;
+  /** reset_high_memory_stream: 2^minimum_account_to_track_power_of_two, the smallest holder it resets. */
+  resetMinBytes?: number;
 }
 
 interface TriggerCfg {
@@ -35,7 +42,9 @@ interface TriggerCfg {
 
 /** The plan of a validated config; undefined when no action is configured. */
 export function overloadPlan(cfg: BootstrapCfg): OverloadPlan | undefined {
-  const om = cfg.overload_manager as (OverloadManagerCfg & { actions?: Array<{ name: string; triggers?: TriggerCfg[] }> }) | undefined;
+  const om = cfg.overload_manager as
+    | (OverloadManagerCfg & { actions?: Array<{ name: string; triggers?: TriggerCfg[] }>; buffer_factory_config?: { minimum_account_to_track_power_of_two?: number } })
+    | undefined;
   const heap = om?.resource_monitors?.find((m) => m.name === FIXED_HEAP_MONITOR)?.typed_config as { max_heap_size_bytes?: number | string } | undefined;
   if (!om?.actions?.length || !heap?.max_heap_size_bytes) return undefined;
   return {
@@ -45,8 +54,10 @@ export function overloadPlan(cfg: BootstrapCfg): OverloadPlan | undefined {
       const t = a.triggers![0];
       // A binary action is in force once its trigger fires: at the threshold, or for a
       // scaled trigger at saturation (Envoy's rule for actions that cannot scale).
-      return { name: a.name as OverloadActionName, at: t.threshold?.value ?? t.scaled?.saturation_threshold ?? 1 };
+      const at = t.threshold?.value ?? t.scaled?.saturation_threshold ?? 1;
+      return { name: a.name as OverloadActionName, from: t.scaled?.scaling_threshold ?? at, at };
     }),
+    resetMinBytes: om.buffer_factory_config?.minimum_account_to_track_power_of_two !== undefined ? 2 ** om.buffer_factory_config.minimum_account_to_track_power_of_two : undefined,
   };
 }
 
@@ -62,6 +73,7 @@ export class OverloadManager {
   private plan: OverloadPlan | undefined;
   private timer: NodeJS.Timeout | undefined;
   private active: OverloadActions = { stopAccepting: false, rejectIncoming: false };
+  private shedding = false;
 
   constructor(private readonly opts: OverloadManagerOptions) {}
 
@@ -87,7 +99,24 @@ export class OverloadManager {
     const pressure = rss / plan.maxHeapBytes;
     this.opts.stats.set('overload_heap_pressure_percent', Math.round(pressure * 100));
     const want: OverloadActions = { stopAccepting: false, rejectIncoming: false };
-    for (const a of plan.actions) if (pressure >= a.at) want[ACTION_FLAG[a.name]] = true;
+    let shedding = false;
+    for (const a of plan.actions) {
+      const flag = ACTION_FLAG[a.name];
+      if (flag) {
+        if (pressure >= a.at) want[flag] = true;
+      } else if (a.name === RESET_HIGH_MEMORY && plan.resetMinBytes && pressure >= a.from) {
+        // As the pressure goes from `from` to `at`, reset smaller and smaller holders: at
+        // `from` only the top bucket (2^(n+7) bytes and more), at `at` every tracked one.
+        const scale = a.at > a.from ? Math.min(1, (pressure - a.from) / (a.at - a.from)) : 1;
+        const min = plan.resetMinBytes * 2 ** Math.ceil((1 - scale) * (RESET_BUCKETS - 1));
+        this.opts.dp.shed(min);
+        shedding = true;
+        if (!this.shedding) this.opts.log.warn({ minBytes: min, rssMiB: Math.round(rss / 1048576) }, `overload: resetting client connections holding ${min} bytes of unfinished input or more`);
+      }
+    }
+    if (this.shedding && !shedding) this.opts.log.info('overload: no longer resetting connections');
+    this.shedding = shedding;
+    this.opts.stats.set('overload_reset_high_memory_stream', shedding ? 1 : 0);
     this.apply(want, rss);
   }
 

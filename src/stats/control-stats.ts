@@ -12,7 +12,7 @@ export const CONTROL_COUNTERS = [
 ] as const;
 export type ControlCounter = (typeof CONTROL_COUNTERS)[number];
 
-export const CONTROL_GAUGES = ['snapshot_version', 'live', 'uptime_seconds', 'overload_heap_pressure_percent', 'overload_stop_accepting_connections', 'overload_reject_incoming_connections'] as const;
+export const CONTROL_GAUGES = ['snapshot_version', 'live', 'uptime_seconds', 'overload_heap_pressure_percent', 'overload_stop_accepting_connections', 'overload_reject_incoming_connections', 'overload_reset_high_memory_stream'] as const;
 export type ControlGauge = (typeof CONTROL_GAUGES)[number];
 
 /** Keys are `server.<name>` (Envoy puts process-level stats under `server.`). */

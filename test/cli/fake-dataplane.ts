@@ -126,6 +126,13 @@ export class FakeDataPlane implements DataPlane {
     this.overloads.push({ ...a });
   }
 
+  /** Every shed() threshold, in order. */
+  readonly sheds: number[] = [];
+
+  shed(minBytes: number): void {
+    this.sheds.push(minBytes);
+  }
+
   /** Names drained so far (every call's list; '*' for all). */
   readonly drained: string[] = [];
 

@@ -89,6 +89,8 @@ const invalid: Array<{ desc: string; mutate: Mutate; errors: Array<[string, RegE
       ['overload_manager.actions[2].triggers[0].scaled', /scaling_threshold must be below saturation_threshold/],
     ],
   },
+  { desc: 'reset_high_memory_stream without buffer_factory_config, and a power of two out of range', mutate: (c) => (c.overload_manager = { resource_monitors: [{ name: HEAP, typed_config: { '@type': HEAP_TYPE, max_heap_size_bytes: 1 << 30 } }], actions: [{ name: 'envoy.overload_actions.reset_high_memory_stream', triggers: [{ name: HEAP, threshold: { value: 0.9 } }] }] }), errors: [['overload_manager.actions[0].name', /needs overload_manager.buffer_factory_config.minimum_account_to_track_power_of_two/]] },
+  { desc: 'buffer_factory_config with a power of two below 10', mutate: (c) => (c.overload_manager = { buffer_factory_config: { minimum_account_to_track_power_of_two: 4 } }), errors: [['overload_manager.buffer_factory_config.minimum_account_to_track_power_of_two', /out of range/]] },
   { desc: 'document is not an object', mutate: (c) => { for (const k of Object.keys(c)) delete c[k]; c.x = 1; }, errors: [['x', /unknown field/]] },
   { desc: 'unknown top-level field', mutate: (c) => (c.static_resourcez = {}), errors: [['static_resourcez', /unknown field \(known fields: admin, static_resources/]] },
   {

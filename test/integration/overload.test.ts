@@ -2,7 +2,8 @@
  * The overload manager through a real `xmesh run`: with the fixed_heap monitor's limit below
  * the process's memory, stop_accepting_connections leaves new connections in the kernel's
  * backlog (served once the action is lifted by a reload) and reject_incoming_connections
- * closes them, counted; open connections keep working throughout. The global connection
+ * closes them, counted; open connections keep working throughout; reset_high_memory_stream
+ * resets the x_proxy clients holding large unfinished frames, not the others. The global connection
  * limit and the connection_limit filter refuse connections beyond them, counted.
  */
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { adminStats, startXmesh, type XmeshProcess } from './xmesh-process';
 import { staticCluster, tcpProxyListener } from '../config/helpers';
+import { boltHead, openConn } from '../hostile/hostile-client';
 
 const HEAP = 'envoy.resource_monitors.fixed_heap';
 const HEAP_TYPE = 'type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig';
@@ -53,6 +55,7 @@ function echo(s: Socket, msg: string, ms = 1000, want = msg.length): Promise<str
       clearTimeout(t);
       s.off('data', onData);
       s.off('close', onClose);
+      s.pause(); // what comes later waits for the next call instead of being dropped
       res(v);
     };
     const onData = (d: Buffer) => {
@@ -63,6 +66,7 @@ function echo(s: Socket, msg: string, ms = 1000, want = msg.length): Promise<str
     s.on('data', onData);
     s.once('close', onClose);
     s.on('error', () => undefined);
+    s.resume();
     if (!s.destroyed) s.write(msg);
   });
 }
@@ -125,6 +129,36 @@ describe('overload manager and connection limits (real xmesh)', () => {
       await x.waitLog(/overload: closing incoming connections/);
       for (let i = 0; i < 3; i++) assert.equal(await echo(await track(open(x.port)), 'x'), 'closed');
       assert.equal((await adminStats(x.admin)).get('listener.l.downstream_cx_overload_reject'), 3);
+    } finally {
+      await x.stop();
+    }
+  });
+
+  it('reset_high_memory_stream resets the x_proxy clients holding an unfinished frame of 2^N bytes or more, counted', async () => {
+    const xp = {
+      name: 'rpc',
+      address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
+      filter_chains: [{ filters: [{ name: 'xmesh.x_proxy', typed_config: { '@type': 'type.googleapis.com/xmesh.filters.network.x_proxy.v1.XProxy', stat_prefix: 'rpc', protocol: 'bolt', route_config: { name: 'r', virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ route: { cluster: 'c' } }] }] } } }] }],
+    };
+    const om = {
+      refresh_interval: '0.05s',
+      buffer_factory_config: { minimum_account_to_track_power_of_two: 14 }, // 16 KiB
+      resource_monitors: [{ name: HEAP, typed_config: { '@type': HEAP_TYPE, max_heap_size_bytes: 2 ** 20 } }], // far below: saturated
+      actions: [{ name: 'envoy.overload_actions.reset_high_memory_stream', triggers: [{ name: HEAP, threshold: { value: 0.9 } }] }],
+    };
+    const x = await startXmesh(dir, config(echoPort, om, xp), 1);
+    try {
+      await x.waitLog(/overload: resetting client connections holding 16384 bytes/);
+      const big = await openConn(x.port);
+      await big.write(Buffer.concat([boltHead(1, 256 * 1024), Buffer.alloc(64 * 1024, 98)]));
+      const small = await openConn(x.port);
+      await small.write(Buffer.concat([boltHead(2, 256 * 1024), Buffer.alloc(1024, 98)]));
+      await Promise.race([big.closed, new Promise((r) => setTimeout(r, 3000))]);
+      assert.equal(big.closedByPeer(), true, 'the client holding 64 KiB of a frame is reset');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(small.closedByPeer(), false, 'the one holding 1 KiB stays');
+      assert.equal((await adminStats(x.admin)).get('xproxy.rpc.downstream_cx_overload_reset'), 1);
+      small.socket.destroy();
     } finally {
       await x.stop();
     }

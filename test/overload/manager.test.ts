@@ -34,9 +34,10 @@ test('overloadPlan: thresholds, scaled triggers at saturation, refresh interval;
     refreshMs: 250,
     maxHeapBytes: 1000,
     actions: [
-      { name: 'envoy.overload_actions.stop_accepting_connections', at: 0.9 },
-      { name: 'envoy.overload_actions.reject_incoming_connections', at: 0.97 },
+      { name: 'envoy.overload_actions.stop_accepting_connections', from: 0.9, at: 0.9 },
+      { name: 'envoy.overload_actions.reject_incoming_connections', from: 0.8, at: 0.97 },
     ],
+    resetMinBytes: undefined,
   });
   assert.equal(overloadPlan(cfg({ resource_monitors: [heap] })), undefined);
   assert.equal(overloadPlan(baseConfig()), undefined);
@@ -52,8 +53,8 @@ test('OverloadManager: actions go in force at their thresholds and are lifted be
     refreshMs: 60_000,
     maxHeapBytes: 1000,
     actions: [
-      { name: 'envoy.overload_actions.stop_accepting_connections', at: 0.9 },
-      { name: 'envoy.overload_actions.reject_incoming_connections', at: 0.97 },
+      { name: 'envoy.overload_actions.stop_accepting_connections', from: 0.9, at: 0.9 },
+      { name: 'envoy.overload_actions.reject_incoming_connections', from: 0.97, at: 0.97 },
     ],
   });
   assert.deepEqual(calls, [], 'nothing to change at 10%');
@@ -74,5 +75,35 @@ test('OverloadManager: actions go in force at their thresholds and are lifted be
   m.tick();
   m.configure(undefined); // a reload without actions lifts what is in force
   assert.deepEqual(calls.slice(-2), [{ stopAccepting: true, rejectIncoming: false }, { stopAccepting: false, rejectIncoming: false }]);
+  m.stop();
+});
+
+test('OverloadManager: reset_high_memory_stream resets smaller holders as the pressure goes from scaling to saturation', () => {
+  const sheds: number[] = [];
+  const dp = { setOverload: () => undefined, shed: (n: number) => sheds.push(n) } as unknown as DataPlane;
+  let rss = 100;
+  const stats = new ControlStats();
+  const m = new OverloadManager({ dp, log: silentLogging().child('overload'), stats, readRss: () => rss });
+  const plan = overloadPlan(cfg({
+    resource_monitors: [heap],
+    buffer_factory_config: { minimum_account_to_track_power_of_two: 20 },
+    actions: [{ name: 'envoy.overload_actions.reset_high_memory_stream', triggers: [{ name: HEAP, scaled: { scaling_threshold: 0.8, saturation_threshold: 0.96 } }] }],
+  }));
+  assert.equal(plan!.resetMinBytes, 2 ** 20);
+  m.configure(plan);
+  assert.deepEqual(sheds, [], 'below the scaling threshold: nothing');
+  rss = 800; // at the scaling threshold: only the top bucket, 2^27 bytes and more
+  m.tick();
+  rss = 880; // half way: 2^(20 + ceil(3.5)) = 2^24
+  m.tick();
+  rss = 960; // saturated: every tracked holder, 2^20 and more
+  m.tick();
+  m.tick(); // each measurement asks again while in force
+  assert.deepEqual(sheds, [2 ** 27, 2 ** 24, 2 ** 20, 2 ** 20]);
+  assert.equal(stats.get('overload_reset_high_memory_stream'), 1);
+  rss = 500;
+  m.tick();
+  assert.equal(sheds.length, 4);
+  assert.equal(stats.get('overload_reset_high_memory_stream'), 0);
   m.stop();
 });

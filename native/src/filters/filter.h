@@ -94,6 +94,11 @@ struct xm_session {
 	/* Finish gracefully (the listener drains: xmesh is stopping): answer what is in flight,
 	 * then close. NULL: nothing to do before the drain time ends (a tcp_proxy pair). */
 	void (*drain)(struct xm_session *s);
+	/* The overload manager's reset_high_memory_stream: close (reset) the connection if it
+	 * holds at least min_bytes of its client's unfinished input, counted by the filter;
+	 * 1 when it did. NULL: it holds nothing of the kind (a tcp_proxy pair forwards as it
+	 * reads, within its buffer limit). */
+	int (*shed)(struct xm_session *s, uint64_t min_bytes);
 	uint64_t listener_id;                /* the listener that accepted it (0: an upstream session) */
 };
 

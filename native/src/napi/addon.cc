@@ -45,6 +45,7 @@ public:
 					   InstanceMethod("drain", &DataPlane::Drain),
 					   InstanceMethod("statsOverflow", &DataPlane::StatsOverflow),
 					   InstanceMethod("setOverload", &DataPlane::SetOverload),
+					   InstanceMethod("shed", &DataPlane::Shed),
 				   });
 	}
 
@@ -414,6 +415,20 @@ private:
 		int flags = (info[0].As<Napi::Boolean>().Value() ? XM_OVERLOAD_STOP_ACCEPT : 0) |
 			    (info[1].As<Napi::Boolean>().Value() ? XM_OVERLOAD_REJECT : 0);
 		xm_dp_set_overload(dp_, flags);
+		return env.Undefined();
+	}
+
+	// shed(minBytes: number): reset client connections holding at least minBytes of unfinished input.
+	Napi::Value Shed(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		if (!CheckOpen(env))
+			return env.Undefined();
+		if (info.Length() < 1 || !info[0].IsNumber() || !(info[0].As<Napi::Number>().DoubleValue() >= 1)) {
+			Napi::TypeError::New(env, "shed(minBytes: number >= 1)").ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		xm_dp_shed(dp_, (uint64_t)info[0].As<Napi::Number>().DoubleValue());
 		return env.Undefined();
 	}
 

@@ -188,6 +188,14 @@ void xm_dp_set_overload(struct xm_dp *dp, int flags)
 		xm_worker_wake(&dp->workers[i]);
 }
 
+void xm_dp_shed(struct xm_dp *dp, uint64_t min_bytes)
+{
+	__atomic_store_n(&dp->shed_min, min_bytes, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&dp->shed_gen, 1, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < dp->nworkers; i++)
+		xm_worker_wake(&dp->workers[i]);
+}
+
 int xm_dp_try_reclaim(struct xm_dp *dp)
 {
 	if (pthread_mutex_trylock(&dp->lock) != 0)

@@ -64,6 +64,7 @@ struct xm_dp {
 	/* Downstream connections open on every listener (atomic; the global limit's count) and
 	 * its gauge (a full stats block hands out a shared dummy: the count is not the gauge). */
 	int overload;                 /* atomic: XM_OVERLOAD_* actions in force */
+	uint64_t shed_gen, shed_min;  /* atomic: xm_dp_shed requests (numbered) and their threshold */
 	uint64_t *malloc_trims;       /* dataplane.malloc_trim_total: freed memory given back to the kernel */
 	int64_t downstream_cx;
 	int64_t *downstream_cx_gauge;
@@ -100,6 +101,10 @@ int xm_dp_drain(struct xm_dp *dp, const char *const *names, unsigned nnames, int
  * next wake; returns at once. */
 enum { XM_OVERLOAD_STOP_ACCEPT = 1, XM_OVERLOAD_REJECT = 2 };
 void xm_dp_set_overload(struct xm_dp *dp, int flags);
+/* The overload manager's reset_high_memory_stream, once: every worker resets the client
+ * connections holding at least min_bytes of unfinished input (xm_session.shed). The control
+ * core calls it at each measurement while the action is in force. Returns at once. */
+void xm_dp_shed(struct xm_dp *dp, uint64_t min_bytes);
 /* Free retired tables no worker uses any more; returns how many remain. */
 unsigned xm_dp_reclaim(struct xm_dp *dp);
 /* The same when the data plane's lock is free now (the control thread must never wait for a

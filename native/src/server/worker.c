@@ -88,6 +88,24 @@ static void worker__overload(struct xm_worker *w)
 	}
 }
 
+/* A shed request (memory pressure): reset the sessions holding large unfinished input. */
+static void worker__shed(struct xm_worker *w)
+{
+	uint64_t gen = __atomic_load_n(&w->dp->shed_gen, __ATOMIC_ACQUIRE);
+	struct xm_link *n, *next;
+
+	if (gen == w->shed_seen)
+		return;
+	w->shed_seen = gen;
+	uint64_t min = __atomic_load_n(&w->dp->shed_min, __ATOMIC_RELAXED);
+	for (n = w->fw.sessions.next; n != &w->fw.sessions; n = next) {
+		struct xm_session *s = xm_container_of(n, struct xm_session, link);
+		next = n->next; /* a shed session leaves the list; it frees later (deferred) */
+		if (s->shed)
+			s->shed(s, min);
+	}
+}
+
 static void worker__on_wake(struct xm_io *io, uint32_t revents)
 {
 	struct xm_worker *w = xm_container_of(io, struct xm_worker, wake);
@@ -98,6 +116,7 @@ static void worker__on_wake(struct xm_io *io, uint32_t revents)
 	worker__overload(w); /* first: a new table is then watched (or not) as it should */
 	worker__sync_table(w);
 	worker__drain(w);
+	worker__shed(w);
 }
 
 /* After many chunks went back to malloc (connections holding big frames closed), give the

@@ -23,6 +23,7 @@ struct xm_worker {
 	int stop;                     /* atomic */
 	struct xm_fworker fw;         /* what filters see: sessions, per-filter state, the table's epoch */
 	uint64_t turns;               /* loop turns, published for diagnostics */
+	uint64_t shed_seen;           /* last dp shed request applied */
 	int accept_stopped;           /* the overload manager's stop_accepting_connections is applied */
 	uint64_t trimmed_ms;          /* last malloc_trim (loop clock) */
 	struct xm_timer trim_timer;   /* a trim due within a second of the last one */

@@ -96,6 +96,7 @@ struct xm_xproxy_stats {
 	uint64_t *downstream_cx_frame_timeout;  /* closed: a frame began and did not arrive whole in time */
 	uint64_t *downstream_cx_max_duration_reached;
 	uint64_t *downstream_cx_drain_close;   /* closed because its listener drained */
+	uint64_t *downstream_cx_overload_reset; /* reset under memory pressure: it held a large unfinished frame */
 	int64_t *downstream_cx_active;
 	int64_t *downstream_rq_active;
 	struct xm_hist *rq_time_ms;           /* request -> response as seen by the sidecar; values in us like every histogram */

@@ -138,6 +138,18 @@ static void xp__down_drain_session(struct xm_session *s)
 	xp_down_maybe_finish(d);
 }
 
+/* Memory pressure: a client holding at least min_bytes of an unfinished frame is reset. */
+static int xp__down_shed(struct xm_session *s, uint64_t min_bytes)
+{
+	struct xp_down *d = xm_container_of(s, struct xp_down, base);
+
+	if (d->closed || d->in.bytes < min_bytes)
+		return 0;
+	xm_stat_inc(d->st->downstream_cx_overload_reset);
+	xp_down_close(d, XM_CLOSE_RESET);
+	return 1;
+}
+
 /* Answer request f of d with an error in the protocol's own terms (ms: its method's stats,
  * or NULL before routing). */
 static void xp__hijack(struct xp_down *d, const struct xm_iview *v, const struct xm_frame *f, enum xm_status st,
@@ -483,6 +495,7 @@ static void xp__accept(struct xm_fworker *fw, void *cfgp, struct xm_fconn *fc)
 	}
 	d->base.abort = xp__down_abort;
 	d->base.drain = xp__down_drain_session;
+	d->base.shed = xp__down_shed;
 	d->base.listener_id = fc->listener_id;
 	d->peer_hash = xm_hash_peer(&fc->facts.peer, 0);
 	d->acct = fc->acct;

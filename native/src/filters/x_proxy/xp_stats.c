@@ -48,6 +48,7 @@ static void *xp__stats_make(void *ctx, const char *prefix, size_t klen, char *er
 	XP__C(downstream_cx_frame_timeout);
 	XP__C(downstream_cx_max_duration_reached);
 	XP__C(downstream_cx_drain_close);
+	XP__C(downstream_cx_overload_reset);
 	XP__G(downstream_cx_active);
 	XP__G(downstream_rq_active);
 #undef XP__C

@@ -307,6 +307,57 @@ static void test_big_frames_trimmed(void)
 	t_rpc_srv_stop(&up);
 }
 
+/* Memory pressure (reset_high_memory_stream): the clients holding at least the threshold of
+ * an unfinished frame are reset; a small one and a connection without one stay. */
+static void test_shed(void)
+{
+	struct t_rpc_srv up;
+	struct h_opts ho = { .buffer_limit = 1 << 20 };
+	static uint8_t body[600 * 1024];
+	uint8_t head[32];
+	int big[2], small, idle;
+	struct t_resp r;
+
+	t_rpc_srv_start(&up, 'u');
+	struct xm_dp *dp = h__dp(up.port, &ho);
+	uint16_t port = t_listener_port(dp, "h");
+	memset(body, 'b', sizeof(body));
+	for (int i = 0; i < 2; i++) {
+		big[i] = t_connect(port);
+		size_t n = h__bolt_head(head, (uint32_t)i + 1, sizeof(body) + 100);
+		T_CHECK_EQ(write(big[i], head, n), (ssize_t)n);
+		for (size_t off = 0; off < sizeof(body);) {
+			struct pollfd p = { .fd = big[i], .events = POLLOUT };
+			T_CHECK(poll(&p, 1, 2000) == 1);
+			ssize_t w = write(big[i], body + off, sizeof(body) - off);
+			T_CHECK(w > 0);
+			if (w <= 0)
+				break;
+			off += (size_t)w;
+		}
+	}
+	small = t_connect(port);
+	size_t n = h__bolt_head(head, 9, 20000);
+	T_CHECK_EQ(write(small, head, n), (ssize_t)n);
+	T_CHECK_EQ(write(small, body, 10000), 10000);
+	idle = t_connect(port);
+	T_CHECK_EQ(t_bolt_call(idle, 1, "com.acme.S", "get", "x", &r), 0);
+	h__wait_quiet();
+	xm_dp_shed(dp, 512 * 1024);
+	T_CHECK(h__closed_within(big[0], 2000));
+	T_CHECK(h__closed_within(big[1], 2000));
+	T_CHECK(!h__closed_within(small, 200));
+	T_CHECK_EQ(t_bolt_call(idle, 2, "com.acme.S", "get", "y", &r), 0);
+	T_CHECK_EQ(h__wait_stat(dp, "xproxy.{stat_prefix=h}.downstream_cx_overload_reset", 2), 2);
+	T_CHECK_EQ(t_stat(dp, "xproxy.{stat_prefix=h}.downstream_cx_active"), 2);
+	for (int i = 0; i < 2; i++)
+		close(big[i]);
+	close(small);
+	close(idle);
+	xm_dp_free(dp);
+	t_rpc_srv_stop(&up);
+}
+
 /* Draining the listener (xmesh stops): new connections are refused, an idle one closes at
  * once, one with a request in flight or a frame half received is answered, then closed. */
 static void test_drain(void)
@@ -385,6 +436,7 @@ T_RUN("a stalled frame is cut at frame_timeout and its bytes given back", test_f
 T_RUN("a silent connection is closed at idle_timeout, a busy one is not", test_idle_timeout);
 T_RUN("after max_connection_duration a connection closes once answered", test_max_duration);
 T_RUN("big unfinished frames are held up to the limit and the heap is trimmed when they close", test_big_frames_trimmed);
+T_RUN("under memory pressure the clients holding large unfinished frames are reset", test_shed);
 T_RUN("a drained listener refuses new connections and closes old ones once answered", test_drain);
 T_RUN("a drain that is not graceful only stops accepting", test_drain_listen_only);
 T_MAIN_END
